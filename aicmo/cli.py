@@ -1,0 +1,57 @@
+"""The ``aicmo`` command line: one Typer app, command groups registered from ``aicmo.commands``.
+
+Errors a user can act on (bad settings, bad input) print one line on stderr and exit non-zero
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from aicmo.console import err_console
+from aicmo.errors import AicmoError
+from aicmo.prefect_env import configure_prefect
+from aicmo.settings import get_settings
+
+app = typer.Typer(
+    help="AICMO: campaign data pipeline (CRM, enrichment, publishing, analytics, media).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from aicmo.commands import data, db
+
+    app.add_typer(db.app, name="db")
+    data.register(app)
+
+
+def _settings_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = "_".join(str(p) for p in err["loc"]).upper()
+        parts.append(f"AICMO_{field}: {err['msg']}")
+    return "invalid setting: " + "; ".join(parts)
+
+
+def main() -> None:
+    """Entry point: configure Prefect for offline use, run the app, turn known errors into one line."""
+    try:
+        settings = get_settings()
+        configure_prefect(settings.home)
+        _register()
+        app()
+    except ValidationError as exc:
+        err_console.print(f"[red]error:[/] {_settings_error(exc)}", highlight=False)
+        sys.exit(2)
+    except AicmoError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,26 @@
+"""``aicmo db``: migrate and inspect the SQL store."""
+
+from __future__ import annotations
+
+import typer
+
+from aicmo.console import console
+from aicmo.runtime import engine
+from aicmo.storage.migrate import current_revision, head_revision, upgrade
+
+app = typer.Typer(help="Migrate and inspect the SQL store.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade_cmd(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Run Alembic migrations up to REVISION (default: head)."""
+    eng = engine()
+    upgrade(eng, revision)
+    console.print(f"store at revision [bold]{current_revision(eng)}[/] ({eng.url.render_as_string()})")
+
+
+@app.command("current")
+def current_cmd() -> None:
+    """Show the store's revision and the newest one this version ships."""
+    eng = engine()
+    console.print(f"current: {current_revision(eng) or '(empty)'}  head: {head_revision(eng)}")

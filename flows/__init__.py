@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only (pick the work, call tasks, write artifacts)."""

@@ -1,0 +1,1 @@
+"""The data's shapes: SQL tables, boundary schemas and Parquet lake schemas, each written once."""

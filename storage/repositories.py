@@ -1,0 +1,70 @@
+"""Repositories over the SQL store: the queries the phases share, written once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicmo.models.tables import Campaign, Contact, LakePartitionState, utcnow
+from aicmo.storage.upsert import bulk_upsert
+
+CONTACT_KEY = ("email",)
+
+
+def upsert_contacts(
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    update_columns: Sequence[str] | None = None,
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """Insert or update contacts by normalized email; returns rows sent.
+
+    ``created_at``/``updated_at`` are filled in; on conflict only ``update_columns`` (default:
+    every column given except the email) change, and ``updated_at`` moves.
+    """
+    now = utcnow()
+    prepared = [{**row, "created_at": row.get("created_at", now), "updated_at": now} for row in rows]
+    if update_columns is None and prepared:
+        update_columns = [c for c in prepared[0] if c not in ("email", "created_at")]
+    elif update_columns is not None:
+        update_columns = [*update_columns, "updated_at"]
+    return bulk_upsert(
+        session, Contact.__table__, prepared, CONTACT_KEY, update_columns, on_chunk=on_chunk  # type: ignore[arg-type]
+    )
+
+
+def contact_ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, int]:
+    """Map normalized emails to contact ids (missing emails are left out)."""
+    wanted = list(emails)
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 10_000):
+        chunk = wanted[start : start + 10_000]
+        found.update(session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(chunk))).tuples())
+    return found
+
+
+def upsert_campaigns(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert or update campaigns by name; returns ``{name: id}``."""
+    bulk_upsert(session, Campaign.__table__, rows, ("name",))  # type: ignore[arg-type]
+    names = [r["name"] for r in rows]
+    return dict(session.execute(select(Campaign.name, Campaign.id).where(Campaign.name.in_(names))).tuples())
+
+
+def record_partitions(session: Session, table: str, written: dict[date, int]) -> None:
+    """Remember when each lake partition was written (for incremental recomputation)."""
+    now = utcnow()
+    rows = [{"table_name": table, "dt": dt, "rows": n, "written_at": now} for dt, n in written.items()]
+    bulk_upsert(session, LakePartitionState.__table__, rows, ("table_name", "dt"))  # type: ignore[arg-type]
+
+
+def partitions_written_since(session: Session, table: str, since: datetime | None) -> list[date]:
+    """Days of ``table`` written after ``since`` (all of them when ``since`` is None)."""
+    query = select(LakePartitionState.dt).where(LakePartitionState.table_name == table)
+    if since is not None:
+        query = query.where(LakePartitionState.written_at > since)
+    return sorted(session.scalars(query))
