@@ -44,7 +44,7 @@ def contact_ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, i
     found: dict[str, int] = {}
     for start in range(0, len(wanted), 10_000):
         chunk = wanted[start : start + 10_000]
-        found.update(session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(chunk))).tuples())
+        found.update((e, i) for e, i in session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(chunk))))
     return found
 
 
@@ -52,7 +52,7 @@ def upsert_campaigns(session: Session, rows: Sequence[dict[str, Any]]) -> dict[s
     """Insert or update campaigns by name; returns ``{name: id}``."""
     bulk_upsert(session, Campaign.__table__, rows, ("name",))  # type: ignore[arg-type]
     names = [r["name"] for r in rows]
-    return dict(session.execute(select(Campaign.name, Campaign.id).where(Campaign.name.in_(names))).tuples())
+    return {n: i for n, i in session.execute(select(Campaign.name, Campaign.id).where(Campaign.name.in_(names)))}
 
 
 def record_partitions(session: Session, table: str, written: dict[date, int]) -> None:

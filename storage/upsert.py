@@ -9,8 +9,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-# SQLite allows 32766 bound parameters per statement; PostgreSQL 65535.
-_MAX_PARAMS = {"sqlite": 32_000, "postgresql": 60_000}
+# Rows per executemany call: bounds memory and lets callers show progress.
+_CHUNK_ROWS = 5_000
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
@@ -44,17 +44,18 @@ def bulk_upsert(
     columns = list(rows[0].keys())
     if update_columns is None:
         update_columns = [c for c in columns if c not in conflict_columns]
-    per_chunk = max(1, _MAX_PARAMS[dialect] // max(1, len(columns)))
-    for chunk in _chunks(rows, per_chunk):
-        stmt = insert_fn(table).values(list(chunk))
-        if update_columns:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(conflict_columns),
-                set_={c: stmt.excluded[c] for c in update_columns},
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        session.execute(stmt)
+    stmt = insert_fn(table)
+    if update_columns:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(conflict_columns),
+            set_={c: stmt.excluded[c] for c in update_columns},
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
+    # executemany: SQLAlchemy's insertmanyvalues batches the rows into multi-row statements
+    # under each driver's parameter limit, without compiling one giant statement per chunk.
+    for chunk in _chunks(rows, _CHUNK_ROWS):
+        session.execute(stmt, list(chunk))
         if on_chunk is not None:
             on_chunk(len(chunk))
     return len(rows)
