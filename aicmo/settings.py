@@ -22,7 +22,9 @@ class GatewaySettings(BaseSettings):
     max_attempts: int = Field(4, ge=1, le=20, description="Tries per provider before failing over.")
     backoff_base_s: float = Field(0.2, ge=0, description="Base of the exponential backoff (full jitter).")
     backoff_max_s: float = Field(10.0, ge=0, description="Cap on one backoff sleep.")
-    retry_after_cap_s: float = Field(30.0, ge=0, description="Longest Retry-After honoured before failing over.")
+    retry_after_cap_s: float = Field(
+        30.0, ge=0, description="Longest Retry-After honoured before failing over."
+    )
     breaker_failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open a breaker.")
     breaker_reset_s: float = Field(30.0, gt=0, description="Time an open breaker waits before half-opening.")
     concurrency: int = Field(50, ge=1, description="Calls in flight at once in one batch.")
@@ -79,7 +81,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path(".aicmo"), description="Root folder for the SQLite store, lake and artifacts.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default is SQLite under home.")
-    lake_root: str | None = Field(None, description="Path or fsspec URL of the Parquet lake; default home/lake.")
+    lake_root: str | None = Field(
+        None, description="Path or fsspec URL of the Parquet lake; default home/lake."
+    )
     hmac_key: SecretStr = Field(
         SecretStr("aicmo-dev-erasure-key-change-me"),
         description="Key of the HMAC tombstones kept for erased contacts.",

@@ -92,3 +92,57 @@ def register(table: LakeTable) -> LakeTable:
     """Add a derived table (KPIs, scores, ...) to the registry so the lake can write it."""
     TABLES[table.name] = table
     return table
+
+
+# ---- phase 3 derived tables: KPIs, data quality, attribution ----------------------------------
+_KPI_COUNTS = (
+    "sends",
+    "deliveries",
+    "bounces",
+    "opens",
+    "clicks",
+    "conversions",
+    "unsubscribes",
+    "complaints",
+)
+_KPI_RATES = (
+    "delivery_rate",
+    "bounce_rate",
+    "open_rate",
+    "ctr",
+    "click_to_open",
+    "conversion_rate",
+    "unsubscribe_rate",
+    "cpa",
+    "roas",
+    "roi",
+)
+KPIS_DAILY = pl.Schema(
+    {
+        "day": pl.Date,
+        "campaign_id": pl.Int64,
+        "channel": pl.String,
+        **{c: pl.Int64 for c in _KPI_COUNTS},
+        "unique_opens": pl.Int64,
+        "unique_clicks": pl.Int64,
+        "revenue": pl.Float64,
+        "event_cost": pl.Float64,
+        "ad_spend": pl.Float64,
+        "cost": pl.Float64,
+        **{c: pl.Float64 for c in _KPI_RATES},
+    }
+)
+EVENT_QUALITY = pl.Schema({"day": pl.Date, "issue": pl.String, "rows": pl.Int64, "total_rows": pl.Int64})
+ATTRIBUTION = pl.Schema(
+    {
+        "day": pl.Date,
+        "model": pl.String,
+        "channel": pl.String,
+        "campaign_id": pl.Int64,
+        "conversions": pl.Float64,
+        "revenue": pl.Float64,
+    }
+)
+register(LakeTable("kpis_daily", KPIS_DAILY, "day", ("day", "campaign_id", "channel")))
+register(LakeTable("event_quality", EVENT_QUALITY, "day", ("day", "issue")))
+register(LakeTable("attribution", ATTRIBUTION, "day", ("day", "model", "channel", "campaign_id")))

@@ -202,7 +202,9 @@ class Suppression(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     address_hmac: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))  # email | sms | push | all
-    reason: Mapped[str] = mapped_column(String(32))  # hard_bounce | complaint | unsubscribe | sms_stop | manual | erased
+    reason: Mapped[str] = mapped_column(
+        String(32)
+    )  # hard_bounce | complaint | unsubscribe | sms_stop | manual | erased
     source: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -127,9 +127,9 @@ class Lake:
         if spec.schema[spec.partition_column] != pl.Date:
             day = day.dt.date()
         written: dict[date, int] = {}
-        for (dt,), part in df.with_columns(day.alias("__dt")).partition_by(
-            "__dt", as_dict=True, include_key=False
-        ).items():
+        for (dt,), part in (
+            df.with_columns(day.alias("__dt")).partition_by("__dt", as_dict=True, include_key=False).items()
+        ):
             assert isinstance(dt, date)
             written[dt] = self.write_partition(spec, dt, part, mode=mode)
             if on_partition is not None:

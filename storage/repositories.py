@@ -34,7 +34,12 @@ def upsert_contacts(
     elif update_columns is not None:
         update_columns = [*update_columns, "updated_at"]
     return bulk_upsert(
-        session, Contact.__table__, prepared, CONTACT_KEY, update_columns, on_chunk=on_chunk  # type: ignore[arg-type]
+        session,
+        Contact.__table__,
+        prepared,
+        CONTACT_KEY,
+        update_columns,
+        on_chunk=on_chunk,  # type: ignore[arg-type]
     )
 
 
@@ -44,7 +49,10 @@ def contact_ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, i
     found: dict[str, int] = {}
     for start in range(0, len(wanted), 10_000):
         chunk = wanted[start : start + 10_000]
-        found.update((e, i) for e, i in session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(chunk))))
+        found.update(
+            (e, i)
+            for e, i in session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(chunk)))
+        )
     return found
 
 
@@ -52,7 +60,9 @@ def upsert_campaigns(session: Session, rows: Sequence[dict[str, Any]]) -> dict[s
     """Insert or update campaigns by name; returns ``{name: id}``."""
     bulk_upsert(session, Campaign.__table__, rows, ("name",))  # type: ignore[arg-type]
     names = [r["name"] for r in rows]
-    return {n: i for n, i in session.execute(select(Campaign.name, Campaign.id).where(Campaign.name.in_(names)))}
+    return {
+        n: i for n, i in session.execute(select(Campaign.name, Campaign.id).where(Campaign.name.in_(names)))
+    }
 
 
 def record_partitions(session: Session, table: str, written: dict[date, int]) -> None:

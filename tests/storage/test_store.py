@@ -40,7 +40,11 @@ def test_migrations_build_exactly_the_models(db_backend: str, tmp_path: Path) ->
 
 def _contact_rows(n: int, suffix: str = "") -> list[dict[str, object]]:
     return [
-        {"email": f"user{i}@example{i % 50}.com", "first_name": f"First{i}{suffix}", "tags": ["a", str(i % 3)]}
+        {
+            "email": f"user{i}@example{i % 50}.com",
+            "first_name": f"First{i}{suffix}",
+            "tags": ["a", str(i % 3)],
+        }
         for i in range(n)
     ]
 
@@ -64,7 +68,9 @@ def test_partial_update_leaves_other_columns(engine: Engine) -> None:
     with transaction(engine) as session:
         upsert_contacts(session, [{"email": "a@b.co", "first_name": "Ann", "city": "Oslo"}])
     with transaction(engine) as session:
-        upsert_contacts(session, [{"email": "a@b.co", "first_name": "Anna", "city": "Bergen"}], ["first_name"])
+        upsert_contacts(
+            session, [{"email": "a@b.co", "first_name": "Anna", "city": "Bergen"}], ["first_name"]
+        )
     with transaction(engine) as session:
         c = session.scalars(select(Contact)).one()
         assert (c.first_name, c.city) == ("Anna", "Oslo")
@@ -72,7 +78,9 @@ def test_partial_update_leaves_other_columns(engine: Engine) -> None:
 
 def test_campaign_upsert_returns_ids_and_partition_bookkeeping(engine: Engine) -> None:
     with transaction(engine) as session:
-        ids = upsert_campaigns(session, [{"name": "Spring", "channel": "email"}, {"name": "SMS", "channel": "sms"}])
+        ids = upsert_campaigns(
+            session, [{"name": "Spring", "channel": "email"}, {"name": "SMS", "channel": "sms"}]
+        )
         assert set(ids) == {"Spring", "SMS"}
         record_partitions(session, "events", {date(2026, 1, 1): 10, date(2026, 1, 2): 5})
         record_partitions(session, "events", {date(2026, 1, 2): 7})
@@ -85,7 +93,10 @@ def _writer(url: str, worker: int, n: int) -> None:
         with transaction(engine) as session:
             upsert_contacts(
                 session,
-                [{"email": f"w{worker}-{batch}-{i}@example.com", "first_name": f"W{worker}"} for i in range(200)],
+                [
+                    {"email": f"w{worker}-{batch}-{i}@example.com", "first_name": f"W{worker}"}
+                    for i in range(200)
+                ],
             )
     engine.dispose()
 
