@@ -8,10 +8,17 @@ key are dropped on write).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 UTC_TS = pl.Datetime("us", "UTC")
+
+
+def schema(columns: dict[str, Any]) -> pl.Schema:
+    """A Polars schema from ``{column: dtype}`` (typed helper for the declarations below)."""
+    return pl.Schema(columns)
+
 
 EVENT_TYPES = (
     "send",
@@ -25,7 +32,7 @@ EVENT_TYPES = (
 )
 EVENT_CHANNELS = ("email", "sms", "push", "webhook", "ads", "organic", "social", "search", "direct")
 
-EVENTS = pl.Schema(
+EVENTS = schema(
     {
         "event_id": pl.String,
         "ts": UTC_TS,
@@ -43,7 +50,7 @@ EVENTS = pl.Schema(
     }
 )
 
-AD_SPEND = pl.Schema(
+AD_SPEND = schema(
     {
         "date": pl.Date,
         "platform": pl.String,
@@ -59,7 +66,7 @@ AD_SPEND = pl.Schema(
     }
 )
 
-ORDERS = pl.Schema(
+ORDERS = schema(
     {
         "order_id": pl.String,
         "contact_id": pl.Int64,

@@ -39,7 +39,7 @@ def upsert_contacts(
         prepared,
         CONTACT_KEY,
         update_columns,
-        on_chunk=on_chunk,  # type: ignore[arg-type]
+        on_chunk=on_chunk,
     )
 
 
@@ -58,7 +58,7 @@ def contact_ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, i
 
 def upsert_campaigns(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert or update campaigns by name; returns ``{name: id}``."""
-    bulk_upsert(session, Campaign.__table__, rows, ("name",))  # type: ignore[arg-type]
+    bulk_upsert(session, Campaign.__table__, rows, ("name",))
     names = [r["name"] for r in rows]
     return {
         n: i for n, i in session.execute(select(Campaign.name, Campaign.id).where(Campaign.name.in_(names)))
@@ -69,7 +69,7 @@ def record_partitions(session: Session, table: str, written: dict[date, int]) ->
     """Remember when each lake partition was written (for incremental recomputation)."""
     now = utcnow()
     rows = [{"table_name": table, "dt": dt, "rows": n, "written_at": now} for dt, n in written.items()]
-    bulk_upsert(session, LakePartitionState.__table__, rows, ("table_name", "dt"))  # type: ignore[arg-type]
+    bulk_upsert(session, LakePartitionState.__table__, rows, ("table_name", "dt"))
 
 
 def partitions_written_since(session: Session, table: str, since: datetime | None) -> list[date]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import FromClause
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict
 
 def bulk_upsert(
     session: Session,
-    table: Table,
+    table: FromClause,
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
     update_columns: Sequence[str] | None = None,

@@ -1,0 +1,42 @@
+# AICMO: `make demo` and `make test` are the contract; both build .venv from the project's files.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXTRAS ?= dev
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint typecheck check bench ui clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/aicmo demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) scripts/mypy_tree.py >/dev/null
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+bench:
+	$(MAKE) EXTRAS=dev,bench $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) benchmarks/run_all.py
+
+ui: $(STAMP)
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+
+clean:
+	rm -rf .aicmo .mypy_tree .pytest_cache build
