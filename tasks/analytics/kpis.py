@@ -1,0 +1,294 @@
+"""Campaign KPIs from the events lake: counts, unique counts, revenue, cost and the rates over them.
+
+Every KPI is one Polars expression over the events of a group (day x campaign x channel, or a
+roll-up), so the same code computes the daily table and the roll-ups, lazily and streamable.
+
+Unique counts (unique opens, unique clicks) are distinct contacts within the group. They are not
+additive: the unique openers of a campaign over a month are fewer than the sum of its daily unique
+openers. Roll-ups therefore re-aggregate the events with the roll-up's keys
+(:func:`rollup_kpis`); only the additive columns could be summed from ``kpis_daily``.
+
+Rates divide by the denominator that makes them meaningful and are null, never an error or an
+infinity, when that denominator is zero:
+
+============== =============================== ============================
+rate           numerator                       denominator
+============== =============================== ============================
+delivery_rate  deliveries                      sends
+bounce_rate    bounces                         sends
+open_rate      unique_opens                    deliveries
+ctr            unique_clicks                   deliveries
+click_to_open  unique_clicks                   unique_opens
+conversion_rate conversions                    unique_clicks
+unsubscribe_rate unsubscribes                  deliveries
+cpa            cost                            conversions
+roas           revenue                         cost
+roi            (revenue - cost)                cost
+============== =============================== ============================
+
+Conversion rate is per unique clicker so that it means the same on channels without deliveries
+(ads, search, social), where a click is the first measured interaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, datetime
+
+import polars as pl
+from aicmo.models.lake import EVENT_QUALITY, KPIS_DAILY
+from aicmo.models.tables import LakePartitionState
+from aicmo.storage.lake import Lake
+from aicmo.storage.repositories import partitions_written_since
+from aicmo.tasks.analytics.quality import clean, flag_events, quality_report
+from prefect import task
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+COUNT_COLUMNS: dict[str, str] = {
+    "sends": "send",
+    "deliveries": "deliver",
+    "bounces": "bounce",
+    "opens": "open",
+    "clicks": "click",
+    "conversions": "convert",
+    "unsubscribes": "unsubscribe",
+    "complaints": "complaint",
+}
+UNIQUE_COLUMNS: dict[str, str] = {"unique_opens": "open", "unique_clicks": "click"}
+MONEY_COLUMNS = ("revenue", "event_cost", "ad_spend", "cost")
+RATE_COLUMNS = (
+    "delivery_rate",
+    "bounce_rate",
+    "open_rate",
+    "ctr",
+    "click_to_open",
+    "conversion_rate",
+    "unsubscribe_rate",
+    "cpa",
+    "roas",
+    "roi",
+)
+DAILY_KEYS = ("day", "campaign_id", "channel")
+KPIS_TABLE = "kpis_daily"
+QUALITY_TABLE = "event_quality"
+SOURCE_TABLES = ("events", "ad_spend")
+ADS_CHANNEL = "ads"
+
+KPI_DTYPES: dict[str, pl.DataType] = {
+    **{c: pl.Int64() for c in COUNT_COLUMNS},
+    **{c: pl.Int64() for c in UNIQUE_COLUMNS},
+    **{c: pl.Float64() for c in MONEY_COLUMNS},
+    **{c: pl.Float64() for c in RATE_COLUMNS},
+}
+
+
+def safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """``num / den`` as a float, null where the denominator is zero or null."""
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
+
+
+def count_exprs() -> list[pl.Expr]:
+    """Aggregations of the additive counts, the unique counts and the money of a group of events."""
+    kind = pl.col("type")
+    counts = [(kind == t).sum().cast(pl.Int64).alias(name) for name, t in COUNT_COLUMNS.items()]
+    uniques = [
+        pl.col("contact_id").filter((kind == t) & pl.col("contact_id").is_not_null()).n_unique().alias(name)
+        for name, t in UNIQUE_COLUMNS.items()
+    ]
+    money = [
+        pl.col("revenue").fill_null(0.0).sum().alias("revenue"),
+        pl.col("cost").fill_null(0.0).sum().alias("event_cost"),
+    ]
+    return [*counts, *uniques, *money]
+
+
+def rate_exprs() -> list[pl.Expr]:
+    """The rates, each over its proper denominator (see the module docstring)."""
+    c = pl.col
+    return [
+        safe_div(c("deliveries"), c("sends")).alias("delivery_rate"),
+        safe_div(c("bounces"), c("sends")).alias("bounce_rate"),
+        safe_div(c("unique_opens"), c("deliveries")).alias("open_rate"),
+        safe_div(c("unique_clicks"), c("deliveries")).alias("ctr"),
+        safe_div(c("unique_clicks"), c("unique_opens")).alias("click_to_open"),
+        safe_div(c("conversions"), c("unique_clicks")).alias("conversion_rate"),
+        safe_div(c("unsubscribes"), c("deliveries")).alias("unsubscribe_rate"),
+        safe_div(c("cost"), c("conversions")).alias("cpa"),
+        safe_div(c("revenue"), c("cost")).alias("roas"),
+        safe_div(c("revenue") - c("cost"), c("cost")).alias("roi"),
+    ]
+
+
+def _with_day(events: pl.LazyFrame) -> pl.LazyFrame:
+    if "day" in events.collect_schema().names():
+        return events
+    return events.with_columns(pl.col("ts").dt.date().alias("day"))
+
+
+def _spend_by(ad_spend: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+    """Ad-platform spend summed per ``keys`` (of day, campaign_id, channel), all on the ads channel."""
+    spend = ad_spend.select(
+        pl.col("date").alias("day"),
+        pl.col("campaign_id"),
+        pl.lit(ADS_CHANNEL).alias("channel"),
+        pl.col("spend").fill_null(0.0),
+    )
+    if not keys:
+        return spend.select(pl.col("spend").sum().alias("ad_spend"))
+    return spend.group_by(list(keys)).agg(pl.col("spend").sum().alias("ad_spend"))
+
+
+def aggregate_kpis(
+    events: pl.LazyFrame, keys: Sequence[str], ad_spend: pl.LazyFrame | None = None
+) -> pl.LazyFrame:
+    """KPIs of ``events`` grouped by ``keys`` (any of day, campaign_id, channel; empty = overall).
+
+    ``ad_spend`` rows (the lake's ``ad_spend`` table) add their spend to the cost of the ads
+    channel's groups; a group with spend but no events still gets a row.
+    """
+    keys = list(keys)
+    events = _with_day(events)
+    if keys:
+        agg = events.group_by(keys).agg(count_exprs())
+    else:
+        agg = events.select(count_exprs())
+    if ad_spend is not None:
+        spend = _spend_by(ad_spend, keys)
+        if keys:
+            agg = agg.join(spend, on=keys, how="full", coalesce=True, nulls_equal=True)
+        else:
+            agg = pl.concat([agg, spend], how="horizontal")
+    else:
+        agg = agg.with_columns(pl.lit(0.0).alias("ad_spend"))
+    fill = [pl.col(c).fill_null(0) for c in [*COUNT_COLUMNS, *UNIQUE_COLUMNS]]
+    fill += [pl.col(c).fill_null(0.0) for c in ("revenue", "event_cost", "ad_spend")]
+    agg = agg.with_columns(fill).with_columns((pl.col("event_cost") + pl.col("ad_spend")).alias("cost"))
+    agg = agg.with_columns(rate_exprs())
+    columns = [*keys, *KPI_DTYPES]
+    agg = agg.select(pl.col(c).cast(KPI_DTYPES[c]) if c in KPI_DTYPES else pl.col(c) for c in columns)
+    return agg.sort(keys, nulls_last=True) if keys else agg
+
+
+def daily_kpis(events: pl.LazyFrame, ad_spend: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """One row per day x campaign x channel (the ``kpis_daily`` lake table's rows)."""
+    return aggregate_kpis(events, DAILY_KEYS, ad_spend)
+
+
+ROLLUPS: dict[str, tuple[str, ...]] = {
+    "campaign": ("campaign_id", "channel"),
+    "channel": ("channel",),
+    "overall": (),
+}
+
+
+def rollup_kpis(events: pl.LazyFrame, ad_spend: pl.LazyFrame | None = None) -> dict[str, pl.DataFrame]:
+    """KPIs over the whole period per campaign, per channel and overall, uniques recomputed from events."""
+    frames = [aggregate_kpis(events, keys, ad_spend) for keys in ROLLUPS.values()]
+    collected = pl.collect_all(frames)
+    return dict(zip(ROLLUPS, collected, strict=True))
+
+
+def rerate(daily: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+    """Sum a daily KPI table's additive columns per ``keys`` and recompute its rates.
+
+    Only valid for frames whose rows have disjoint contacts per key (e.g. the days of one group
+    when looking at days); unique counts are summed, which over-counts contacts active on several
+    days. Trends use it per day, where no contact is counted twice.
+    """
+    additive = [*COUNT_COLUMNS, *UNIQUE_COLUMNS, *MONEY_COLUMNS]
+    return (
+        daily.group_by(list(keys))
+        .agg(pl.col(c).sum() for c in additive)
+        .with_columns(rate_exprs())
+        .sort(list(keys))
+    )
+
+
+def compute_daily_kpis(
+    events: pl.LazyFrame, ad_spend: pl.LazyFrame | None = None, *, streaming: bool = True
+) -> pl.DataFrame:
+    """Collect :func:`daily_kpis` (streaming engine by default: bounded memory, faster on big scans)."""
+    return daily_kpis(events, ad_spend).collect(engine="streaming" if streaming else "auto")
+
+
+def _partition_times(session: Session, table: str) -> dict[date, datetime]:
+    rows = session.execute(
+        select(LakePartitionState.dt, LakePartitionState.written_at).where(
+            LakePartitionState.table_name == table
+        )
+    ).tuples()
+    return {dt: at for dt, at in rows}
+
+
+def touched_days(
+    session: Session, lake: Lake, start: date | None = None, end: date | None = None, *, full: bool = False
+) -> list[date]:
+    """Days whose ``kpis_daily`` partition must be recomputed.
+
+    With ``full`` (a backfill) every day with events or ad spend in the range. Otherwise a day is
+    touched when its events or ad-spend partition was written (per ``LakePartitionState``) after
+    its ``kpis_daily`` partition, or when it has no ``kpis_daily`` partition yet (covers lake
+    writers that did not record their partitions).
+    """
+
+    def in_range(d: date) -> bool:
+        return (start is None or d >= start) and (end is None or d <= end)
+
+    source_days = {d for t in SOURCE_TABLES for d in lake.partitions(t) if in_range(d)}
+    if full:
+        return sorted(source_days)
+    have = set(lake.partitions(KPIS_TABLE))
+    kpi_at = _partition_times(session, KPIS_TABLE)
+    touched = {d for d in source_days if d not in have or d not in kpi_at}
+    for table in SOURCE_TABLES:
+        for d in partitions_written_since(session, table, None):
+            if not in_range(d) or d in touched:
+                continue
+            written = _partition_times(session, table).get(d)
+            if written is not None and written > kpi_at.get(d, written):
+                touched.add(d)
+    return sorted(touched)
+
+
+def recompute_daily_kpis(
+    lake: Lake, days: Sequence[date], known_campaign_ids: Collection[int] | None, now: datetime
+) -> tuple[dict[date, int], pl.DataFrame]:
+    """Rebuild ``kpis_daily`` and ``event_quality`` for ``days`` from the lake's clean events.
+
+    Duplicates are judged against the events of every other day too, so recomputing one day gives
+    the same answer as recomputing all. Each day's partition is overwritten atomically (a day left
+    with no clean events gets an empty partition). Returns KPI rows per day and the quality report.
+    """
+    if not days:
+        return {}, pl.DataFrame(schema=EVENT_QUALITY)
+    wanted = pl.Series("dt", sorted(days), dtype=pl.Date)
+    events = lake.scan("events", min(days), max(days)).filter(pl.col("dt").is_in(wanted.implode()))
+    elsewhere = (
+        lake.scan("events").filter(~pl.col("dt").is_in(wanted.implode())).select("event_id", "ts", "dt")
+        if len(lake.partitions("events")) > len(days)
+        else None
+    )
+    flagged = flag_events(events, known_campaign_ids, now, elsewhere=elsewhere)
+    report = quality_report(flagged)
+    ad_spend = lake.scan("ad_spend", min(days), max(days)).filter(pl.col("dt").is_in(wanted.implode()))
+    clean_events = clean(flagged).with_columns(pl.col("dt").alias("day"))
+    daily = daily_kpis(clean_events, ad_spend).collect(engine="streaming")
+    written = {d: 0 for d in days}
+    written.update(lake.write(KPIS_TABLE, daily, mode="overwrite"))
+    for d in days:
+        if written[d] == 0:
+            lake.write_partition(KPIS_TABLE, d, pl.DataFrame(schema=KPIS_DAILY))
+    quality_days = set(lake.write(QUALITY_TABLE, report, mode="overwrite"))
+    for d in set(days) - quality_days:
+        lake.write_partition(QUALITY_TABLE, d, pl.DataFrame(schema=EVENT_QUALITY))
+    return written, report
+
+
+@task(name="daily-kpis", persist_result=False)
+def daily_kpis_task(
+    lake_root: str, days: list[date], known_campaign_ids: list[int] | None, now: datetime
+) -> dict[str, int]:
+    """Recompute and write ``kpis_daily`` for ``days``; returns KPI rows written per day (ISO keys)."""
+    written, _ = recompute_daily_kpis(Lake(lake_root), days, known_campaign_ids, now)
+    return {d.isoformat(): n for d, n in written.items()}
