@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from aicmo.console import err_console
 from aicmo.errors import AicmoError
 from aicmo.prefect_env import configure_prefect
-from aicmo.settings import get_settings
+from aicmo.settings import SETTINGS_PREFIXES, get_settings
 
 app = typer.Typer(
     help="AICMO: campaign data pipeline (CRM, enrichment, publishing, analytics, media).",
@@ -25,17 +25,19 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from aicmo.commands import data, db
+    from aicmo.commands import db, demo
 
     app.add_typer(db.app, name="db")
-    data.register(app)
+    demo.register(app)
 
 
 def _settings_error(exc: ValidationError) -> str:
+    """One line naming each bad environment variable and why it was refused."""
+    prefix = SETTINGS_PREFIXES.get(exc.title, "AICMO_")
     parts = []
     for err in exc.errors():
         field = "_".join(str(p) for p in err["loc"]).upper()
-        parts.append(f"AICMO_{field}: {err['msg']}")
+        parts.append(f"{prefix}{field}: {err['msg']} (got {err.get('input')!r})")
     return "invalid setting: " + "; ".join(parts)
 
 
@@ -47,10 +49,10 @@ def main() -> None:
         _register()
         app()
     except ValidationError as exc:
-        err_console.print(f"[red]error:[/] {_settings_error(exc)}", highlight=False)
+        err_console.print(f"[red]error:[/] {_settings_error(exc)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except AicmoError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         return self.home / "artifacts"
 
 
+SETTINGS_PREFIXES: dict[str, str] = {
+    cls.__name__: str(cls.model_config.get("env_prefix", ""))
+    for cls in (Settings, GatewaySettings, ProviderCredentials, AnalyticsSettings)
+}
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
