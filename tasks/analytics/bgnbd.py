@@ -1,0 +1,250 @@
+"""BG/NBD (beta-geometric / negative binomial) purchase model, fitted by maximum likelihood.
+
+The model (Fader, Hardie and Lee 2005, "Counting your customers the easy way") says a live
+customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)`` and, after each repeat
+purchase, drops out for good with probability ``p ~ Beta(a, b)``. Its input per customer is the
+RFM summary in lifetimes' conventions: ``frequency`` (repeat purchase periods), ``recency``
+(first to last purchase) and ``T`` (first purchase to the end of observation), all in days.
+
+The likelihood used for fitting is the closed form of the paper's equation (6), with no Gauss
+hypergeometric function; it is evaluated with numpy over *unique* ``(frequency, recency, T)``
+triples weighted by how many customers share each one, and its analytic gradient is handed to
+L-BFGS-B over the log-parameters. The terms that depend on ``frequency`` alone (gamma and beta
+functions) are computed once per distinct frequency, the logarithms once per distinct recency
+and T, which keeps one evaluation over a million customers in the milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize
+from scipy.special import digamma, expit, gammaln, hyp2f1
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class FitError(RuntimeError):
+    """The optimizer did not reach a maximum of the likelihood."""
+
+
+@dataclass(frozen=True)
+class BgNbdFit:
+    """Fitted BG/NBD parameters (time unit: days) and how the fit went."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+    n_customers: int
+    n_unique: int
+    iterations: int
+
+    def params(self) -> dict[str, float]:
+        """The four model parameters by name."""
+        return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, as plain values (for artifacts and the flow's summary)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    """Unique triples, factorised so per-frequency and per-time terms are computed once."""
+
+    weight: FloatArray
+    x_values: FloatArray
+    x_idx: IntArray
+    tx_values: FloatArray
+    tx_idx: IntArray
+    t_values: FloatArray
+    t_idx: IntArray
+    x_weight: FloatArray
+    repeat: npt.NDArray[np.bool_]
+
+
+def _factorise(values: FloatArray) -> tuple[FloatArray, IntArray]:
+    uniq, inverse = np.unique(values, return_inverse=True)
+    return uniq.astype(np.float64), inverse.astype(np.int64)
+
+
+def _index(frequency: FloatArray, recency: FloatArray, age: FloatArray, weight: FloatArray) -> _Indexed:
+    x_values, x_idx = _factorise(frequency)
+    tx_values, tx_idx = _factorise(recency)
+    t_values, t_idx = _factorise(age)
+    x_weight = np.bincount(x_idx, weights=weight, minlength=x_values.size).astype(np.float64)
+    return _Indexed(weight, x_values, x_idx, tx_values, tx_idx, t_values, t_idx, x_weight, frequency > 0)
+
+
+def _check(frequency: FloatArray, recency: FloatArray, age: FloatArray, weight: FloatArray) -> None:
+    n = frequency.shape[0]
+    if n == 0:
+        raise ValueError("BG/NBD: no customers to fit")
+    if recency.shape[0] != n or age.shape[0] != n or weight.shape[0] != n:
+        raise ValueError("BG/NBD: frequency, recency, T and weights must have the same length")
+    if np.any(frequency < 0) or np.any(np.floor(frequency) != frequency):
+        raise ValueError("BG/NBD: frequency must be a non-negative integer count")
+    if np.any(recency < 0) or np.any(recency > age):
+        raise ValueError("BG/NBD: recency must lie in [0, T]")
+    if np.any((frequency == 0) & (recency != 0)):
+        raise ValueError("BG/NBD: recency must be 0 where frequency is 0")
+    if np.any(weight < 0):
+        raise ValueError("BG/NBD: weights must be non-negative")
+
+
+def _neg_ll_and_grad(log_params: FloatArray, ix: _Indexed, total: float) -> tuple[float, FloatArray]:
+    """Mean negative log-likelihood and its gradient with respect to the log-parameters."""
+    r, alpha, a, b = np.exp(log_params)
+    xv = ix.x_values
+    xw = ix.x_weight
+
+    # Terms of frequency alone, once per distinct frequency, weighted by its customer count.
+    a1 = gammaln(r + xv) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + xv) - gammaln(b) - gammaln(a + b + xv)
+    d_r_x = digamma(r + xv) - digamma(r) + np.log(alpha)
+    d_a_x = digamma(a + b) - digamma(a + b + xv)
+    d_b_x = d_a_x + digamma(b + xv) - digamma(b)
+
+    ll = float(xw @ (a1 + a2))
+    g_r = float(xw @ d_r_x)
+    g_alpha = float(xw.sum() * r / alpha)
+    g_a = float(xw @ d_a_x)
+    g_b = float(xw @ d_b_x)
+
+    # Per unique triple: log(exp(A3) + [x > 0] exp(A4)), the logs taken once per distinct time.
+    log_at = np.log(alpha + ix.t_values)[ix.t_idx]
+    log_atx = np.log(alpha + ix.tx_values)[ix.tx_idx]
+    x = xv[ix.x_idx]
+    rx = r + x
+    a3 = -rx * log_at
+    bx1 = np.where(ix.repeat, b + x - 1.0, 1.0)
+    a4 = np.where(ix.repeat, np.log(a) - np.log(bx1) - rx * log_atx, -np.inf)
+    m = np.maximum(a3, a4)
+    e3 = np.exp(a3 - m)
+    e4 = np.exp(a4 - m)
+    s = e3 + e4
+    w3 = ix.weight * (e3 / s)
+    w4 = ix.weight * (e4 / s)
+    ll += float(ix.weight @ (m + np.log(s)))
+
+    inv_at = 1.0 / (alpha + ix.t_values)[ix.t_idx]
+    inv_atx = 1.0 / (alpha + ix.tx_values)[ix.tx_idx]
+    g_r += float(-(w3 @ log_at) - np.dot(w4, np.where(ix.repeat, log_atx, 0.0)))
+    g_alpha += float(-(w3 @ (rx * inv_at)) - np.dot(w4, np.where(ix.repeat, rx * inv_atx, 0.0)))
+    g_a += float(w4.sum() / a)
+    g_b += float(-(w4 @ (1.0 / bx1)))
+
+    grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
+    return -ll / total, -grad / total
+
+
+def log_likelihood(
+    params: dict[str, float],
+    frequency: FloatArray,
+    recency: FloatArray,
+    age: FloatArray,
+    weights: FloatArray | None = None,
+) -> float:
+    """Total log-likelihood of the data under ``params`` (weights count customers per row)."""
+    w = np.ones_like(frequency, dtype=np.float64) if weights is None else np.asarray(weights, np.float64)
+    ix = _index(
+        np.asarray(frequency, np.float64), np.asarray(recency, np.float64), np.asarray(age, np.float64), w
+    )
+    theta = np.log([params["r"], params["alpha"], params["a"], params["b"]])
+    value, _ = _neg_ll_and_grad(theta, ix, 1.0)
+    return -value
+
+
+def fit_bgnbd(
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    age: npt.ArrayLike,
+    weights: npt.ArrayLike | None = None,
+    *,
+    tol: float = 1e-12,
+    max_iter: int = 2000,
+) -> BgNbdFit:
+    """Maximum-likelihood BG/NBD parameters for an RFM summary (one row per customer or per triple).
+
+    ``weights`` says how many customers each row stands for (the compressed summary's counts).
+    Time is rescaled so the longest ``T`` is 10 while optimizing (as lifetimes does), which keeps
+    the problem well conditioned; ``alpha`` is reported back in days.
+    """
+    f = np.asarray(frequency, dtype=np.float64)
+    rec = np.asarray(recency, dtype=np.float64)
+    t = np.asarray(age, dtype=np.float64)
+    w = np.ones_like(f) if weights is None else np.asarray(weights, dtype=np.float64)
+    _check(f, rec, t, w)
+    keep = w > 0
+    f, rec, t, w = f[keep], rec[keep], t[keep], w[keep]
+    scale = 10.0 / float(t.max()) if t.max() > 0 else 1.0
+    ix = _index(f, rec * scale, t * scale, w)
+    total = float(w.sum())
+    result = minimize(
+        _neg_ll_and_grad,
+        x0=np.zeros(4),
+        args=(ix, total),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-15.0, 15.0)] * 4,
+        options={"ftol": tol, "gtol": 1e-9, "maxiter": max_iter, "maxcor": 20},
+    )
+    if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
+        raise FitError(f"BG/NBD fit diverged: {result.message}")
+    r, alpha_scaled, a, b = np.exp(result.x)
+    return BgNbdFit(
+        r=float(r),
+        alpha=float(alpha_scaled / scale),
+        a=float(a),
+        b=float(b),
+        log_likelihood=float(-result.fun * total),
+        n_customers=round(total),
+        n_unique=int(f.shape[0]),
+        iterations=int(result.nit),
+    )
+
+
+def expected_purchases(
+    fit: BgNbdFit, t: float | FloatArray, frequency: FloatArray, recency: FloatArray, age: FloatArray
+) -> FloatArray:
+    """Expected purchases in the next ``t`` days of a customer with this history (FHL eq. 10)."""
+    r, alpha, a, b = fit.r, fit.alpha, fit.a, fit.b
+    x = np.asarray(frequency, dtype=np.float64)
+    tx = np.asarray(recency, dtype=np.float64)
+    big_t = np.asarray(age, dtype=np.float64)
+    t_arr = np.asarray(t, dtype=np.float64)
+    first = (a + b + x - 1.0) / (a - 1.0)
+    hyp = hyp2f1(r + x, b + x, a + b + x - 1.0, t_arr / (alpha + big_t + t_arr))
+    second = 1.0 - hyp * ((alpha + big_t) / (alpha + t_arr + big_t)) ** (r + x)
+    repeat = x > 0
+    denom = 1.0 + np.where(
+        repeat, (a / np.where(repeat, b + x - 1.0, 1.0)) * ((alpha + big_t) / (alpha + tx)) ** (r + x), 0.0
+    )
+    return np.asarray(first * second / denom, dtype=np.float64)
+
+
+def probability_alive(
+    fit: BgNbdFit, frequency: FloatArray, recency: FloatArray, age: FloatArray
+) -> FloatArray:
+    """P(customer still active at the end of observation | history) (FHL eq. 11)."""
+    x = np.asarray(frequency, dtype=np.float64)
+    tx = np.asarray(recency, dtype=np.float64)
+    big_t = np.asarray(age, dtype=np.float64)
+    log_div = (fit.r + x) * np.log((fit.alpha + big_t) / (fit.alpha + tx)) + np.log(
+        fit.a / (fit.b + np.maximum(x, 1.0) - 1.0)
+    )
+    return np.asarray(np.where(x == 0, 1.0, expit(-log_div)), dtype=np.float64)
+
+
+def population_expected_purchases(fit: BgNbdFit, t: float | FloatArray) -> FloatArray:
+    """Expected repeat purchases in ``(0, t]`` of a new customer (FHL eq. 9)."""
+    t_arr = np.asarray(t, dtype=np.float64)
+    r, alpha, a, b = fit.r, fit.alpha, fit.a, fit.b
+    hyp = hyp2f1(r, b, a + b - 1.0, t_arr / (alpha + t_arr))
+    return np.asarray((a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + t_arr)) ** r * hyp), np.float64)

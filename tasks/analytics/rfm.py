@@ -1,0 +1,100 @@
+"""RFM summary of the order log, in lifetimes' conventions, as a Polars lazy query.
+
+Purchases are counted per day (several orders of a contact on one UTC day are one purchase
+period, their amounts summed), as lifetimes' ``summary_data_from_transaction_data(freq="D")``
+does, so fitted parameters are comparable with lifetimes':
+
+- ``frequency``: purchase days after the first one (repeat purchases);
+- ``recency``: days from the first to the last purchase day (0 for one-time buyers);
+- ``T``: days from the first purchase day to the observation day ``as_of``;
+- ``monetary_value``: mean amount of the repeat purchase days (0 for one-time buyers).
+
+Alongside come the plain historical figures: ``orders`` (order rows), ``revenue`` (sum of
+amounts), ``aov`` (average order value), first and last purchase day. Only orders with a
+positive amount on or before ``as_of`` count as purchases; refunds and zero rows are reported by
+the bad-data check, not folded into a customer's purchase history.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+RFM_SCHEMA = pl.Schema(
+    {
+        "contact_id": pl.Int64,
+        "first_purchase": pl.Date,
+        "last_purchase": pl.Date,
+        "orders": pl.UInt32,
+        "revenue": pl.Float64,
+        "aov": pl.Float64,
+        "frequency": pl.Int64,
+        "recency": pl.Int64,
+        "T": pl.Int64,
+        "monetary_value": pl.Float64,
+    }
+)
+
+
+def purchases(orders: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """Orders that count as purchases up to the end of ``as_of`` (UTC), with their ``day``."""
+    end = pl.lit(as_of + timedelta(days=1)).cast(pl.Date)
+    return (
+        orders.select("contact_id", "ts", "amount")
+        .with_columns(pl.col("ts").dt.date().alias("day"))
+        .filter(
+            pl.col("contact_id").is_not_null(),
+            pl.col("amount").is_not_null(),
+            pl.col("amount") > 0,
+            pl.col("day") < end,
+        )
+    )
+
+
+def rfm_summary(orders: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """One row per purchasing contact with frequency, recency, T (days) and monetary value.
+
+    ``orders`` is the lake's ``orders`` table (or any frame with ``contact_id``, ``ts`` and
+    ``amount``). The day-level aggregation happens first so each later step is over purchase
+    days, not order rows.
+    """
+    days = (
+        purchases(orders, as_of)
+        .group_by("contact_id", "day")
+        .agg(pl.col("amount").sum().alias("day_amount"), pl.len().alias("day_orders"))
+    )
+    per_contact = days.group_by("contact_id").agg(
+        pl.col("day").min().alias("first_purchase"),
+        pl.col("day").max().alias("last_purchase"),
+        pl.col("day_orders").sum().cast(pl.UInt32).alias("orders"),
+        pl.col("day_amount").sum().alias("revenue"),
+        pl.len().alias("purchase_days"),
+        pl.col("day_amount").sort_by("day").first().alias("first_day_amount"),
+    )
+    as_of_lit = pl.lit(as_of).cast(pl.Date)
+    frequency = (pl.col("purchase_days") - 1).cast(pl.Int64)
+    return per_contact.select(
+        "contact_id",
+        "first_purchase",
+        "last_purchase",
+        "orders",
+        "revenue",
+        (pl.col("revenue") / pl.col("orders")).alias("aov"),
+        frequency.alias("frequency"),
+        (pl.col("last_purchase") - pl.col("first_purchase")).dt.total_days().cast(pl.Int64).alias("recency"),
+        (as_of_lit - pl.col("first_purchase")).dt.total_days().cast(pl.Int64).alias("T"),
+        pl.when(frequency > 0)
+        .then((pl.col("revenue") - pl.col("first_day_amount")) / frequency)
+        .otherwise(0.0)
+        .alias("monetary_value"),
+    )
+
+
+def compress(summary: pl.LazyFrame) -> pl.LazyFrame:
+    """Unique ``(frequency, recency, T)`` triples with the number of customers on each.
+
+    The BG/NBD likelihood depends on a customer only through the triple, so fitting over the
+    weighted triples is exact and much cheaper than over customers.
+    """
+    return summary.group_by("frequency", "recency", "T").agg(pl.len().cast(pl.Float64).alias("weight"))
