@@ -1,0 +1,218 @@
+"""Multi-touch attribution: credit each conversion and its revenue to the touchpoints before it.
+
+Every model is a weight per touchpoint of a converted journey, computed vectorised from the
+touch's position, the journey's length and its age at conversion; the weights of a journey sum
+to 1, so each model credits exactly the conversions (and revenue) that have a journey:
+
+- ``first_touch`` / ``last_touch``: all to the first / last touch;
+- ``linear``: ``1 / n`` each;
+- ``time_decay``: ``2 ** (-age / half_life)``, normalised within the journey;
+- ``position_based``: 40 % first, 40 % last, 20 % shared by the middle (50/50 for two touches);
+- ``markov``: data-driven. The removal effect of each channel (see :mod:`.markov`) is shared
+  among the journey's channels in proportion, then equally among that channel's touches. Per
+  journey rather than only in total, so credits also break down by day and campaign.
+
+Conversions with no touchpoint in the lookback window are not credited to any channel; the
+result counts them (``unattributed``) so the totals reconcile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+from prefect import task
+
+from aicmo.models.lake import ATTRIBUTION
+from aicmo.storage.lake import Lake
+from aicmo.tasks.analytics.journeys import TOUCH_TYPES, Journeys, build_journeys
+from aicmo.tasks.analytics.markov import MarkovModel, fit_markov, transition_counts
+from aicmo.tasks.analytics.quality import clean, flag_events
+
+MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov")
+RULE_MODELS = MODELS[:-1]
+CREDIT_KEYS = ("day", "channel", "campaign_id")
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Credits per model, day, channel and campaign, the Markov chain, and the reconciliation."""
+
+    credits: pl.DataFrame  # day, model, channel, campaign_id, conversions, revenue
+    markov: MarkovModel
+    conversions: int
+    revenue: float
+    credited_conversions: int
+    credited_revenue: float
+
+    @property
+    def unattributed_conversions(self) -> int:
+        """Conversions with no touchpoint in the lookback window."""
+        return self.conversions - self.credited_conversions
+
+    def by_channel(self, value: str = "conversions") -> pl.DataFrame:
+        """One row per channel, one column per model, of credited ``value`` (conversions or revenue)."""
+        return (
+            self.credits.group_by("channel", "model")
+            .agg(pl.col(value).sum())
+            .pivot(on="model", index="channel", values=value)
+            .select("channel", *[pl.col(m).fill_null(0.0) for m in MODELS if m in self.credits["model"]])
+            .sort("channel")
+        )
+
+    def by_campaign(self, value: str = "conversions") -> pl.DataFrame:
+        """One row per campaign (null = none), one column per model, of credited ``value``."""
+        return (
+            self.credits.group_by("campaign_id", "model")
+            .agg(pl.col(value).sum())
+            .pivot(on="model", index="campaign_id", values=value)
+            .sort("campaign_id", nulls_last=True)
+        )
+
+
+def rule_weights(half_life_days: float) -> list[pl.Expr]:
+    """The rule-based models' weight expressions over a converted journey's touches."""
+    pos, n = pl.col("position"), pl.col("n_touches")
+    first = (pos == 0).cast(pl.Float64)
+    last = (pos == n - 1).cast(pl.Float64)
+    age_days = (pl.col("conv_ts") - pl.col("ts")).dt.total_microseconds() / 86_400e6
+    decay = (2.0 ** (-age_days / half_life_days)).alias("__decay")
+    middle = pl.lit(0.2) / (n - 2).cast(pl.Float64)
+    return [
+        first.alias("first_touch"),
+        last.alias("last_touch"),
+        (1.0 / n.cast(pl.Float64)).alias("linear"),
+        (decay / decay.sum().over("journey")).alias("time_decay"),
+        pl.when(n == 1)
+        .then(1.0)
+        .when(n == 2)
+        .then(0.5)
+        .when((pos == 0) | (pos == n - 1))
+        .then(0.4)
+        .otherwise(middle)
+        .alias("position_based"),
+    ]
+
+
+def markov_weight(model: MarkovModel) -> pl.Expr:
+    """A touch's share of its journey under the Markov model (linear where all effects are zero)."""
+    effects = pl.col("channel").replace_strict(model.removal_effects, default=0.0, return_dtype=pl.Float64)
+    per_touch = effects / pl.len().over("journey", "channel")
+    total = per_touch.sum().over("journey")
+    linear = 1.0 / pl.col("n_touches").cast(pl.Float64)
+    return pl.when(total > 0).then(per_touch / total).otherwise(linear).alias("markov")
+
+
+def credit(journeys: Journeys, half_life_days: float, model: MarkovModel | None = None) -> pl.DataFrame:
+    """Credits per model and (day, channel, campaign) from a journey set, in long form."""
+    model = model or fit_markov(transition_counts(journeys.touches))
+    wide = (
+        journeys.converted_touches.lazy()
+        .with_columns(*rule_weights(half_life_days), markov_weight(model))
+        .group_by(CREDIT_KEYS)
+        .agg(
+            *[pl.col(m).sum().alias(f"{m}|conversions") for m in MODELS],
+            *[(pl.col(m) * pl.col("revenue")).sum().alias(f"{m}|revenue") for m in MODELS],
+        )
+        .collect()
+    )
+    long = pl.concat(
+        [
+            wide.select(
+                "day",
+                pl.lit(m).alias("model"),
+                "channel",
+                "campaign_id",
+                pl.col(f"{m}|conversions").alias("conversions"),
+                pl.col(f"{m}|revenue").alias("revenue"),
+            )
+            for m in MODELS
+        ]
+    )
+    return long.cast(dict(ATTRIBUTION)).sort("day", "model", "channel", "campaign_id", nulls_last=True)
+
+
+def attribute(
+    events: pl.LazyFrame,
+    lookback_days: float,
+    half_life_days: float,
+    touch_types: tuple[str, ...] = TOUCH_TYPES,
+    *,
+    credit_from: date | None = None,
+) -> Attribution:
+    """Journeys, the Markov chain and every model's credits for ``events`` (clean events only).
+
+    ``credit_from``: only conversions on or after this day are credited; earlier events are
+    there to give those conversions their full lookback window (the chain is fitted on all).
+    """
+    journeys = build_journeys(events, lookback_days, touch_types)
+    model = fit_markov(transition_counts(journeys.touches))
+    if credit_from is not None:
+        journeys = Journeys(
+            touches=journeys.touches.filter(~pl.col("converted") | (pl.col("day") >= credit_from)),
+            conversions=journeys.conversions.filter(pl.col("day") >= credit_from),
+        )
+    credits = credit(journeys, half_life_days, model)
+    conv = journeys.conversions
+    credited = conv.filter(pl.col("n_touches") > 0)
+    return Attribution(
+        credits=credits,
+        markov=model,
+        conversions=conv.height,
+        revenue=float(conv.get_column("revenue").sum()),
+        credited_conversions=credited.height,
+        credited_revenue=float(credited.get_column("revenue").sum()),
+    )
+
+
+def attribute_lake(
+    lake: Lake,
+    start: date | None,
+    end: date | None,
+    known_campaign_ids: Collection[int] | None,
+    now: datetime,
+    lookback_days: float,
+    half_life_days: float,
+) -> Attribution:
+    """Attribute the conversions between ``start`` and ``end`` from the lake's clean events.
+
+    Events from ``lookback_days`` before ``start`` are read so early conversions get their full
+    window; bad events (see :mod:`.quality`) are left out.
+    """
+    scan_from = start - timedelta(days=math.ceil(lookback_days)) if start is not None else None
+    flagged = flag_events(lake.scan("events", scan_from, end), known_campaign_ids, now)
+    return attribute(clean(flagged), lookback_days, half_life_days, credit_from=start)
+
+
+def write_credits(lake: Lake, credits: pl.DataFrame, days: Collection[date]) -> dict[date, int]:
+    """Overwrite the ``attribution`` lake table's partitions for ``days`` (empty where no credit)."""
+    wanted = pl.Series(sorted(days), dtype=pl.Date).implode()
+    written = {d: 0 for d in days}
+    written.update(lake.write("attribution", credits.filter(pl.col("day").is_in(wanted)), mode="overwrite"))
+    for d, n in written.items():
+        if n == 0:
+            lake.write_partition("attribution", d, credits.clear())
+    return written
+
+
+@task(name="attribution", persist_result=False)
+def attribution_task(
+    lake_root: str,
+    start: date | None,
+    end: date | None,
+    known_campaign_ids: list[int] | None,
+    now: datetime,
+    lookback_days: float,
+    half_life_days: float,
+) -> Attribution:
+    """Attribute the window's conversions from the lake and write the ``attribution`` partitions."""
+    lake = Lake(lake_root)
+    result = attribute_lake(lake, start, end, known_campaign_ids, now, lookback_days, half_life_days)
+    days = set(result.credits.get_column("day").to_list())
+    if start is not None and end is not None:
+        days |= {start + timedelta(days=i) for i in range((end - start).days + 1)}
+    write_credits(lake, result.credits, days)
+    return result

@@ -1,0 +1,122 @@
+"""Journeys: the ordered touchpoints of a contact before each conversion, within a lookback window.
+
+Built with one as-of join instead of a loop per journey: every touchpoint is matched to the
+*next* conversion of the same contact (``join_asof`` forward, by contact). A touch belongs to that
+conversion's journey when it is at most ``lookback`` before it; as each touch goes to the next
+conversion only, a journey starts after the previous conversion, so no touch is credited twice.
+Touches with no conversion ahead in the window form the non-converting paths the Markov model
+needs. Positions within a journey come from one sort by (journey, time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+
+TOUCH_TYPES = ("open", "click")
+"""Event types that count as a touchpoint: interactions, not exposures (sends, deliveries)."""
+
+CONVERSION_TYPE = "convert"
+NO_CONVERSION = -1
+
+
+@dataclass(frozen=True)
+class Journeys:
+    """Touchpoints with their journey and position, and the conversions they lead to.
+
+    ``touches``: ``journey`` (conversion index, or a negative id for a non-converting path),
+    ``converted``, ``contact_id``, ``ts``, ``channel``, ``campaign_id``, ``position`` (0-based),
+    ``n_touches``, and for converted journeys ``conv_ts``, ``revenue`` and ``day`` (of the
+    conversion). ``conversions``: one row per conversion with ``journey``, ``day``, ``revenue`` and
+    ``n_touches`` (0 when nothing in the window led to it: an unattributed conversion).
+    """
+
+    touches: pl.DataFrame
+    conversions: pl.DataFrame
+
+    @property
+    def converted_touches(self) -> pl.DataFrame:
+        """The touchpoints of converted journeys only."""
+        return self.touches.filter(pl.col("converted"))
+
+
+def conversions_of(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Conversion events with a contact, numbered in time order (``journey``)."""
+    return (
+        events.filter((pl.col("type") == CONVERSION_TYPE) & pl.col("contact_id").is_not_null())
+        .select(
+            "contact_id",
+            pl.col("ts").alias("conv_ts"),
+            pl.col("revenue").fill_null(0.0).alias("revenue"),
+        )
+        .sort("conv_ts", "contact_id")
+        .with_row_index("journey")
+        .with_columns(pl.col("journey").cast(pl.Int64), pl.col("conv_ts").dt.date().alias("day"))
+    )
+
+
+def touches_of(events: pl.LazyFrame, touch_types: tuple[str, ...] = TOUCH_TYPES) -> pl.LazyFrame:
+    """Touchpoint events with a contact and a channel, in time order."""
+    return (
+        events.filter(
+            pl.col("type").is_in(pl.Series(touch_types).implode())
+            & pl.col("contact_id").is_not_null()
+            & pl.col("channel").is_not_null()
+        )
+        .select("contact_id", "ts", "channel", "campaign_id")
+        .sort("ts")
+    )
+
+
+def build_journeys(
+    events: pl.LazyFrame, lookback_days: float, touch_types: tuple[str, ...] = TOUCH_TYPES
+) -> Journeys:
+    """Assign each touchpoint to the next conversion of its contact within ``lookback_days``."""
+    conversions = conversions_of(events).collect()
+    lookback = timedelta(days=lookback_days)
+    matched = (
+        touches_of(events, touch_types)
+        .join_asof(
+            conversions.lazy().select("contact_id", "conv_ts", "journey", "revenue", "day").sort("conv_ts"),
+            left_on="ts",
+            right_on="conv_ts",
+            by="contact_id",
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .with_columns(
+            (pl.col("conv_ts").is_not_null() & ((pl.col("conv_ts") - pl.col("ts")) <= lookback)).alias(
+                "converted"
+            )
+        )
+    )
+    # A touch outside any window joins the non-converting path of (contact, next conversion or
+    # none), numbered negative and distinct: -(contact * (conversions + 1) + next + 1) - 1.
+    span = conversions.height + 1
+    null_id = -(pl.col("contact_id") * span + pl.col("journey").fill_null(NO_CONVERSION) + 1) - 1
+    touches = (
+        matched.with_columns(
+            pl.when(pl.col("converted")).then(pl.col("journey")).otherwise(null_id).alias("journey"),
+            *[
+                pl.when(pl.col("converted")).then(pl.col(c)).otherwise(None).alias(c)
+                for c in ("conv_ts", "revenue", "day")
+            ],
+        )
+        .sort("journey", "ts")
+        .with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int32).over("journey").alias("position"),
+            pl.len().over("journey").cast(pl.Int32).alias("n_touches"),
+        )
+        .collect()
+    )
+    sizes = (
+        touches.filter(pl.col("converted"))
+        .group_by("journey")
+        .agg(pl.len().cast(pl.Int32).alias("n_touches"))
+    )
+    conversions = conversions.join(sizes, on="journey", how="left").with_columns(
+        pl.col("n_touches").fill_null(0)
+    )
+    return Journeys(touches=touches, conversions=conversions)
