@@ -29,6 +29,10 @@ def _register() -> None:
 
     app.add_typer(db.app, name="db")
     demo.register(app)
+    from aicmo.commands import contacts, segments
+
+    app.add_typer(contacts.app, name="contacts")
+    app.add_typer(segments.app, name="segments")
 
 
 def _settings_error(exc: ValidationError) -> str:

@@ -1,0 +1,73 @@
+"""``aicmo segments``: check, preview, save and list declarative segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from aicmo.console import console
+from aicmo.runtime import engine
+from aicmo.storage.db import transaction
+from aicmo.tasks.crm.segment_store import get_segment, list_segments, preview, save_segment
+from aicmo.tasks.crm.segments import load_definition
+
+app = typer.Typer(
+    help="Declarative segments over contacts (JSON/YAML filter definitions).", no_args_is_help=True
+)
+
+
+def _definition(name_or_file: str) -> Any:
+    path = Path(name_or_file)
+    if path.suffix.lower() in (".json", ".yaml", ".yml") or path.is_file():
+        return load_definition(path)
+    with transaction(engine()) as session:
+        return get_segment(session, name_or_file)
+
+
+@app.command("preview")
+def preview_cmd(
+    segment: str = typer.Argument(..., help="Saved segment NAME or a definition FILE (.json/.yaml)."),
+    sample: int = typer.Option(10, "--sample", min=0, help="Contacts to show."),
+) -> None:
+    """Show how many contacts a segment holds, and a sample."""
+    result = preview(engine(), _definition(segment), sample=sample)
+    console.print(f"{result.count} of {result.total} contact(s) match")
+    if result.sample.height:
+        table = Table()
+        for col in result.sample.columns:
+            table.add_column(col)
+        for row in result.sample.iter_rows():
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+
+
+@app.command("save")
+def save_cmd(
+    name: str = typer.Argument(..., help="Segment name."),
+    file: Path = typer.Argument(..., help="Definition file (.json/.yaml)."),
+    description: str | None = typer.Option(None, "--description", help="What the segment is for."),
+) -> None:
+    """Check a definition and save it under NAME."""
+    definition = load_definition(file)
+    with transaction(engine()) as session:
+        save_segment(session, name, definition, description)
+    console.print(f"segment {name!r} saved")
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List saved segments."""
+    with transaction(engine()) as session:
+        segments = list_segments(session)
+    if not segments:
+        console.print("no segments saved")
+        return
+    table = Table()
+    for col in ("name", "description", "updated"):
+        table.add_column(col)
+    for s in segments:
+        table.add_row(s.name, s.description or "", s.updated_at.isoformat(timespec="seconds"))
+    console.print(table)

@@ -1,0 +1,120 @@
+"""The global suppression list: addresses that must never get marketing, stored as keyed hashes.
+
+A suppression is (HMAC of the normalized address, channel, reason). Email and push suppressions
+are keyed by the contact's email, SMS ones by the phone number; channel ``all`` covers every
+channel (erasure tombstones use it). Publishing asks :func:`suppressed_contact_ids` before a send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from aicmo.errors import InputError
+from aicmo.models.tables import Contact, Suppression, utcnow
+from aicmo.settings import get_settings
+from aicmo.storage.upsert import bulk_upsert
+from aicmo.tasks.crm.emails import address_hmac, normalize_email, normalize_phone
+
+REASONS = ("hard_bounce", "complaint", "unsubscribe", "sms_stop", "manual", "erased")
+SUPPRESSION_CHANNELS = ("email", "sms", "push", "all")
+_CHUNK = 5_000
+
+
+def hmac_key() -> str:
+    """The configured HMAC key (never logged)."""
+    return get_settings().hmac_key.get_secret_value()
+
+
+def normalize_address(address: str, channel: str) -> str:
+    """The normalized form of ``address`` on ``channel`` (email for email/push/all, phone for sms)."""
+    if channel not in SUPPRESSION_CHANNELS:
+        raise InputError(f"unknown suppression channel {channel!r}; known: {', '.join(SUPPRESSION_CHANNELS)}")
+    if channel == "sms":
+        phone = normalize_phone(address)
+        if phone is None:
+            raise InputError(f"not a phone number: {address!r}")
+        return phone
+    return normalize_email(address)
+
+
+def suppress(
+    session: Session,
+    address: str,
+    channel: str,
+    reason: str,
+    *,
+    source: str | None = None,
+    key: str | None = None,
+) -> bool:
+    """Add ``address`` to the suppression list; returns False when it was already suppressed there.
+
+    For email and ``all`` suppressions the matching contact (if any) gets its ``suppressed``
+    summary flag set; the list itself stays the source of truth for every channel.
+    """
+    if reason not in REASONS:
+        raise InputError(f"unknown suppression reason {reason!r}; known: {', '.join(REASONS)}")
+    normalized = normalize_address(address, channel)
+    digest = address_hmac(normalized, key or hmac_key())
+    exists = session.scalar(
+        select(Suppression.id).where(Suppression.address_hmac == digest, Suppression.channel == channel)
+    )
+    if exists is None:
+        row = {"address_hmac": digest, "channel": channel, "reason": reason, "source": source}
+        row["created_at"] = utcnow()
+        bulk_upsert(session, Suppression.__table__, [row], ("address_hmac", "channel"), [])
+    if channel in ("email", "all"):
+        session.execute(
+            update(Contact)
+            .where(Contact.email == normalized, Contact.suppressed.is_(False))
+            .values(suppressed=True, suppression_reason=reason)
+        )
+    return exists is None
+
+
+def lookup(session: Session, digests: Iterable[str], channels: Sequence[str] = ("all",)) -> dict[str, str]:
+    """``{hmac: reason}`` for the digests suppressed on any of ``channels`` (``all`` wins)."""
+    wanted = list(dict.fromkeys(digests))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        rows = session.execute(
+            select(Suppression.address_hmac, Suppression.channel, Suppression.reason).where(
+                Suppression.address_hmac.in_(chunk), Suppression.channel.in_(list(channels))
+            )
+        )
+        for digest, channel, reason in rows:
+            if digest not in found or channel == "all":
+                found[digest] = reason
+    return found
+
+
+def is_suppressed(session: Session, address: str, channel: str, *, key: str | None = None) -> str | None:
+    """The reason ``address`` is suppressed on ``channel`` (or on all channels), None if it is not."""
+    normalized = normalize_address(address, channel)
+    digest = address_hmac(normalized, key or hmac_key())
+    return lookup(session, [digest], (channel, "all")).get(digest)
+
+
+def suppressed_contact_ids(
+    session: Session, contact_ids: Sequence[int], channel: str, *, key: str | None = None
+) -> set[int]:
+    """The contacts of a batch whose address is suppressed on ``channel`` or on all channels."""
+    key = key or hmac_key()
+    blocked: set[int] = set()
+    by_digest: dict[str, list[int]] = {}
+    for start in range(0, len(contact_ids), _CHUNK):
+        chunk = list(contact_ids[start : start + _CHUNK])
+        for cid, email, phone in session.execute(
+            select(Contact.id, Contact.email, Contact.phone).where(Contact.id.in_(chunk))
+        ):
+            addresses = [email]
+            if channel == "sms" and phone:
+                addresses.append(phone)
+            for address in addresses:
+                by_digest.setdefault(address_hmac(address, key), []).append(cid)
+    for digest in lookup(session, by_digest, (channel, "all")):
+        blocked.update(by_digest[digest])
+    return blocked
