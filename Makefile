@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck check bench ui clean
+.PHONY: demo test lint typecheck check bench ui deploy clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench:
 
 ui: $(STAMP)
 	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+
+deploy: $(STAMP)
+	$(VENV)/bin/prefect work-pool inspect aicmo-process >/dev/null 2>&1 || \
+		$(VENV)/bin/prefect work-pool create aicmo-process --type process
+	AICMO_PROJECT_DIR=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --all
 
 clean:
 	rm -rf .aicmo .mypy_tree .pytest_cache build

@@ -28,3 +28,5 @@ def configure_prefect(home: Path) -> None:
         os.environ.setdefault(key, value)
     if "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
         os.environ["PREFECT_HOME"] = str(home / "prefect")
+    # Prefect creates its home without parents and fails to start its server when it cannot.
+    Path(os.environ.get("PREFECT_HOME", home / "prefect")).expanduser().mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicmo.models.tables import Campaign, Contact, LakePartitionState, utcnow
+from aicmo.models.tables import Campaign, Contact, FlowRunRecord, LakePartitionState, utcnow
 from aicmo.storage.upsert import bulk_upsert
 
 CONTACT_KEY = ("email",)
@@ -78,3 +78,31 @@ def partitions_written_since(session: Session, table: str, since: datetime | Non
     if since is not None:
         query = query.where(LakePartitionState.written_at > since)
     return sorted(session.scalars(query))
+
+
+def start_run(session: Session, flow_name: str, parameters: dict[str, Any]) -> int:
+    """Record that a pipeline run started; returns its id."""
+    record = FlowRunRecord(flow_name=flow_name, parameters=parameters, status="running")
+    session.add(record)
+    session.flush()
+    return record.id
+
+
+def finish_run(session: Session, run_id: int, status: str, stats: dict[str, Any]) -> None:
+    """Record how a pipeline run ended and what it did."""
+    record = session.get(FlowRunRecord, run_id)
+    if record is None:
+        raise LookupError(f"no flow run record {run_id}")
+    record.status = status
+    record.stats = stats
+    record.finished_at = utcnow()
+
+
+def last_successful_run(session: Session, flow_name: str) -> FlowRunRecord | None:
+    """The newest run of ``flow_name`` that completed."""
+    return session.scalars(
+        select(FlowRunRecord)
+        .where(FlowRunRecord.flow_name == flow_name, FlowRunRecord.status == "completed")
+        .order_by(FlowRunRecord.started_at.desc())
+        .limit(1)
+    ).first()
