@@ -1,0 +1,96 @@
+"""The provider result cache in the SQL store (``provider_cache``), read and written in batches.
+
+A positive answer lives ``cache_ttl_s`` seconds, a 'not found' ``negative_ttl_s`` seconds (a
+shorter time: the world may have caught up). Errors are never cached. Reads take one query per
+chunk of keys; writes are one bulk upsert per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+
+from aicmo.models.tables import ProviderCacheEntry, utcnow
+from aicmo.storage.db import transaction
+from aicmo.storage.upsert import bulk_upsert
+from aicmo.tasks.gateway.outcome import Outcome
+
+READ_CHUNK = 5_000
+MAX_KEY_LENGTH = 512
+
+
+def read_cache(engine: Engine, capability: str, keys: Sequence[str]) -> dict[str, ProviderCacheEntry]:
+    """The unexpired cache entries of ``capability`` for ``keys`` (normalized), by key."""
+    now = utcnow()
+    found: dict[str, ProviderCacheEntry] = {}
+    wanted = [k for k in keys if len(k) <= MAX_KEY_LENGTH]
+    with transaction(engine) as session:
+        for start in range(0, len(wanted), READ_CHUNK):
+            chunk = wanted[start : start + READ_CHUNK]
+            rows = session.scalars(
+                select(ProviderCacheEntry).where(
+                    ProviderCacheEntry.capability == capability,
+                    ProviderCacheEntry.key.in_(chunk),
+                    ProviderCacheEntry.expires_at > now,
+                )
+            )
+            for row in rows:
+                found[row.key] = row
+    return found
+
+
+def cache_rows(
+    capability: str, outcomes: Sequence[tuple[str, Outcome]], ttl_s: int, negative_ttl_s: int
+) -> list[dict[str, Any]]:
+    """Rows to upsert for ``(normalized key, outcome)`` pairs that deserve caching.
+
+    Cached: found answers, and 'not found' answers that every provider tried agreed on. Not
+    cached: failures, and 'not found' answers given while another provider was failing.
+    """
+    now = utcnow()
+    rows: dict[str, dict[str, Any]] = {}
+    for key, outcome in outcomes:
+        if not outcome.ok or len(key) > MAX_KEY_LENGTH:
+            continue
+        if outcome.found:
+            ttl = ttl_s
+        elif outcome.error is None:
+            ttl = negative_ttl_s
+        else:
+            continue
+        if ttl <= 0:
+            continue
+        rows[key] = {
+            "capability": capability,
+            "key": key,
+            "provider": outcome.provider,
+            "found": outcome.found,
+            "payload": outcome.value,
+            "fetched_at": now,
+            "expires_at": now + timedelta(seconds=ttl),
+        }
+    return list(rows.values())
+
+
+def write_cache(engine: Engine, rows: Sequence[dict[str, Any]]) -> int:
+    """Upsert cache rows in one transaction; returns rows written."""
+    if not rows:
+        return 0
+    with transaction(engine) as session:
+        return bulk_upsert(
+            session,
+            ProviderCacheEntry.__table__,
+            rows,
+            ("capability", "key"),
+            ("provider", "found", "payload", "fetched_at", "expires_at"),
+        )
+
+
+def purge_expired(engine: Engine) -> int:
+    """Delete expired entries; returns how many went."""
+    with transaction(engine) as session:
+        result = session.execute(delete(ProviderCacheEntry).where(ProviderCacheEntry.expires_at <= utcnow()))
+        return int(getattr(result, "rowcount", 0) or 0)

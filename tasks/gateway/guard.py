@@ -1,0 +1,156 @@
+"""The resilience wrapped around every call to one provider: breaker, rate limit, retries, auth kill.
+
+One ``ProviderGuard`` exists per (provider, base URL, credential) in a process, so its breaker,
+rate limit and 'disabled after 401/403' state are shared by every chain, batch and task that
+talks to that provider with that credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aicmo.settings import GatewaySettings
+from aicmo.tasks.gateway.breaker import CircuitBreaker
+from aicmo.tasks.gateway.errors import UNHEALTHY, ProviderError
+from aicmo.tasks.gateway.limits import ProviderLimit
+from aicmo.tasks.gateway.metrics import ProviderMetrics
+from aicmo.tasks.gateway.ratelimit import RateLimiter
+from aicmo.tasks.gateway.retry import retrying
+
+log = logging.getLogger("aicmo.gateway")
+T = TypeVar("T")
+
+
+class ProviderGuard:
+    """Breaker, limiter, rate-limit window and disabled flag of one provider credential."""
+
+    def __init__(self, name: str, limit: ProviderLimit, breaker: CircuitBreaker) -> None:
+        self.name = name
+        self.limit = limit
+        self.limiter = RateLimiter(limit.rps, limit.concurrency)
+        self.breaker = breaker
+        self.disabled_reason: str | None = None
+        self.paused_until = 0.0  # wall-clock epoch seconds; set from rate-limit headers
+        self._lock = threading.Lock()
+
+    def pause_until(self, epoch_s: float) -> None:
+        """Hold every call until ``epoch_s`` (the provider said its window is exhausted)."""
+        with self._lock:
+            self.paused_until = max(self.paused_until, epoch_s)
+
+    def disable(self, reason: str) -> None:
+        """Disable the provider for the rest of the run; says so once."""
+        with self._lock:
+            if self.disabled_reason is not None:
+                return
+            self.disabled_reason = reason
+        log.warning("provider %s disabled for the rest of the run: %s", self.name, reason)
+
+    async def _wait_for_window(self, cap_s: float) -> None:
+        wait = self.paused_until - time.time()
+        if wait <= 0:
+            return
+        if wait > cap_s:
+            raise ProviderError(
+                self.name,
+                "rate_limited",
+                f"rate-limit window exhausted for {wait:.0f}s more (cap {cap_s:.0f}s)",
+                retry_after=wait,
+            )
+        await asyncio.sleep(wait)
+
+    def _record_failure(self, exc: ProviderError, metrics: ProviderMetrics) -> None:
+        metrics.failures[exc.kind] += 1
+        if exc.kind == "auth":
+            self.disable(exc.detail)
+        if exc.kind in UNHEALTHY:
+            if self.breaker.record_failure():
+                metrics.breaker_trips += 1
+                log.warning("provider %s: circuit breaker opened after repeated failures", self.name)
+        else:
+            self.breaker.release_probe()
+
+    async def run(
+        self, op: Callable[[], Awaitable[T]], settings: GatewaySettings, metrics: ProviderMetrics
+    ) -> tuple[T, int]:
+        """Run ``op`` (one attempt at the provider) with retries; returns its result and the attempts.
+
+        Raises ``ProviderError`` (with ``attempts`` set) when the provider gave no answer.
+        """
+        attempts = 0
+        try:
+            if self.disabled_reason is not None:
+                raise ProviderError(
+                    self.name, "disabled", f"disabled earlier in this run ({self.disabled_reason})"
+                )
+            async for attempt in retrying(settings):
+                with attempt:
+                    if not self.breaker.allow():
+                        raise ProviderError(self.name, "circuit_open", "circuit breaker is open")
+                    await self._wait_for_window(settings.retry_after_cap_s)
+                    attempts += 1
+                    metrics.calls += 1
+                    if attempts > 1:
+                        metrics.retries += 1
+                    async with self.limiter:
+                        started = time.perf_counter()
+                        try:
+                            result = await op()
+                        except ProviderError as exc:
+                            metrics.latencies_s.append(time.perf_counter() - started)
+                            self._record_failure(exc, metrics)
+                            raise
+                        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                            metrics.latencies_s.append(time.perf_counter() - started)
+                            error = ProviderError(
+                                self.name,
+                                "malformed",
+                                f"unexpected response shape ({type(exc).__name__}: {exc})",
+                            )
+                            self._record_failure(error, metrics)
+                            raise error from None
+                        metrics.latencies_s.append(time.perf_counter() - started)
+                    self.breaker.record_success()
+                    return result, attempts
+        except ProviderError as exc:
+            if exc.kind in ("circuit_open", "disabled") or (exc.kind == "rate_limited" and attempts == 0):
+                metrics.failures[exc.kind] += 1
+            exc.attempts = attempts
+            raise
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
+_GUARDS: dict[tuple[str, str, str], ProviderGuard] = {}
+_GUARDS_LOCK = threading.Lock()
+
+
+def fingerprint(secret: str | None) -> str:
+    """A short, non-reversible tag of a credential (keys the guard, never printed with the secret)."""
+    if not secret:
+        return "-"
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def guard_for(
+    name: str, base_url: str, secret: str | None, limit: ProviderLimit, settings: GatewaySettings
+) -> ProviderGuard:
+    """The process-wide guard of a provider at ``base_url`` with ``secret``."""
+    key = (name, base_url, fingerprint(secret))
+    with _GUARDS_LOCK:
+        guard = _GUARDS.get(key)
+        if guard is None:
+            breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_s)
+            guard = _GUARDS[key] = ProviderGuard(name, limit, breaker)
+        return guard
+
+
+def reset_guards() -> None:
+    """Forget every guard (a new run: breakers closed, disabled providers enabled again)."""
+    with _GUARDS_LOCK:
+        _GUARDS.clear()

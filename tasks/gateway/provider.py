@@ -1,0 +1,164 @@
+"""The base of every provider adapter: credentials, auth header, one HTTP GET with its errors classified.
+
+An adapter implements ``fetch(key, client)`` as *one attempt* at the provider; the gateway's
+guard adds retries, the breaker and the rate limit around it. ``get_json`` turns each HTTP
+outcome into either parsed JSON, ``None`` for a 'not found', or a ``ProviderError`` of the right
+kind, with the API's own error message (secrets masked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import SecretStr
+
+from aicmo.settings import GatewaySettings
+from aicmo.tasks.gateway.errors import ProviderError
+from aicmo.tasks.gateway.guard import ProviderGuard, guard_for
+from aicmo.tasks.gateway.limits import ProviderLimit, limit_for
+from aicmo.tasks.gateway.outcome import Answer
+from aicmo.tasks.gateway.redact import register_secret
+from aicmo.tasks.gateway.retry import parse_retry_after
+
+try:  # orjson parses provider bodies several times faster; json is the fallback
+    import orjson
+
+    def _loads(body: bytes) -> Any:
+        return orjson.loads(body)
+
+    _DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
+except ImportError:  # pragma: no cover
+
+    def _loads(body: bytes) -> Any:
+        return json.loads(body)
+
+    _DECODE_ERRORS = (json.JSONDecodeError, UnicodeDecodeError)
+
+MAX_ERROR_TEXT = 200
+
+
+def _transport_kind(exc: httpx.TransportError) -> str:
+    """'timeout' or 'connection', looking through the aiohttp transport's exception mapping."""
+    cause = exc.__cause__
+    if cause is not None:
+        if isinstance(cause, asyncio.TimeoutError | TimeoutError):
+            return "timeout"
+        try:
+            import aiohttp
+
+            if isinstance(cause, aiohttp.ServerTimeoutError):
+                return "timeout"
+            if isinstance(cause, aiohttp.ClientError):
+                return "connection"
+        except ImportError:  # pragma: no cover
+            pass
+    return "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+
+
+class Provider(ABC):
+    """One provider of one capability: where it lives, how it authenticates, how it answers."""
+
+    name: ClassVar[str]
+    capability: ClassVar[str]
+
+    def __init__(
+        self,
+        base_url: str,
+        secret: SecretStr | str | None = None,
+        *,
+        settings: GatewaySettings | None = None,
+        limit: ProviderLimit | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        raw = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        self._secret = raw or None
+        register_secret(self._secret)
+        self.settings = settings or GatewaySettings()
+        self.guard: ProviderGuard = guard_for(
+            self.name, self.base_url, self._secret, limit or limit_for(self.name), self.settings
+        )
+
+    def __repr__(self) -> str:  # never shows the secret
+        return f"<{type(self).__name__} {self.name} at {self.base_url}>"
+
+    @abstractmethod
+    async def fetch(self, key: str, client: httpx.AsyncClient) -> Answer:
+        """One attempt at answering ``key`` (already normalized); raises ``ProviderError``."""
+
+    # ---- HTTP -------------------------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request (Bearer token by default)."""
+        return {"Authorization": f"Bearer {self._secret}"} if self._secret else {}
+
+    def error_detail(self, body: Any) -> str | None:
+        """The API's own error message from an error body (override per API)."""
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict):
+                return " ".join(str(error.get(k)) for k in ("type", "message") if error.get(k))
+            if isinstance(body.get("message"), str):
+                return str(body["message"])
+        return None
+
+    def observe(self, response: httpx.Response) -> None:  # noqa: B027 - an optional hook
+        """Look at every response's headers (e.g. rate-limit windows); nothing by default."""
+
+    def classify(self, response: httpx.Response, detail: str) -> ProviderError:
+        """The error for a non-2xx, non-'not found' response."""
+        status = response.status_code
+        message = f"HTTP {status}" + (f": {detail}" if detail else "")
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return ProviderError(self.name, "rate_limited", message, status=status, retry_after=retry_after)
+        if status in (401, 403):
+            return ProviderError(self.name, "auth", message, status=status)
+        if status >= 500:
+            return ProviderError(self.name, "http_5xx", message, status=status)
+        return ProviderError(self.name, "client_error", message, status=status)
+
+    def _decode(self, response: httpx.Response) -> Any:
+        content_type = response.headers.get("content-type", "")
+        if "json" not in content_type:
+            raise ProviderError(
+                self.name,
+                "malformed",
+                f"HTTP {response.status_code} with content type {content_type or 'none'!r}, expected JSON",
+                status=response.status_code,
+            )
+        try:
+            return _loads(response.content)
+        except _DECODE_ERRORS as exc:
+            raise ProviderError(
+                self.name, "malformed", f"invalid JSON in HTTP {response.status_code} body: {exc}"
+            ) from None
+
+    async def get_json(
+        self,
+        client: httpx.AsyncClient,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        not_found: tuple[int, ...] = (404,),
+    ) -> Any | None:
+        """GET ``path`` and return its JSON; ``None`` for a status in ``not_found``."""
+        url = self.base_url + path
+        try:
+            response = await client.get(url, params=params, headers=self.auth_headers())
+        except httpx.TransportError as exc:
+            kind = _transport_kind(exc)
+            raise ProviderError(self.name, kind, f"{type(exc).__name__} on GET {path}: {exc}") from None
+        self.observe(response)
+        status = response.status_code
+        if status in not_found:
+            return None
+        if 200 <= status < 300:
+            return self._decode(response)
+        try:
+            detail = self.error_detail(self._decode(response)) or ""
+        except ProviderError:
+            detail = ""
+        raise self.classify(response, detail[:MAX_ERROR_TEXT])

@@ -1,0 +1,66 @@
+"""Retry policy: exponential backoff with full jitter, and Retry-After on 429 up to a cap.
+
+Built on tenacity. What to retry is decided from the ``ProviderError`` kind: timeouts,
+connection errors (resets mid-body included), 5xx and 429; nothing else. A 429 whose
+Retry-After is past the cap is not retried at all: the chain fails over instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from aicmo.settings import GatewaySettings
+from aicmo.tasks.gateway.errors import ProviderError
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent/bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit() or value.replace(".", "", 1).isdigit():
+        return max(0.0, float(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def full_jitter(attempt: int, base_s: float, max_s: float) -> float:
+    """A sleep drawn uniformly from [0, min(max_s, base_s * 2**(attempt-1))] (AWS 'full jitter')."""
+    ceiling = min(max_s, base_s * (2 ** max(0, attempt - 1)))
+    return random.uniform(0.0, ceiling)
+
+
+def should_retry(exc: BaseException, cap_s: float) -> bool:
+    """Whether ``exc`` is worth another try at the same provider."""
+    if not isinstance(exc, ProviderError) or not exc.retryable:
+        return False
+    return not (exc.kind == "rate_limited" and exc.retry_after is not None and exc.retry_after > cap_s)
+
+
+def retrying(settings: GatewaySettings) -> AsyncRetrying:
+    """A tenacity controller for one provider call under ``settings``."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, ProviderError) and exc.kind == "rate_limited" and exc.retry_after is not None:
+            return min(exc.retry_after, settings.retry_after_cap_s)
+        return full_jitter(state.attempt_number, settings.backoff_base_s, settings.backoff_max_s)
+
+    return AsyncRetrying(
+        stop=stop_after_attempt(settings.max_attempts),
+        wait=wait,
+        retry=retry_if_exception(lambda exc: should_retry(exc, settings.retry_after_cap_s)),
+        reraise=True,
+    )
