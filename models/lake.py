@@ -153,3 +153,51 @@ ATTRIBUTION = pl.Schema(
 register(LakeTable("kpis_daily", KPIS_DAILY, "day", ("day", "campaign_id", "channel")))
 register(LakeTable("event_quality", EVENT_QUALITY, "day", ("day", "issue")))
 register(LakeTable("attribution", ATTRIBUTION, "day", ("day", "model", "channel", "campaign_id")))
+
+# ---- phase 3 derived tables: scores (LTV, tiers, RFM, engagement) and cohorts -----------------
+LTV = pl.Schema(
+    {
+        "as_of": pl.Date,
+        "contact_id": pl.Int64,
+        "first_purchase": pl.Date,
+        "last_purchase": pl.Date,
+        "orders": pl.Int64,
+        "revenue": pl.Float64,
+        "aov": pl.Float64,
+        "frequency": pl.Int64,
+        "recency": pl.Int64,
+        "T": pl.Int64,
+        "monetary_value": pl.Float64,
+        "expected_purchases": pl.Float64,
+        "p_alive": pl.Float64,
+        "expected_spend": pl.Float64,
+        "predicted_ltv": pl.Float64,
+        "ltv_value": pl.Float64,
+        "tier": pl.String,
+        "rfm_score": pl.String,
+        "rfm_segment": pl.String,
+        "engagement_score": pl.Float64,
+        "last_activity_at": UTC_TS,
+    }
+)
+COHORT_RETENTION = pl.Schema(
+    {
+        "as_of": pl.Date,
+        "basis": pl.String,
+        "period_unit": pl.String,
+        "cohort": pl.Date,
+        "period": pl.Int32,
+        "cohort_size": pl.Int64,
+        "active": pl.Int64,
+        "retention": pl.Float64,
+        "revenue": pl.Float64,
+        "revenue_per_customer": pl.Float64,
+        "cumulative_revenue_per_customer": pl.Float64,
+    }
+)
+register(LakeTable("ltv", LTV, "as_of", ("as_of", "contact_id")))
+register(
+    LakeTable(
+        "cohort_retention", COHORT_RETENTION, "as_of", ("as_of", "basis", "period_unit", "cohort", "period")
+    )
+)
