@@ -95,7 +95,7 @@ def change_stage(
     to_stage = parse_stage(to_stage)
     when = at or utcnow()
     query = select(Contact.id, Contact.lifecycle_stage).where(Contact.id.in_(list(contact_ids)))
-    current: dict[int, str] = dict(session.execute(query).tuples())
+    current: dict[int, str] = {cid: stage for cid, stage in session.execute(query)}
     missing = sorted(set(contact_ids) - set(current))
     if missing:
         raise InputError(f"no contact with id {missing[0]}")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from aicmo.errors import InputError
 from aicmo.models.tables import Contact, Segment, utcnow
 from aicmo.storage.upsert import bulk_upsert
-from aicmo.tasks.crm.segments import compile_sql, parse
+from aicmo.tasks.crm.segments import FIELD_TYPES, compile_sql, parse
 
 SAMPLE_COLUMNS = ("id", "email", "first_name", "last_name", "lifecycle_stage", "tier", "engagement_score")
 
@@ -77,3 +77,29 @@ def segment_contact_ids(engine: Engine, definition: Any, *, now: datetime | None
         return list(
             conn.scalars(select(Contact.id).where(compile_sql(definition, now=now)).order_by(Contact.id))
         )
+
+
+_POLARS_TYPES: dict[type, pl.DataType] = {
+    str: pl.String(),
+    float: pl.Float64(),
+    int: pl.Int64(),
+    bool: pl.Boolean(),
+    datetime: pl.Datetime("us", "UTC"),
+}
+
+
+def contacts_schema() -> pl.Schema:
+    """The Polars schema of a contacts frame that segments can filter."""
+    return pl.Schema({**{f: _POLARS_TYPES[t] for f, t in FIELD_TYPES.items()}, "tags": pl.List(pl.String)})
+
+
+def contacts_frame(engine: Engine, *, batch_size: int = 50_000) -> pl.DataFrame:
+    """Every contact's segmentable columns as a Polars frame (for bulk evaluation and analytics)."""
+    schema = contacts_schema()
+    cols = [getattr(Contact, c) for c in schema.names()]
+    parts: list[pl.DataFrame] = []
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=batch_size).execute(select(*cols).order_by(Contact.id))
+        for chunk in result.partitions():
+            parts.append(pl.DataFrame([tuple(r) for r in chunk], schema=schema, orient="row"))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)

@@ -154,10 +154,11 @@ def _scalar(path: str, field: str, value: Any) -> Any:
 
 
 def _values(path: str, field: str, value: Any) -> tuple[Any, ...]:
-    items = value if isinstance(value, list) else [value]
-    if not items:
+    if not isinstance(value, list):
+        return (_scalar(path, field, value),)
+    if not value:
         raise _fail(path, "needs at least one value")
-    return tuple(_scalar(_join(path, f"[{i}]"), field, v) for i, v in enumerate(items))
+    return tuple(_scalar(_join(path, f"[{i}]"), field, v) for i, v in enumerate(value))
 
 
 def _field_clause(path: str, clause: Mapping[str, Any]) -> Node:
