@@ -119,7 +119,7 @@ def orders_frame(sim: SimulatedOrders, *, currency: str = "USD", source: str = "
         pl.col("amount"),
         pl.lit(currency).alias("currency"),
         pl.lit(source).alias("source"),
-    ).cast(dict(ORDERS))  # type: ignore[arg-type]
+    ).cast(dict(ORDERS))
 
 
 def simulate_bgnbd_orders(

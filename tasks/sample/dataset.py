@@ -1,17 +1,223 @@
-"""``generate_dataset``: write a whole sample dataset into the store and the lake."""
+"""``generate_dataset``: write a whole, deterministic sample dataset into the store and the lake.
+
+Order of work: creatives (files), the purchase process (orders, which decide who is a customer),
+companies and contacts (store), campaigns and assets (store), then the lake: campaign funnels and
+other touches as ``events``, BG/NBD ``orders`` and daily ``ad_spend``, one day partition at a
+time, overwritten (so a rerun with the same arguments replaces, never duplicates). Each part
+draws from its own random stream, ``default_rng([seed, part])``, so the same seed and arguments
+give the same data.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine
+import numpy as np
+import polars as pl
+from sqlalchemy import Engine, select
 
+from aicmo.errors import InputError
+from aicmo.models.tables import Asset, AssetUsage, Company, Contact
+from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.tasks.sample.params import DatasetSummary
+from aicmo.storage.repositories import record_partitions, upsert_campaigns, upsert_contacts
+from aicmo.storage.upsert import bulk_upsert
+from aicmo.tasks.sample.adspend import simulate_ad_spend
+from aicmo.tasks.sample.bgnbd import day_start_us, simulate_order_arrays
+from aicmo.tasks.sample.creatives import Creative, make_creatives
+from aicmo.tasks.sample.funnel import draw_audiences, simulate_campaign_events, window_end_us
+from aicmo.tasks.sample.params import (
+    BgNbdParams,
+    CampaignTruth,
+    DatasetSummary,
+    GammaGammaParams,
+    GroundTruth,
+    NearDuplicate,
+)
+from aicmo.tasks.sample.people import make_companies, make_contacts
+from aicmo.tasks.sample.plan import (
+    BOUNCE_MULTIPLIER,
+    FUNNELS,
+    OWNED_CHANNELS,
+    WEEKDAY_WEIGHTS,
+    CampaignPlan,
+    plan_campaigns,
+)
+from aicmo.tasks.sample.touches import AdsSetup, make_ads, simulate_touches, slug, touch_sources
 
 ProgressFn = Callable[[str, int, int], None]
+
+CUSTOMER_SHARE = 0.3
+CONTACTS_PER_COMPANY = 25
+CONTACT_BATCH = 20_000
+UTM_SOURCE = {"email": "newsletter", "sms": "sms", "push": "app", "webhook": "partner"}
+LAKE_TABLES = ("events", "orders", "ad_spend")
+
+# Independent random streams, one per part of the dataset.
+_CREATIVES, _ORDERS, _COMPANIES, _CONTACTS, _PLAN, _SENDS, _FUNNEL, _TOUCHES, _ADS = range(9)
+
+
+def _rng(seed: int, part: int) -> np.random.Generator:
+    return np.random.default_rng([seed, part])
+
+
+def _utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _validate(contacts: int, days: int, seed: int) -> None:
+    if contacts < 10:
+        raise InputError(f"contacts: need at least 10, got {contacts}")
+    if days < 7:
+        raise InputError(f"days: need at least 7 (a week, for weekly seasonality), got {days}")
+    if seed < 0:
+        raise InputError(f"seed: must be >= 0, got {seed}")
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._t, 3)
+        self._t = now
+
+
+def _upsert_companies(engine: Engine, companies: pl.DataFrame, start: date) -> pl.DataFrame:
+    rows = companies.with_columns(pl.lit(_utc(start) - timedelta(days=730)).alias("created_at")).to_dicts()
+    with transaction(engine) as session:
+        bulk_upsert(session, Company.__table__, rows, ("domain",))
+        found = session.execute(select(Company.domain, Company.id).where(Company.source == "sample")).all()
+    return pl.DataFrame(found, schema={"company_domain": pl.String, "company_id": pl.Int64}, orient="row")
+
+
+def _upsert_contacts(engine: Engine, contacts: pl.DataFrame, progress: ProgressFn) -> np.ndarray[Any, Any]:
+    """Upsert in batches (one transaction each); returns the store id of each contact, in order."""
+    total = contacts.height
+    done = 0
+    progress("contacts", 0, total)
+    for offset in range(0, total, CONTACT_BATCH):
+        batch = contacts.slice(offset, CONTACT_BATCH).to_dicts()
+        with transaction(engine) as session:
+            upsert_contacts(session, batch)
+        done += len(batch)
+        progress("contacts", done, total)
+    with transaction(engine) as session:
+        found = session.execute(select(Contact.email, Contact.id)).all()
+    ids = pl.DataFrame(found, schema={"email": pl.String, "id": pl.Int64}, orient="row")
+    mapped = contacts.select("email").join(ids, on="email", how="left", maintain_order="left")["id"]
+    if mapped.null_count():
+        raise RuntimeError(
+            f"{mapped.null_count()} generated contacts were not found in the store after upsert"
+        )
+    return mapped.to_numpy()
+
+
+def _upsert_assets(engine: Engine, creatives: list[Creative], start: date) -> list[int]:
+    rows = [
+        {
+            "sha256": c.sha256,
+            "phash": c.phash,
+            "name": c.name,
+            "path": str(c.path),
+            "mime_type": c.mime_type,
+            "width": c.width,
+            "height": c.height,
+            "size_bytes": c.size_bytes,
+            "status": "approved",
+            "created_at": _utc(start) - timedelta(days=14),
+        }
+        for c in creatives
+    ]
+    with transaction(engine) as session:
+        bulk_upsert(session, Asset.__table__, rows, ("sha256",), [c for c in rows[0] if c != "sha256"])
+        query = select(Asset.sha256, Asset.id).where(Asset.sha256.in_([c.sha256 for c in creatives]))
+        ids = {sha: asset_id for sha, asset_id in session.execute(query).all()}
+    return [ids[c.sha256] for c in creatives]
+
+
+def _campaign_rows(
+    plan: CampaignPlan, ads: AdsSetup, creatives: list[Creative], start: date, end: date
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for k in range(len(plan)):
+        channel = OWNED_CHANNELS[int(plan.channel[k])]
+        theme = plan.theme[k]
+        rows.append(
+            {
+                "name": plan.name[k],
+                "channel": channel,
+                "status": "completed",
+                "subject": f"{theme}: picked for you" if channel == "email" else None,
+                "body": f"{theme}. See what is new this week.",
+                "utm_campaign": f"{slug(theme)}-{plan.send_day[k]:%Y%m%d}-{k + 1}",
+                "budget": None,
+                "starts_on": plan.send_day[k],
+                "ends_on": plan.send_day[k],
+                "created_at": _utc(plan.send_day[k]) - timedelta(days=3),
+            }
+        )
+    for row in ads.campaigns.iter_rows(named=True):
+        rows.append(
+            {
+                "name": row["name"],
+                "channel": "ads",
+                "status": "active",
+                "subject": None,
+                "body": None,
+                "utm_campaign": row["utm_campaign"],
+                "budget": None,
+                "starts_on": start,
+                "ends_on": None,
+                "created_at": _utc(start) - timedelta(days=7),
+            }
+        )
+    return rows
+
+
+def _write_lake(
+    engine: Engine,
+    lake: Lake,
+    table: str,
+    df: pl.DataFrame,
+    window: list[date],
+    progress: ProgressFn,
+) -> dict[date, int]:
+    """Overwrite the table's day partitions in the window; days without rows lose their partition."""
+    total = len(window)
+    done = 0
+    progress(f"lake {table}", 0, total)
+
+    def on_partition(_dt: date, _rows: int) -> None:
+        nonlocal done
+        done += 1
+        progress(f"lake {table}", done, total)
+
+    written = lake.write(table, df, mode="overwrite", on_partition=on_partition)
+    for day in window:
+        if day not in written and day in set(lake.partitions(table)):
+            lake.drop_partition(table, day)
+    progress(f"lake {table}", total, total)
+    with transaction(engine) as session:
+        record_partitions(session, table, written)
+    return written
+
+
+def _lookup(col: str, values: np.ndarray[Any, Any]) -> pl.Expr:
+    """``values[col]`` for a small lookup table (null stays null)."""
+    return pl.col(col).replace_strict(
+        list(range(len(values))), [int(v) for v in values], default=None, return_dtype=pl.Int64
+    )
+
+
+def _ts(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
 
 
 def generate_dataset(
@@ -24,6 +230,320 @@ def generate_dataset(
     end: date | None = None,
     assets_dir: Path,
     progress: ProgressFn | None = None,
+    bgnbd: BgNbdParams | None = None,
+    gamma_gamma: GammaGammaParams | None = None,
 ) -> DatasetSummary:
-    """Generate the dataset (work in progress)."""
-    raise NotImplementedError
+    """Generate ``contacts`` contacts and ``days`` days of activity ending ``end`` (default: yesterday, UTC).
+
+    Writes companies, contacts, campaigns, assets and asset usage into the store (upserts), creative
+    files into ``assets_dir``, the ``events``, ``orders`` and ``ad_spend`` day partitions of the
+    window into the lake (overwritten), and the ground truth to ``assets_dir/../truth.json``.
+    """
+    _validate(contacts, days, seed)
+    report: ProgressFn = progress or (lambda _stage, _done, _total: None)
+    bgnbd = bgnbd or BgNbdParams()
+    gamma_gamma = gamma_gamma or GammaGammaParams()
+    end = end or (datetime.now(UTC).date() - timedelta(days=1))
+    start = end - timedelta(days=days - 1)
+    window = [start + timedelta(days=i) for i in range(days)]
+    start_us, end_us = day_start_us(start), window_end_us(end)
+    clock = _Stopwatch()
+
+    # Creatives: real image files, with a hidden quality each.
+    report("assets", 0, 1)
+    creatives = make_creatives(_rng(seed, _CREATIVES), Path(assets_dir))
+    quality = np.asarray([c.quality for c in creatives])
+    clock.lap("creatives")
+
+    # Purchases: who buys, when, how much (BG/NBD + Gamma-Gamma).
+    report("orders", 0, 1)
+    rng = _rng(seed, _ORDERS)
+    customers = np.sort(rng.choice(contacts, size=max(1, round(CUSTOMER_SHARE * contacts)), replace=False))
+    first_purchase = rng.integers(start_us, end_us, len(customers), dtype=np.int64)
+    sim = simulate_order_arrays(rng, customers.astype(np.int64), first_purchase, end_us, bgnbd, gamma_gamma)
+    first_order_us = np.full(contacts, -1, dtype=np.int64)
+    first_order_us[customers] = first_purchase
+    order_counts = np.bincount(sim.contact_id, minlength=contacts).astype(np.int64)
+    clock.lap("orders")
+
+    # People.
+    report("contacts", 0, contacts)
+    companies = make_companies(_rng(seed, _COMPANIES), max(5, contacts // CONTACTS_PER_COMPANY))
+    draw = make_contacts(
+        _rng(seed, _CONTACTS),
+        contacts,
+        companies,
+        end_us=end_us,
+        first_order_us=first_order_us,
+        order_counts=order_counts,
+    )
+    clock.lap("people")
+    company_ids = _upsert_companies(engine, companies, start)
+    contact_rows = draw.frame.join(company_ids, on="company_domain", how="left", maintain_order="left").drop(
+        "company_domain"
+    )
+    contact_ids = _upsert_contacts(engine, contact_rows, report)
+    clock.lap("store contacts")
+
+    # Campaigns and assets.
+    plan = plan_campaigns(_rng(seed, _PLAN), start, days, quality, start_us)
+    ads = make_ads(_rng(seed, _ADS), [c.name for c in creatives])
+    asset_ids = np.asarray(_upsert_assets(engine, creatives, start), dtype=np.int64)
+    report("campaigns", 0, len(plan) + ads.campaigns.height)
+    with transaction(engine) as session:
+        campaign_ids = upsert_campaigns(session, _campaign_rows(plan, ads, creatives, start, end))
+        owned_ids = np.asarray([campaign_ids[n] for n in plan.name], dtype=np.int64)
+        ads_ids = np.asarray([campaign_ids[n] for n in ads.campaigns["name"]], dtype=np.int64)
+        usage = [
+            {"asset_id": int(asset_ids[plan.asset[k]]), "campaign_id": int(owned_ids[k]),
+             "channel": OWNED_CHANNELS[int(plan.channel[k])], "created_at": _utc(plan.send_day[k])}
+            for k in range(len(plan)) if plan.asset[k] >= 0
+        ] + [
+            {"asset_id": int(asset_ids[a]), "campaign_id": int(ads_ids[i]), "channel": "ads", "created_at": _utc(start)}
+            for i, a in ads.ads.select("ads_idx", "asset").unique().sort("ads_idx", "asset").iter_rows()
+        ]  # fmt: skip
+        bulk_upsert(session, AssetUsage.__table__, usage, ("asset_id", "campaign_id", "channel"), [])
+    report("campaigns", len(plan) + ads.campaigns.height, len(plan) + ads.campaigns.height)
+    clock.lap("store campaigns")
+
+    # Events: owned-channel funnels, then touches and journeys.
+    report("events", 0, 3)
+    eligible = {
+        "email": np.flatnonzero(draw.email_ok),
+        "sms": np.flatnonzero(draw.sms_ok),
+        "push": np.flatnonzero(draw.push_ok),
+        "webhook": np.arange(contacts),
+    }
+    sends = draw_audiences(_rng(seed, _SENDS), plan, eligible)
+    campaign_events = simulate_campaign_events(_rng(seed, _FUNNEL), plan, sends, gamma_gamma, end_us)
+    report("events", 1, 3)
+    sources = touch_sources(ads)
+    touch_events = simulate_touches(
+        _rng(seed, _TOUCHES),
+        sources,
+        contacts,
+        start_us,
+        days,
+        campaign_events.filter(pl.col("type") == "convert").select("contact", "ts"),
+        gamma_gamma,
+    ).filter(pl.col("ts") < end_us)
+    report("events", 2, 3)
+    events = _assemble_events(campaign_events, touch_events, plan, sources, creatives, owned_ids, ads_ids,
+                              asset_ids, contact_ids, seed)  # fmt: skip
+    report("events", 3, 3)
+    clock.lap("simulate events")
+
+    partitions: dict[str, int] = {}
+    partitions["events"] = len(_write_lake(engine, lake, "events", events, window, report))
+    clock.lap("lake events")
+
+    orders = pl.DataFrame(
+        {"contact_id": contact_ids[sim.contact_id], "seq": sim.seq, "ts": sim.ts_us, "amount": sim.amount}
+    ).select(
+        pl.format("o{}-{}", "contact_id", "seq").alias("order_id"),
+        "contact_id",
+        _ts("ts"),
+        "amount",
+        pl.lit("USD").alias("currency"),
+        pl.lit("shop").alias("source"),
+    )
+    partitions["orders"] = len(_write_lake(engine, lake, "orders", orders, window, report))
+
+    ad_spend = simulate_ad_spend(_rng(seed, _ADS + 100), ads, quality, contacts, start, days, gamma_gamma)
+    ad_spend = ad_spend.with_columns(_lookup("ads_idx", ads_ids).alias("campaign_id")).drop("ads_idx")
+    partitions["ad_spend"] = len(_write_lake(engine, lake, "ad_spend", ad_spend, window, report))
+    clock.lap("lake orders and ad_spend")
+
+    truth = _truth(
+        seed, start, end, contacts, bgnbd, gamma_gamma, plan, owned_ids, asset_ids, creatives, events, sends,
+        customers, orders,
+    )  # fmt: skip
+    truth_path = truth.write(Path(assets_dir).parent / "truth.json")
+    by_type = dict(events.group_by("type").len().sort("type").iter_rows())
+    return DatasetSummary(
+        seed=seed,
+        start=start,
+        end=end,
+        days=days,
+        contacts=contacts,
+        companies=companies.height,
+        campaigns=len(plan) + ads.campaigns.height,
+        assets=len(creatives),
+        events=events.height,
+        events_by_type={str(k): int(v) for k, v in by_type.items()},
+        orders=orders.height,
+        ad_spend_rows=ad_spend.height,
+        partitions=partitions,
+        truth_path=str(truth_path),
+        assets_dir=str(Path(assets_dir).resolve()),
+        seconds=clock.seconds,
+        truth=truth,
+    )
+
+
+def _assemble_events(
+    campaign_events: pl.DataFrame,
+    touch_events: pl.DataFrame,
+    plan: CampaignPlan,
+    sources: pl.DataFrame,
+    creatives: list[Creative],
+    owned_ids: np.ndarray[Any, Any],
+    ads_ids: np.ndarray[Any, Any],
+    asset_ids: np.ndarray[Any, Any],
+    contact_ids: np.ndarray[Any, Any],
+    seed: int,
+) -> pl.DataFrame:
+    """Both event kinds in the EVENTS schema, with store ids, UTM tags and deterministic event ids."""
+    stems = [c.name.rsplit(".", 1)[0] for c in creatives]
+    camp_info = pl.DataFrame(
+        {
+            "camp": np.arange(len(plan), dtype=np.int64),
+            "campaign_id": owned_ids,
+            "asset_id": pl.Series(
+                [int(asset_ids[a]) if a >= 0 else None for a in plan.asset], dtype=pl.Int64
+            ),
+            "c_source": [UTM_SOURCE[OWNED_CHANNELS[int(c)]] for c in plan.channel],
+            "c_medium": [OWNED_CHANNELS[int(c)] for c in plan.channel],
+            "c_campaign": [
+                f"{slug(plan.theme[k])}-{plan.send_day[k]:%Y%m%d}-{k + 1}" for k in range(len(plan))
+            ],
+            "c_content": pl.Series([stems[a] if a >= 0 else None for a in plan.asset], dtype=pl.String),
+        }
+    )
+    tagged = pl.col("type").is_in(["click", "convert"])
+    owned = campaign_events.join(camp_info, on="camp", how="left").select(
+        "contact",
+        "ts",
+        "campaign_id",
+        "channel",
+        "type",
+        "asset_id",
+        "revenue",
+        "cost",
+        *(
+            pl.when(tagged).then(pl.col(f"c_{k}")).alias(f"utm_{k}")
+            for k in ("source", "medium", "campaign", "content")
+        ),
+    )
+    src = sources.select(
+        "source",
+        "channel",
+        pl.col("ads_idx"),
+        pl.col("asset"),
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+    )
+    other = touch_events.join(src, on="source", how="left").select(
+        "contact",
+        "ts",
+        _lookup("ads_idx", ads_ids).alias("campaign_id"),
+        "channel",
+        "type",
+        _lookup("asset", asset_ids).alias("asset_id"),
+        "revenue",
+        pl.lit(None, dtype=pl.Float64).alias("cost"),
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+    )
+    events = pl.concat([owned, other], how="vertical_relaxed").sort(
+        "ts", "contact", "type", "campaign_id", nulls_last=True, maintain_order=True
+    )
+    events = events.with_columns(pl.Series("contact_id", contact_ids[events["contact"].to_numpy()]))
+    return events.select(
+        pl.format("s{}-{}", pl.lit(seed), pl.int_range(pl.len(), dtype=pl.Int64)).alias("event_id"),
+        _ts("ts"),
+        "contact_id",
+        pl.col("campaign_id").cast(pl.Int64),
+        "channel",
+        "type",
+        pl.col("asset_id").cast(pl.Int64),
+        "revenue",
+        "cost",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+    )
+
+
+def _truth(
+    seed: int,
+    start: date,
+    end: date,
+    contacts: int,
+    bgnbd: BgNbdParams,
+    gamma_gamma: GammaGammaParams,
+    plan: CampaignPlan,
+    owned_ids: np.ndarray[Any, Any],
+    asset_ids: np.ndarray[Any, Any],
+    creatives: list[Creative],
+    events: pl.DataFrame,
+    sends: pl.DataFrame,
+    customers: np.ndarray[Any, Any],
+    orders: pl.DataFrame,
+) -> GroundTruth:
+    audience = (
+        np.bincount(sends["camp"].to_numpy(), minlength=len(plan)) if sends.height else np.zeros(len(plan))
+    )
+    bounces = (
+        events.filter((pl.col("channel") == "email") & (pl.col("type") == "bounce"))
+        .group_by(pl.col("ts").dt.date().alias("day"))
+        .len()
+    )
+    daily = dict(bounces.iter_rows())
+    anomaly = int(daily.get(plan.anomaly_day, 0))
+    others = [int(v) for d, v in daily.items() if d != plan.anomaly_day]
+    by_name = {c.name: i for i, c in enumerate(creatives)}
+    by_type = dict(events.group_by("type").len().iter_rows())
+    return GroundTruth(
+        seed=seed,
+        start=start,
+        end=end,
+        contacts=contacts,
+        bgnbd=bgnbd,
+        gamma_gamma=gamma_gamma,
+        funnel_rates=FUNNELS,
+        weekday_weights=list(WEEKDAY_WEIGHTS),
+        anomaly_day=plan.anomaly_day,
+        bounce_multiplier=BOUNCE_MULTIPLIER,
+        anomaly_day_bounces=anomaly,
+        median_daily_bounces=float(np.median(others)) if others else 0.0,
+        broken_campaign_id=int(owned_ids[plan.broken]),
+        broken_campaign_name=plan.name[plan.broken],
+        campaigns=[
+            CampaignTruth(
+                campaign_id=int(owned_ids[k]),
+                name=plan.name[k],
+                channel=OWNED_CHANNELS[int(plan.channel[k])],
+                audience=int(audience[k]),
+                send_day=plan.send_day[k],
+                asset_id=int(asset_ids[plan.asset[k]]) if plan.asset[k] >= 0 else None,
+                deliver_rate=round(float(plan.deliver[k]), 5),
+                open_rate=round(float(plan.open[k]), 5),
+                click_rate=round(float(plan.click[k]), 5),
+                convert_rate=round(float(plan.convert[k]), 5),
+            )
+            for k in range(len(plan))
+        ],
+        asset_quality={int(asset_ids[i]): c.quality for i, c in enumerate(creatives)},
+        near_duplicates=[
+            NearDuplicate(
+                original_asset_id=int(asset_ids[by_name[c.original]]),
+                duplicate_asset_id=int(asset_ids[i]),
+                transform=c.transform or "",
+            )
+            for i, c in enumerate(creatives)
+            if c.original is not None
+        ],
+        customers=len(customers),
+        counts={
+            "events": events.height,
+            "orders": orders.height,
+            "sends": int(sends.height),
+            **{f"events_{k}": int(v) for k, v in by_type.items()},
+        },
+    )
