@@ -6,7 +6,7 @@ platinum from 2000) or at quantiles of the current population.
 
 RFM segments follow the usual 1-5 scoring grid: recency (days since the last purchase, recent is
 5), frequency (orders) and monetary (revenue) are each scored by quintile of the population
-(ties share a score, from their average rank); the segment is read off the recency x frequency
+(ties share a score, from the share of customers strictly below them); the segment is read off the recency x frequency
 grid below, the monetary score is kept alongside for finer selection.
 
 =========  ===========  ====================  ===================  ===============
@@ -112,9 +112,13 @@ def assign_tiers(
 
 
 def quintile_score(column: pl.Expr, *, descending: bool = False) -> pl.Expr:
-    """1-5 by quintile of the column's average rank; ``descending`` scores small values high."""
-    rank = column.rank("average", descending=descending)
-    return (rank / column.count() * 5).ceil().clip(1, 5).cast(pl.Int8)
+    """1-5 from the share of the population strictly below (``descending``: strictly worse when larger).
+
+    Ties share a score, and a large tie at the bottom (say half the customers with one order)
+    all score 1 rather than being spread over two quintiles.
+    """
+    below = column.rank("min", descending=descending) - 1
+    return (below * 5 // column.count() + 1).clip(1, 5).cast(pl.Int8)
 
 
 def rfm_segment_expr(r: pl.Expr, f: pl.Expr) -> pl.Expr:

@@ -1,0 +1,114 @@
+"""The ``score`` flow end to end: lake in, contacts' score columns, lake tables and heatmaps out."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+from prefect.client.orchestration import get_client
+from sqlalchemy import func, insert, select
+
+from aicmo import runtime
+from aicmo.models.tables import Contact, TierChange
+from aicmo.storage.migrate import ensure_schema
+from aicmo.tasks.sample import BgNbdParams, GammaGammaParams, simulate_bgnbd_orders
+
+AS_OF = date(2025, 6, 30)
+
+
+def _events(contact_ids: list[int]) -> pl.DataFrame:
+    end = datetime(2025, 6, 30, 12, tzinfo=UTC)
+    rows = [(cid, end - timedelta(days=cid % 40), "click" if cid % 3 else "open") for cid in contact_ids]
+    return pl.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(len(rows))],
+            "contact_id": [r[0] for r in rows],
+            "ts": [r[1] for r in rows],
+            "type": [r[2] for r in rows],
+            "channel": ["email"] * len(rows),
+        }
+    )
+
+
+def test_score_flow_writes_contacts_lake_and_artifacts(aicmo_home: Path, prefect_harness: None) -> None:
+    from aicmo.flows.score import score
+
+    n = 1500
+    orders = simulate_bgnbd_orders(n, BgNbdParams(), GammaGammaParams(), date(2024, 7, 1), AS_OF, seed=5)
+    eng = runtime.engine()
+    ensure_schema(eng)
+    with eng.begin() as conn:
+        conn.execute(insert(Contact.__table__), [{"email": f"c{i}@example.com"} for i in range(1, n + 101)])
+    lake = runtime.lake()
+    lake.write("orders", orders)
+    lake.write("events", _events(list(range(1, n + 101, 7))))
+
+    result = score(as_of=AS_OF)
+
+    assert result["as_of"] == "2025-06-30"
+    assert result["customers"] == n
+    assert set(result["bgnbd"]) >= {"r", "alpha", "a", "b"} and set(result["gamma_gamma"]) >= {"p", "q", "v"}
+    assert sum(result["tiers"].values()) == n
+    assert result["store"]["updated"] == result["contacts_scored"] > n  # buyers plus engaged non-buyers
+    assert result["store"]["tier_changes"] == n  # first run: every customer gets a tier
+    assert result["cohorts"]["cohorts"]["orders"] == 12
+    for path in result["cohorts"]["pngs"].values():
+        assert Path(path).is_file() and Path(path).stat().st_size > 1000
+        assert Path(path).is_relative_to(aicmo_home)
+
+    with eng.connect() as conn:
+        scored = conn.execute(select(func.count()).where(Contact.scored_at.is_not(None))).scalar_one()
+        tiers = dict(conn.execute(select(Contact.tier, func.count()).group_by(Contact.tier)).all())
+        top = conn.execute(
+            select(Contact.historical_ltv, Contact.predicted_ltv, Contact.p_alive, Contact.rfm_segment)
+            .where(Contact.historical_ltv.is_not(None))
+            .order_by(Contact.historical_ltv.desc())
+            .limit(1)
+        ).one()
+    assert scored == result["contacts_scored"]
+    assert {k: v for k, v in tiers.items() if k is not None} == result["tiers"]
+    assert top.predicted_ltv > 0 and 0 < top.p_alive <= 1 and top.rfm_segment
+
+    with get_client(sync_client=True) as client:
+        keys = {a.key for a in client.read_artifacts(limit=200)}
+    assert {"score-tiers", "score-ltv-models", "cohort-retention-orders", "cohort-heatmaps"} <= keys
+
+    snapshot = lake.read_partition("ltv", AS_OF)
+    assert snapshot.height == result["contacts_scored"]
+    assert snapshot.filter(pl.col("orders").is_null())["engagement_score"].max() > 0
+    retention = lake.read_partition("cohort_retention", AS_OF)
+    assert set(retention["basis"]) == {"orders", "events"}
+
+    # A later run with more orders for one customer moves their tier and records it once.
+    best = snapshot.filter(pl.col("tier") == "bronze")["contact_id"][0]
+    extra = pl.DataFrame(
+        {
+            "order_id": ["big-1"],
+            "contact_id": [best],
+            "ts": [datetime(2025, 7, 1, 10, tzinfo=UTC)],
+            "amount": [5000.0],
+            "currency": ["USD"],
+            "source": ["shop"],
+        }
+    )
+    lake.write("orders", extra)
+    again = score(as_of=AS_OF + timedelta(days=1))
+    assert again["tiers"].get("platinum", 0) >= result["tiers"].get("platinum", 0) + 1
+    with eng.connect() as conn:
+        moved = conn.execute(
+            select(TierChange.from_tier, TierChange.to_tier)
+            .where(TierChange.contact_id == best)
+            .order_by(TierChange.id)
+        ).all()
+    assert [tuple(m) for m in moved] == [(None, "bronze"), ("bronze", "platinum")]
+
+
+def test_default_as_of_is_the_last_day_with_data(aicmo_home: Path) -> None:
+    from aicmo.tasks.analytics.scoring import default_as_of
+
+    lake = runtime.lake()
+    assert default_as_of(lake, today=date(2025, 1, 10)) == date(2025, 1, 10)
+    lake.write("events", _events([1, 2]))
+    assert default_as_of(lake, today=date(2026, 1, 1)) == max(lake.partitions("events"))
+    assert default_as_of(lake, today=date(2025, 1, 1)) == date(2025, 1, 1)  # data only after "today"
