@@ -33,6 +33,9 @@ def _register() -> None:
 
     app.add_typer(contacts.app, name="contacts")
     app.add_typer(segments.app, name="segments")
+    from aicmo.commands import analytics
+
+    app.add_typer(analytics.app, name="analytics")
 
 
 def _settings_error(exc: ValidationError) -> str:

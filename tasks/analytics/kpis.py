@@ -36,14 +36,16 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 
 import polars as pl
-from aicmo.models.lake import EVENT_QUALITY, KPIS_DAILY
-from aicmo.models.tables import LakePartitionState
-from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import partitions_written_since
-from aicmo.tasks.analytics.quality import clean, flag_events, quality_report
 from prefect import task
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from aicmo.models.lake import EVENT_QUALITY, KPIS_DAILY
+from aicmo.models.tables import LakePartitionState
+from aicmo.storage.db import get_engine, transaction
+from aicmo.storage.lake import Lake
+from aicmo.storage.repositories import partitions_written_since, record_partitions
+from aicmo.tasks.analytics.quality import clean, flag_events, quality_report, summarize
 
 COUNT_COLUMNS: dict[str, str] = {
     "sends": "send",
@@ -217,7 +219,7 @@ def _partition_times(session: Session, table: str) -> dict[date, datetime]:
         select(LakePartitionState.dt, LakePartitionState.written_at).where(
             LakePartitionState.table_name == table
         )
-    ).tuples()
+    )
     return {dt: at for dt, at in rows}
 
 
@@ -285,10 +287,38 @@ def recompute_daily_kpis(
     return written, report
 
 
+def window_rollups(
+    lake: Lake,
+    start: date | None,
+    end: date | None,
+    known_campaign_ids: Collection[int] | None,
+    now: datetime,
+) -> dict[str, pl.DataFrame]:
+    """Per-campaign, per-channel and overall KPIs of the window, from its clean events and spend."""
+    events = clean(flag_events(lake.scan("events", start, end), known_campaign_ids, now))
+    return rollup_kpis(events, lake.scan("ad_spend", start, end))
+
+
 @task(name="daily-kpis", persist_result=False)
 def daily_kpis_task(
-    lake_root: str, days: list[date], known_campaign_ids: list[int] | None, now: datetime
+    lake_root: str, database_url: str, days: list[date], known_campaign_ids: list[int] | None, now: datetime
 ) -> dict[str, int]:
-    """Recompute and write ``kpis_daily`` for ``days``; returns KPI rows written per day (ISO keys)."""
-    written, _ = recompute_daily_kpis(Lake(lake_root), days, known_campaign_ids, now)
-    return {d.isoformat(): n for d, n in written.items()}
+    """Recompute ``kpis_daily`` and ``event_quality`` for ``days``, record the partitions written.
+
+    Returns the bad-event totals of those days (see :func:`aicmo.tasks.analytics.quality.summarize`)
+    plus ``kpi_rows`` and ``days``.
+    """
+    written, report = recompute_daily_kpis(Lake(lake_root), days, known_campaign_ids, now)
+    quality_days = {d: int(n) for d, n in report.group_by("day").agg(pl.len()).iter_rows()}
+    with transaction(get_engine(database_url)) as session:
+        record_partitions(session, KPIS_TABLE, written)
+        record_partitions(session, QUALITY_TABLE, {d: quality_days.get(d, 0) for d in days})
+    return {**summarize(report), "kpi_rows": sum(written.values()), "days": len(days)}
+
+
+@task(name="kpi-rollups", persist_result=False)
+def rollups_task(
+    lake_root: str, start: date | None, end: date | None, known_campaign_ids: list[int] | None, now: datetime
+) -> dict[str, pl.DataFrame]:
+    """KPIs of the window per campaign, per channel and overall (unique counts from events)."""
+    return window_rollups(Lake(lake_root), start, end, known_campaign_ids, now)

@@ -124,7 +124,11 @@ def summarize(report: pl.DataFrame) -> dict[str, int]:
 
 def markdown(report: pl.DataFrame) -> str:
     """A short markdown section on the bad rows, for the flow's summary artifact."""
-    totals = summarize(report)
+    return markdown_from_totals(summarize(report))
+
+
+def markdown_from_totals(totals: dict[str, int]) -> str:
+    """The markdown section of :func:`markdown` from :func:`summarize`'s totals."""
     lines = [
         "## Data quality",
         "",

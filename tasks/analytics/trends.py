@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
+from prefect import task
 
+from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.kpis import COUNT_COLUMNS, MONEY_COLUMNS, UNIQUE_COLUMNS, rate_exprs
 
 TREND_METRICS = (
@@ -280,3 +283,75 @@ def plot_trends(
 def date_span(first: date, last: date) -> list[date]:
     """Every day from ``first`` to ``last`` inclusive."""
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class TrendReport:
+    """Trends and anomalies of a window: the scored series, the flags and the plots written."""
+
+    overall: pl.DataFrame  # trend_table + seasonal scores, no keys
+    by_channel: pl.DataFrame  # same, per channel
+    anomalies: pl.DataFrame  # flagged days (overall and per channel), with ``scope``
+    campaigns: pl.DataFrame  # campaign_anomalies
+    plots: list[Path]
+
+
+def trend_report(
+    kpis_daily: pl.DataFrame, campaign_kpis: pl.DataFrame, *, threshold: float, out_dir: Path | None
+) -> TrendReport:
+    """Score the overall and per-channel daily series, check campaigns against peers, plot."""
+    overall = seasonal_anomalies(trend_table(daily_series(kpis_daily)), threshold=threshold, metrics=None)
+    channel = seasonal_anomalies(
+        trend_table(daily_series(kpis_daily, ("channel",)), ("channel",)), ("channel",), threshold=threshold
+    )
+    watched = pl.Series(list(ANOMALY_METRICS)).implode()
+    flagged = pl.concat(
+        [
+            anomalies(overall.filter(pl.col("metric").is_in(watched))).with_columns(
+                pl.lit("overall").alias("scope")
+            ),
+            anomalies(channel).rename({"channel": "scope"}),
+        ],
+        how="diagonal",
+    )
+    if flagged.height:
+        flagged = flagged.select("day", "scope", "metric", "value", "baseline", "z", "direction").sort(
+            "day", "scope", "metric"
+        )
+    campaigns = (
+        campaign_anomalies(campaign_kpis, threshold=threshold) if campaign_kpis.height else pl.DataFrame()
+    )
+    plots: list[Path] = []
+    if out_dir is not None and overall.height:
+        plots.append(
+            plot_trends(
+                overall,
+                ["sends", "deliveries", "unique_opens", "conversions", "revenue"],
+                out_dir / "kpi_trends.png",
+            )
+        )
+        email = channel.filter(pl.col("channel") == "email")
+        if email.height:
+            plots.append(
+                plot_trends(
+                    email,
+                    ["bounces", "bounce_rate", "open_rate", "ctr"],
+                    out_dir / "email_anomalies.png",
+                    title="Email: bounces and engagement, anomalies in red",
+                )
+            )
+    return TrendReport(overall, channel, flagged, campaigns, plots)
+
+
+@task(name="trends", persist_result=False)
+def trends_task(
+    lake_root: str,
+    start: date | None,
+    end: date | None,
+    campaign_kpis: pl.DataFrame,
+    threshold: float,
+    out_dir: str,
+) -> TrendReport:
+    """Read ``kpis_daily`` for the window from the lake and build the :class:`TrendReport`."""
+    daily = Lake(lake_root).scan("kpis_daily", start, end).drop("dt").collect()
+    return trend_report(daily, campaign_kpis, threshold=threshold, out_dir=Path(out_dir))

@@ -1,0 +1,281 @@
+"""``aicmo analytics``: KPIs, attribution and trends over the lake, and the aggregate flow."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from aicmo.console import console
+from aicmo.errors import InputError
+from aicmo.models.tables import Campaign
+from aicmo.runtime import engine, lake
+from aicmo.settings import get_settings
+from aicmo.storage.db import transaction
+
+app = typer.Typer(help="Analytics over the lake: KPIs, attribution, trends.", no_args_is_help=True)
+
+START = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the lake's first.")
+END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the lake's last.")
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _known_campaigns() -> list[int]:
+    with transaction(engine()) as session:
+        return sorted(session.scalars(select(Campaign.id)))
+
+
+def _campaign_names() -> pl.DataFrame:
+    with transaction(engine()) as session:
+        rows = session.execute(select(Campaign.id, Campaign.name)).all()
+    return pl.DataFrame(
+        [(int(i), str(n)) for i, n in rows],
+        schema={"campaign_id": pl.Int64, "campaign": pl.String},
+        orient="row",
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
+    return str(value)
+
+
+def _print(df: pl.DataFrame, title: str) -> None:
+    table = Table(title=title)
+    for col in df.columns:
+        table.add_column(col, justify="right" if df.schema[col].is_numeric() else "left")
+    for row in df.iter_rows():
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+@app.command("kpis")
+def kpis_cmd(
+    start: str | None = START,
+    end: str | None = END,
+    by: str = typer.Option("channel", "--by", help="campaign, channel or overall."),
+) -> None:
+    """KPIs of the window per campaign, per channel or overall (bad events left out)."""
+    from aicmo.tasks.analytics.kpis import ROLLUPS, window_rollups
+
+    if by not in ROLLUPS:
+        raise InputError(f"--by: expected one of {', '.join(ROLLUPS)}, got {by!r}")
+    rollups = window_rollups(
+        lake(), _day(start, "--start"), _day(end, "--end"), _known_campaigns(), datetime.now(UTC)
+    )
+    columns = [
+        *ROLLUPS[by],
+        "sends",
+        "deliveries",
+        "unique_opens",
+        "unique_clicks",
+        "conversions",
+        "revenue",
+        "cost",
+        "open_rate",
+        "ctr",
+        "click_to_open",
+        "conversion_rate",
+        "roas",
+    ]
+    frame = rollups[by]
+    if by == "campaign":
+        frame = frame.join(_campaign_names(), on="campaign_id", how="left")
+        columns.insert(1, "campaign")
+    _print(frame.select(columns), f"KPIs by {by}")
+
+
+@app.command("attribution")
+def attribution_cmd(
+    start: str | None = START,
+    end: str | None = END,
+    value: str = typer.Option("conversions", "--value", help="conversions or revenue."),
+    lookback: int | None = typer.Option(None, "--lookback-days", min=1, help="Default: from settings."),
+) -> None:
+    """Conversions (or revenue) credited to each channel by every attribution model."""
+    from aicmo.tasks.analytics.attribution import attribute_lake
+
+    if value not in ("conversions", "revenue"):
+        raise InputError(f"--value: expected conversions or revenue, got {value!r}")
+    settings = get_settings().analytics
+    result = attribute_lake(
+        lake(),
+        _day(start, "--start"),
+        _day(end, "--end"),
+        _known_campaigns(),
+        datetime.now(UTC),
+        lookback or settings.attribution_lookback_days,
+        settings.time_decay_half_life_days,
+    )
+    _print(result.by_channel(value), f"{value} credited per channel")
+    _print(result.markov.frame(), "Markov removal effects")
+    console.print(
+        f"{result.credited_conversions:,} of {result.conversions:,} conversions credited "
+        f"({result.unattributed_conversions:,} without a touchpoint in the window)"
+    )
+
+
+@app.command("trends")
+def trends_cmd(start: str | None = START, end: str | None = END) -> None:
+    """Anomalous days (seasonal robust z) and broken campaigns, from ``kpis_daily``."""
+    from aicmo.tasks.analytics.kpis import window_rollups
+    from aicmo.tasks.analytics.trends import trend_report
+
+    first, last = _day(start, "--start"), _day(end, "--end")
+    settings = get_settings()
+    daily = lake().scan("kpis_daily", first, last).drop("dt").collect()
+    if daily.height == 0:
+        raise InputError("kpis_daily is empty for that window: run `aicmo analytics aggregate` first")
+    campaigns = window_rollups(lake(), first, last, _known_campaigns(), datetime.now(UTC))["campaign"]
+    report = trend_report(
+        daily,
+        campaigns,
+        threshold=settings.analytics.anomaly_z_threshold,
+        out_dir=settings.artifacts_dir / "aggregate",
+    )
+    if report.anomalies.height:
+        _print(report.anomalies, "Anomalous days")
+    else:
+        console.print("no anomalous day")
+    if report.campaigns.height:
+        _print(
+            report.campaigns.select(
+                "campaign_id", "channel", "metric", "value", "peer_median", "z", "reason"
+            ),
+            "Campaigns far below their peers",
+        )
+    for plot in report.plots:
+        console.print(f"plot: {plot}")
+
+
+@app.command("aggregate")
+def aggregate_cmd(
+    start: str | None = START,
+    end: str | None = END,
+    full: bool = typer.Option(False, "--full", help="Recompute every day (backfill), not just touched ones."),
+) -> None:
+    """Run the aggregate flow: incremental daily KPIs, roll-ups, attribution, trends, artifacts."""
+    from aicmo.flows.aggregate import aggregate
+
+    summary = aggregate(start=_day(start, "--start"), end=_day(end, "--end"), full=full)
+    console.print_json(data=summary)
+
+
+AS_OF = typer.Option(
+    None, "--as-of", help="Observation day (YYYY-MM-DD); default: the lake's last day of data."
+)
+
+
+def _as_of(value: str | None) -> date:
+    from aicmo.tasks.analytics.scoring import default_as_of
+
+    return _day(value, "--as-of") or default_as_of(lake())
+
+
+@app.command("score")
+def score_cmd(
+    as_of: str | None = AS_OF,
+    tier_method: str = typer.Option(
+        "thresholds", "--tier-method", help="thresholds (settings) or quantiles."
+    ),
+    period: str = typer.Option("month", "--period", help="Cohort period: month or week."),
+) -> None:
+    """Run the score flow: engagement, LTV, tiers, RFM segments, cohorts; writes contacts and the lake."""
+    from aicmo.flows.score import score
+
+    if tier_method not in ("thresholds", "quantiles"):
+        raise InputError(f"--tier-method: expected thresholds or quantiles, got {tier_method!r}")
+    if period not in ("month", "week"):
+        raise InputError(f"--period: expected month or week, got {period!r}")
+    summary = score(as_of=_day(as_of, "--as-of"), tier_method=tier_method, cohort_period=period)
+    console.print_json(data=summary)
+
+
+@app.command("ltv")
+def ltv_cmd(
+    as_of: str | None = AS_OF,
+    top: int = typer.Option(
+        10, "--top", min=0, help="How many contacts with the highest predicted LTV to list."
+    ),
+) -> None:
+    """Fit BG/NBD + Gamma-Gamma on the order log and show parameters and the top predicted LTVs (no writes)."""
+    from aicmo.tasks.analytics.ltv import compute_ltv
+
+    day = _as_of(as_of)
+    analytics = get_settings().analytics
+    result = compute_ltv(
+        lake().scan("orders", end=day),
+        day,
+        horizon_days=analytics.ltv_horizon_days,
+        discount_rate_annual=analytics.ltv_discount_rate_annual,
+    )
+    if result.frame.is_empty():
+        raise InputError(f"no purchases on or before {day} in the lake's orders table")
+    params = [
+        {"model": m, "parameter": k, "value": v}
+        for m, fit in (("bgnbd", result.bgnbd), ("gamma_gamma", result.gamma_gamma))
+        if fit is not None
+        for k, v in fit.params().items()
+    ]
+    if params:
+        _print(pl.DataFrame(params), f"Fitted parameters as of {day} (time in days)")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(
+        f"{result.frame.height:,} customers, revenue to date {result.frame['revenue'].sum():,.2f}, "
+        f"predicted {analytics.ltv_horizon_days}-day CLV {result.frame['predicted_ltv'].fill_null(0).sum():,.2f}"
+    )
+    if top:
+        cols = ["contact_id", "orders", "revenue", "aov", "p_alive", "expected_purchases", "predicted_ltv"]
+        best = result.frame.sort("predicted_ltv", descending=True, nulls_last=True).head(top).select(cols)
+        _print(best, f"Top {top} by predicted LTV")
+
+
+@app.command("cohorts")
+def cohorts_cmd(
+    as_of: str | None = AS_OF,
+    period: str = typer.Option("month", "--period", help="month or week."),
+    basis: str = typer.Option(
+        "orders", "--basis", help="orders (purchases) or events (opens/clicks/conversions)."
+    ),
+    metric: str = typer.Option("retention", "--metric", help="retention or cumulative_revenue_per_customer."),
+    last: int = typer.Option(12, "--last", min=1, help="Show the latest N cohorts."),
+) -> None:
+    """Cohort matrix by acquisition month or week, printed and drawn as a heatmap PNG."""
+    from aicmo.tasks.analytics.cohorts import cohort_table, heatmap_png, matrix
+    from aicmo.tasks.analytics.engagement import ACTIVITY_TYPES
+
+    if period not in ("month", "week"):
+        raise InputError(f"--period: expected month or week, got {period!r}")
+    if basis not in ("orders", "events"):
+        raise InputError(f"--basis: expected orders or events, got {basis!r}")
+    if metric not in ("retention", "cumulative_revenue_per_customer"):
+        raise InputError(f"--metric: expected retention or cumulative_revenue_per_customer, got {metric!r}")
+    day = _as_of(as_of)
+    if basis == "orders":
+        source = lake().scan("orders", end=day).filter(pl.col("amount") > 0)
+        table = cohort_table(source, period=period, value="amount", as_of=day).collect()
+    else:
+        source = lake().scan("events", end=day).filter(pl.col("type").is_in(ACTIVITY_TYPES))
+        table = cohort_table(source, period=period, value=None, as_of=day).collect()
+    if table.is_empty():
+        raise InputError(f"no {basis} on or before {day} in the lake")
+    wide = matrix(table, metric).tail(last)
+    _print(wide.select(wide.columns[: 2 + 13]), f"{metric} by {period} cohort ({basis}) as of {day}")
+    out = get_settings().artifacts_dir / "cohorts" / day.isoformat() / f"{basis}-{metric}-{period}.png"
+    console.print(f"heatmap: {heatmap_png(table, out, column=metric)}")
