@@ -146,7 +146,7 @@ def make_creatives(rng: np.random.Generator, folder: Path) -> list[Creative]:
         quality = float(np.clip(base_quality + rng.normal(0, 0.03), 0, 1))
         made.append((name, img, _encode(img, fmt), fmt, quality, base_name, transform))
     creatives = []
-    for file_name, img, data, fmt, quality, original, transform in made:
+    for file_name, img, data, fmt, quality, original, how in made:
         path = _write(folder, file_name, data)
         with Image.open(io.BytesIO(data)) as decoded:
             phash = str(imagehash.phash(decoded))
@@ -162,7 +162,7 @@ def make_creatives(rng: np.random.Generator, folder: Path) -> list[Creative]:
                 phash=phash,
                 quality=round(quality, 4),
                 original=original,
-                transform=transform,
+                transform=how,
             )
         )
     return creatives

@@ -253,6 +253,7 @@ def generate_dataset(
     report("assets", 0, 1)
     creatives = make_creatives(_rng(seed, _CREATIVES), Path(assets_dir))
     quality = np.asarray([c.quality for c in creatives])
+    report("assets", 1, 1)
     clock.lap("creatives")
 
     # Purchases: who buys, when, how much (BG/NBD + Gamma-Gamma).
@@ -264,6 +265,7 @@ def generate_dataset(
     first_order_us = np.full(contacts, -1, dtype=np.int64)
     first_order_us[customers] = first_purchase
     order_counts = np.bincount(sim.contact_id, minlength=contacts).astype(np.int64)
+    report("orders", 1, 1)
     clock.lap("orders")
 
     # People.
@@ -449,9 +451,8 @@ def _assemble_events(
         "utm_campaign",
         "utm_content",
     )
-    events = pl.concat([owned, other], how="vertical_relaxed").sort(
-        "ts", "contact", "type", "campaign_id", nulls_last=True, maintain_order=True
-    )
+    # A stable sort on time keeps the (deterministic) generation order among equal timestamps.
+    events = pl.concat([owned, other], how="vertical_relaxed").sort("ts", maintain_order=True)
     events = events.with_columns(pl.Series("contact_id", contact_ids[events["contact"].to_numpy()]))
     return events.select(
         pl.format("s{}-{}", pl.lit(seed), pl.int_range(pl.len(), dtype=pl.Int64)).alias("event_id"),
