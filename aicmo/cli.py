@@ -25,10 +25,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from aicmo.commands import db, demo
+    from aicmo.commands import db, demo, generate
 
     app.add_typer(db.app, name="db")
     demo.register(app)
+    generate.register(app)
     from aicmo.commands import contacts, segments
 
     app.add_typer(contacts.app, name="contacts")
