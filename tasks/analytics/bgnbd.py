@@ -54,19 +54,30 @@ class BgNbdFit:
         return asdict(self)
 
 
+def _dot(a: FloatArray, b: FloatArray) -> float:
+    """Inner product without BLAS: multi-threaded BLAS busy-waits on a loaded machine for small vectors."""
+    return float(np.einsum("i,i->", a, b))
+
+
 @dataclass(frozen=True)
 class _Indexed:
-    """Unique triples, factorised so per-frequency and per-time terms are computed once."""
+    """Unique triples, factorised so per-frequency and per-time terms are computed once.
 
-    weight: FloatArray
+    Rows with ``frequency == 0`` (their likelihood has one term) and repeat rows (two terms)
+    are kept apart, each with indices into the distinct frequencies, recencies and ages.
+    """
+
     x_values: FloatArray
-    x_idx: IntArray
-    tx_values: FloatArray
-    tx_idx: IntArray
-    t_values: FloatArray
-    t_idx: IntArray
     x_weight: FloatArray
-    repeat: npt.NDArray[np.bool_]
+    tx_values: FloatArray
+    t_values: FloatArray
+    w0: FloatArray
+    t_idx0: IntArray
+    w1: FloatArray
+    x1: FloatArray
+    x_idx1: IntArray
+    tx_idx1: IntArray
+    t_idx1: IntArray
 
 
 def _factorise(values: FloatArray) -> tuple[FloatArray, IntArray]:
@@ -79,7 +90,20 @@ def _index(frequency: FloatArray, recency: FloatArray, age: FloatArray, weight: 
     tx_values, tx_idx = _factorise(recency)
     t_values, t_idx = _factorise(age)
     x_weight = np.bincount(x_idx, weights=weight, minlength=x_values.size).astype(np.float64)
-    return _Indexed(weight, x_values, x_idx, tx_values, tx_idx, t_values, t_idx, x_weight, frequency > 0)
+    rep = frequency > 0
+    return _Indexed(
+        x_values=x_values,
+        x_weight=x_weight,
+        tx_values=tx_values,
+        t_values=t_values,
+        w0=np.ascontiguousarray(weight[~rep]),
+        t_idx0=np.ascontiguousarray(t_idx[~rep]),
+        w1=np.ascontiguousarray(weight[rep]),
+        x1=np.ascontiguousarray(frequency[rep]),
+        x_idx1=np.ascontiguousarray(x_idx[rep]),
+        tx_idx1=np.ascontiguousarray(tx_idx[rep]),
+        t_idx1=np.ascontiguousarray(t_idx[rep]),
+    )
 
 
 def _check(frequency: FloatArray, recency: FloatArray, age: FloatArray, weight: FloatArray) -> None:
@@ -111,34 +135,38 @@ def _neg_ll_and_grad(log_params: FloatArray, ix: _Indexed, total: float) -> tupl
     d_a_x = digamma(a + b) - digamma(a + b + xv)
     d_b_x = d_a_x + digamma(b + xv) - digamma(b)
 
-    ll = float(xw @ (a1 + a2))
-    g_r = float(xw @ d_r_x)
+    ll = _dot(xw, a1 + a2)
+    g_r = _dot(xw, d_r_x)
     g_alpha = float(xw.sum() * r / alpha)
-    g_a = float(xw @ d_a_x)
-    g_b = float(xw @ d_b_x)
+    g_a = _dot(xw, d_a_x)
+    g_b = _dot(xw, d_b_x)
 
-    # Per unique triple: log(exp(A3) + [x > 0] exp(A4)), the logs taken once per distinct time.
-    log_at = np.log(alpha + ix.t_values)[ix.t_idx]
-    log_atx = np.log(alpha + ix.tx_values)[ix.tx_idx]
-    x = xv[ix.x_idx]
-    rx = r + x
+    # log(alpha + T) and log(alpha + t_x) once per distinct value, then gathered per row.
+    log_at_u = np.log(alpha + ix.t_values)
+    inv_at_u = 1.0 / (alpha + ix.t_values)
+    log_atx_u = np.log(alpha + ix.tx_values)
+    inv_atx_u = 1.0 / (alpha + ix.tx_values)
+
+    # One-time buyers: A3 = -r log(alpha + T) only.
+    ll -= r * _dot(ix.w0, log_at_u[ix.t_idx0])
+    g_r -= _dot(ix.w0, log_at_u[ix.t_idx0])
+    g_alpha -= r * _dot(ix.w0, inv_at_u[ix.t_idx0])
+
+    # Repeat buyers: log(exp(A3) + exp(A4)) with A4 = log a - log(b + x - 1) - (r + x) log(alpha + t_x).
+    log_at = log_at_u[ix.t_idx1]
+    log_atx = log_atx_u[ix.tx_idx1]
+    rx = r + ix.x1
+    log_bx1_u = np.log(np.maximum(b + ix.x_values - 1.0, 1e-300))
     a3 = -rx * log_at
-    bx1 = np.where(ix.repeat, b + x - 1.0, 1.0)
-    a4 = np.where(ix.repeat, np.log(a) - np.log(bx1) - rx * log_atx, -np.inf)
-    m = np.maximum(a3, a4)
-    e3 = np.exp(a3 - m)
-    e4 = np.exp(a4 - m)
-    s = e3 + e4
-    w3 = ix.weight * (e3 / s)
-    w4 = ix.weight * (e4 / s)
-    ll += float(ix.weight @ (m + np.log(s)))
-
-    inv_at = 1.0 / (alpha + ix.t_values)[ix.t_idx]
-    inv_atx = 1.0 / (alpha + ix.tx_values)[ix.tx_idx]
-    g_r += float(-(w3 @ log_at) - np.dot(w4, np.where(ix.repeat, log_atx, 0.0)))
-    g_alpha += float(-(w3 @ (rx * inv_at)) - np.dot(w4, np.where(ix.repeat, rx * inv_atx, 0.0)))
-    g_a += float(w4.sum() / a)
-    g_b += float(-(w4 @ (1.0 / bx1)))
+    a4 = (np.log(a) - log_bx1_u[ix.x_idx1]) - rx * log_atx
+    ll += _dot(ix.w1, np.logaddexp(a3, a4))
+    share4 = expit(a4 - a3)  # exp(A4) / (exp(A3) + exp(A4))
+    w4 = ix.w1 * share4
+    w3 = ix.w1 - w4
+    g_r -= _dot(w3, log_at) + _dot(w4, log_atx)
+    g_alpha -= _dot(w3, rx * inv_at_u[ix.t_idx1]) + _dot(w4, rx * inv_atx_u[ix.tx_idx1])
+    g_a += float(w4.sum()) / a
+    g_b -= _dot(w4, np.exp(-log_bx1_u)[ix.x_idx1])
 
     grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
     return -ll / total, -grad / total

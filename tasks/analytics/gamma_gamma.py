@@ -20,7 +20,7 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
-from aicmo.tasks.analytics.bgnbd import FitError
+from aicmo.tasks.analytics.bgnbd import FitError, _dot
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,8 +69,8 @@ def _prepare(frequency: FloatArray, monetary: FloatArray, weight: FloatArray) ->
     log_m = np.log(monetary)
     wx = weight * frequency
     # (p x - 1) log m + p x log x: linear in p, summed once.
-    const_p = float(wx @ (log_m + np.log(frequency)))
-    const_1 = float(-(weight @ log_m))
+    const_p = _dot(wx, log_m + np.log(frequency))
+    const_1 = float(-(_dot(weight, log_m)))
     return _Prepared(
         x_values.astype(np.float64),
         x_weight,
@@ -90,19 +90,19 @@ def _neg_ll_and_grad(log_params: FloatArray, pr: _Prepared) -> tuple[float, Floa
     px = p * xv
     ll_x = gammaln(px + q) - gammaln(px) - gammaln(q)
     dig_pxq = digamma(px + q)
-    ll = float(pr.x_weight @ ll_x) + pr.x_weight.sum() * q * np.log(v) + p * pr.const_p + pr.const_1
-    g_p = float(pr.x_weight @ (xv * (dig_pxq - digamma(px)))) + pr.const_p
-    g_q = float(pr.x_weight @ (dig_pxq - digamma(q))) + pr.x_weight.sum() * np.log(v)
+    ll = (_dot(pr.x_weight, ll_x)) + pr.x_weight.sum() * q * np.log(v) + p * pr.const_p + pr.const_1
+    g_p = (_dot(pr.x_weight, xv * (dig_pxq - digamma(px)))) + pr.const_p
+    g_q = (_dot(pr.x_weight, dig_pxq - digamma(q))) + pr.x_weight.sum() * np.log(v)
     g_v = pr.x_weight.sum() * q / v
 
     log_xmv = np.log(pr.xm + v)
     inv_xmv = 1.0 / (pr.xm + v)
-    sum_wx_log = float(pr.wx @ log_xmv)
-    sum_w_log = float(pr.weight @ log_xmv)
+    sum_wx_log = _dot(pr.wx, log_xmv)
+    sum_w_log = _dot(pr.weight, log_xmv)
     ll -= p * sum_wx_log + q * sum_w_log
     g_p -= sum_wx_log
     g_q -= sum_w_log
-    g_v -= p * float(pr.wx @ inv_xmv) + q * float(pr.weight @ inv_xmv)
+    g_v -= p * (_dot(pr.wx, inv_xmv)) + q * (_dot(pr.weight, inv_xmv))
 
     grad = np.array([g_p * p, g_q * q, g_v * v])
     return -ll / pr.total, -grad / pr.total

@@ -1,0 +1,206 @@
+"""BG/NBD + Gamma-Gamma fit, RFM summary included, ours vs lifetimes (and PyMC-Marketing's MAP fit).
+
+Both sides start from the same Parquet order log (about 20 orders per customer) and end with
+fitted BG/NBD and Gamma-Gamma parameters:
+
+- ours: ``rfm_summary`` (Polars lazy over the Parquet file) -> ``fit_models`` (compressed
+  triples, analytic gradients, L-BFGS-B);
+- lifetimes: ``pandas.read_parquet`` -> ``summary_data_from_transaction_data(freq="D")`` ->
+  ``BetaGeoFitter.fit`` -> ``GammaGammaFitter.fit``;
+- PyMC-Marketing (``--pymc``, optional): ``BetaGeoModel`` and ``GammaGammaModel`` fitted with
+  ``method="map"`` on our summary (its own summary step is not timed).
+
+Medians of ``--runs`` runs; parameters are compared with lifetimes' (relative difference).
+
+    .venv/bin/python benchmarks/bench_ltv.py --customers 1000000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from aicmo.tasks.analytics.ltv import fit_models
+from aicmo.tasks.analytics.rfm import compress, rfm_summary
+from aicmo.tasks.sample import BgNbdParams, GammaGammaParams, simulate_bgnbd_orders
+
+START, END = date(2023, 1, 1), date(2024, 12, 31)
+# About 20 orders per customer over two years: a purchase every 8 days or so, long lifetimes.
+BENCH_BG = BgNbdParams(r=2.4, alpha=20.0, a=2.0, b=50.0)
+BENCH_GG = GammaGammaParams(p=6.0, q=4.0, gamma=40.0)
+
+
+def machine() -> str:
+    """nproc, CPU model and RAM of this machine, for the report."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+        ram = f"{mem_kb / 1024**2:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        ram = "unknown RAM"
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {ram}, Python {platform.python_version()}, Polars {pl.__version__}"
+    )
+
+
+def order_log(customers: int, folder: Path, seed: int = 2024) -> Path:
+    """The benchmark's order log as one Parquet file, generated once per size."""
+    path = folder / f"orders-{customers}.parquet"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        orders = simulate_bgnbd_orders(customers, BENCH_BG, BENCH_GG, START, END, seed)
+        orders.select("order_id", "contact_id", "ts", "amount").write_parquet(path, compression="zstd")
+        print(
+            f"generated {orders.height:,} orders in {time.perf_counter() - t0:.1f} s -> {path}",
+            file=sys.stderr,
+        )
+    return path
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, list[float], Any]:
+    """Median seconds of ``runs`` calls, every time, and the last result."""
+    times = []
+    result = None
+    for _ in range(runs):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times, result
+
+
+def ours(path: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    summary = rfm_summary(pl.scan_parquet(path), END).collect()
+    t1 = time.perf_counter()
+    bg, gg = fit_models(summary)
+    t2 = time.perf_counter()
+    return {"summary_s": t1 - t0, "fit_s": t2 - t1, "bg": bg.params(), "gg": gg.params(), "summary": summary}
+
+
+def lifetimes_run(path: Path) -> dict[str, Any]:
+    import pandas as pd
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    t0 = time.perf_counter()
+    pdf = pd.read_parquet(path, columns=["contact_id", "ts", "amount"])
+    pdf["ts"] = pdf["ts"].dt.tz_localize(None)
+    t1 = time.perf_counter()
+    summary = summary_data_from_transaction_data(
+        pdf, "contact_id", "ts", "amount", observation_period_end=pd.Timestamp(END), freq="D"
+    )
+    t2 = time.perf_counter()
+    bgf = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
+    repeat = summary[summary["frequency"] > 0]
+    ggf = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+    t3 = time.perf_counter()
+    return {
+        "read_s": t1 - t0,
+        "summary_s": t2 - t1,
+        "fit_s": t3 - t2,
+        "bg": {k: float(v) for k, v in bgf.params_.items()},
+        "gg": {k: float(v) for k, v in ggf.params_.items()},
+    }
+
+
+def pymc_run(summary: pl.DataFrame) -> dict[str, Any]:
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    data = summary.select(
+        pl.col("contact_id").alias("customer_id"), "frequency", "recency", "T", "monetary_value"
+    ).to_pandas()
+    t0 = time.perf_counter()
+    bg = BetaGeoModel(data=data[["customer_id", "frequency", "recency", "T"]])
+    bg.fit(method="map")
+    repeat = data[data["frequency"] > 0]
+    gg = GammaGammaModel(data=repeat[["customer_id", "frequency", "monetary_value"]])
+    gg.fit(method="map")
+    t1 = time.perf_counter()
+    post = bg.idata.posterior
+    post_gg = gg.idata.posterior
+    return {
+        "fit_s": t1 - t0,
+        "bg": {k: float(post[k].values.ravel()[0]) for k in ("r", "alpha", "a", "b")},
+        "gg": {k: float(post_gg[k].values.ravel()[0]) for k in ("p", "q", "v")},
+    }
+
+
+def max_rel_diff(a: dict[str, float], b: dict[str, float]) -> float:
+    """Largest relative difference between two parameter sets on their common names."""
+    return max(abs(a[k] - b[k]) / abs(b[k]) for k in b if k in a)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/aicmo-bench"))
+    parser.add_argument("--skip-lifetimes", action="store_true")
+    parser.add_argument(
+        "--pymc", action="store_true", help="Also time PyMC-Marketing's MAP fit (if importable)."
+    )
+    parser.add_argument("--json", type=Path, help="Write the results here as JSON.")
+    args = parser.parse_args()
+
+    path = order_log(args.customers, args.data_dir)
+    n_orders = pl.scan_parquet(path).select(pl.len()).collect().item()
+    report: dict[str, Any] = {"machine": machine(), "customers": args.customers, "orders": n_orders}
+
+    ours_median, ours_times, ours_last = timed(lambda: ours(path), args.runs)
+    summary = ours_last.pop("summary")
+    triples = compress(summary.lazy()).collect().height
+    report["ours"] = {"median_s": ours_median, "runs_s": ours_times, **ours_last, "unique_triples": triples}
+    print(f"ours: median {ours_median:.2f} s {ours_times}", file=sys.stderr)
+
+    if not args.skip_lifetimes:
+        lt_median, lt_times, lt_last = timed(lambda: lifetimes_run(path), args.runs)
+        report["lifetimes"] = {"median_s": lt_median, "runs_s": lt_times, **lt_last}
+        report["speedup_vs_lifetimes"] = lt_median / ours_median
+        report["fit_only_speedup"] = lt_last["fit_s"] / ours_last["fit_s"]
+        report["max_rel_param_diff_bgnbd"] = max_rel_diff(ours_last["bg"], lt_last["bg"])
+        report["max_rel_param_diff_gamma_gamma"] = max_rel_diff(ours_last["gg"], lt_last["gg"])
+        print(f"lifetimes: median {lt_median:.2f} s {lt_times}", file=sys.stderr)
+
+    if args.pymc:
+        try:
+            pm_median, pm_times, pm_last = timed(lambda: pymc_run(summary), args.runs)
+        except ImportError as exc:
+            report["pymc"] = {"skipped": f"not importable: {exc}"}
+        else:
+            report["pymc"] = {"median_s": pm_median, "runs_s": pm_times, **pm_last}
+            report["pymc_fit_vs_ours_fit"] = pm_median / ours_last["fit_s"]
+            report["max_rel_param_diff_pymc_bgnbd"] = max_rel_diff(ours_last["bg"], pm_last["bg"])
+            report["max_rel_param_diff_pymc_gamma_gamma"] = max_rel_diff(ours_last["gg"], pm_last["gg"])
+
+    text = json.dumps(report, indent=2, default=str)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
