@@ -91,18 +91,33 @@ def safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
 
 
 def count_exprs() -> list[pl.Expr]:
-    """Aggregations of the additive counts, the unique counts and the money of a group of events."""
+    """Aggregations of the additive counts and the money of a group of events."""
     kind = pl.col("type")
     counts = [(kind == t).sum().cast(pl.Int64).alias(name) for name, t in COUNT_COLUMNS.items()]
-    uniques = [
-        pl.col("contact_id").filter((kind == t) & pl.col("contact_id").is_not_null()).n_unique().alias(name)
-        for name, t in UNIQUE_COLUMNS.items()
-    ]
     money = [
         pl.col("revenue").fill_null(0.0).sum().alias("revenue"),
         pl.col("cost").fill_null(0.0).sum().alias("event_cost"),
     ]
-    return [*counts, *uniques, *money]
+    return [*counts, *money]
+
+
+def unique_counts(events: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+    """Distinct contacts per group among opens and among clicks (``unique_opens``, ``unique_clicks``).
+
+    A separate filtered ``group_by`` rather than a filter inside the main aggregation: hashing
+    only the open/click rows is several times faster than a per-group filtered ``n_unique``.
+    """
+    kinds = pl.Series(list(UNIQUE_COLUMNS.values())).implode()
+    per_type = (
+        events.filter(pl.col("type").is_in(kinds) & pl.col("contact_id").is_not_null())
+        .group_by([*keys, "type"])
+        .agg(pl.col("contact_id").n_unique().cast(pl.Int64).alias("__n"))
+    )
+    wide = [
+        pl.col("__n").filter(pl.col("type") == t).sum().cast(pl.Int64).alias(name)
+        for name, t in UNIQUE_COLUMNS.items()
+    ]
+    return per_type.group_by(list(keys)).agg(wide) if keys else per_type.select(wide)
 
 
 def rate_exprs() -> list[pl.Expr]:
@@ -123,9 +138,12 @@ def rate_exprs() -> list[pl.Expr]:
 
 
 def _with_day(events: pl.LazyFrame) -> pl.LazyFrame:
-    if "day" in events.collect_schema().names():
+    """Add ``day``: the lake's ``dt`` partition column when scanned from the lake (the UTC date
+    of ``ts`` by construction, and free to read), else the UTC date of ``ts``."""
+    names = events.collect_schema().names()
+    if "day" in names:
         return events
-    return events.with_columns(pl.col("ts").dt.date().alias("day"))
+    return events.with_columns((pl.col("dt") if "dt" in names else pl.col("ts").dt.date()).alias("day"))
 
 
 def _spend_by(ad_spend: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
@@ -153,8 +171,9 @@ def aggregate_kpis(
     events = _with_day(events)
     if keys:
         agg = events.group_by(keys).agg(count_exprs())
+        agg = agg.join(unique_counts(events, keys), on=keys, how="left", nulls_equal=True)
     else:
-        agg = events.select(count_exprs())
+        agg = pl.concat([events.select(count_exprs()), unique_counts(events, keys)], how="horizontal")
     if ad_spend is not None:
         spend = _spend_by(ad_spend, keys)
         if keys:

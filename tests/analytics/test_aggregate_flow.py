@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -99,7 +99,3 @@ def test_cli_prints_kpis_attribution_and_rejects_bad_input(
     assert bad.exit_code != 0 and "--start" in str(bad.exception)
     bad = runner.invoke(analytics_app, ["kpis", "--by", "week"])
     assert bad.exit_code != 0 and "--by" in str(bad.exception)
-
-
-def test_now_is_the_future_boundary(kpi_lake: Path) -> None:
-    assert datetime.now(UTC).date() > D1 + timedelta(days=DAYS)  # the sample days are all in the past

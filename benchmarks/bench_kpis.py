@@ -1,0 +1,296 @@
+"""KPI aggregation over the events lake: ours (Polars streaming) vs DuckDB SQL vs pandas.
+
+Generates ``--events`` events with numpy straight into the lake's layout
+(``events/dt=YYYY-MM-DD/part-0.parquet``, zstd, the lake's schema, via ``Lake.write_partition``)
+under ``benchmarks/.data``, once per size, then runs each engine ``--runs`` times in its own
+child process (so its peak RSS is its own) on the same files:
+
+- ours: ``aicmo.tasks.analytics.kpis.daily_kpis(lake.scan("events"))`` collected with the
+  streaming engine; the exact code the aggregate flow runs;
+- duckdb: the same KPIs (counts, distinct-contact counts with FILTER, rates with NULLIF) in SQL;
+- pandas: ``read_parquet`` of the needed columns then ``groupby``; on ``--pandas-events`` events
+  (the first days' files) when the full size would not fit in memory; ours and DuckDB are timed on
+  that subset too, so the pandas ratio compares equal work.
+
+Every engine's output is checked against ours (all counts and the revenue per group).
+Prints a JSON report; ``--markdown`` also prints the table for docs/BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/bench_kpis.py --events 50000000 --pandas-events 5000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+DATA = Path(__file__).parent / ".data"
+TYPES = ["send", "deliver", "bounce", "open", "click", "convert", "unsubscribe", "complaint"]
+TYPE_P = [0.34, 0.32, 0.02, 0.17, 0.1, 0.02, 0.02, 0.01]
+CHANNELS = ["email", "sms", "push", "webhook", "ads", "organic", "social", "search", "direct"]
+FIRST_DAY = date(2026, 1, 1)
+COUNTS = ["sends", "deliveries", "bounces", "opens", "clicks", "conversions", "unsubscribes", "complaints"]
+CHECK = [*COUNTS, "unique_opens", "unique_clicks"]
+
+
+def lake_root(events: int, days: int) -> Path:
+    return DATA / f"kpi_{events}_{days}d"
+
+
+def generate(events: int, days: int, seed: int = 42) -> Path:
+    """Write ``events`` events over ``days`` days into a lake under benchmarks/.data (once)."""
+    from aicmo.storage.lake import Lake
+
+    root = lake_root(events, days)
+    done = root / "DONE"
+    if done.exists():
+        return root
+    lake = Lake(str(root))
+    rng = np.random.default_rng(seed)
+    per_day = events // days
+    types = pl.Series("type", TYPES)
+    channels = pl.Series("channel", CHANNELS)
+    started = time.perf_counter()
+    for i in range(days):
+        n = per_day if i < days - 1 else events - per_day * (days - 1)
+        day = FIRST_DAY + timedelta(days=i)
+        base = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        campaign = rng.integers(1, 301, n)
+        kind = rng.choice(len(TYPES), n, p=TYPE_P)
+        is_convert = kind == TYPES.index("convert")
+        is_send = kind == TYPES.index("send")
+        df = pl.DataFrame(
+            {
+                "event_id": pl.int_range(i * per_day, i * per_day + n, eager=True).cast(pl.String),
+                "ts": pl.Series(rng.integers(0, 86_400_000_000, n)).cast(pl.Duration("us")) + base,
+                "contact_id": rng.integers(1, 2_000_001, n),
+                "campaign_id": campaign,
+                "channel": channels.gather(campaign % len(CHANNELS)),
+                "type": types.gather(kind),
+                "revenue": np.where(is_convert, rng.gamma(2.0, 40.0, n), np.nan),
+                "cost": np.where(is_send, 0.001, np.nan),
+            }
+        ).with_columns(pl.col("revenue").fill_nan(None), pl.col("cost").fill_nan(None))
+        lake.write_partition("events", day, df)
+        print(f"  generated {day} ({n:,} events) {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    done.write_text("ok")
+    return root
+
+
+# ---- engines (each runs in a child process) -----------------------------------------------------
+def run_ours(root: Path, days: int) -> pl.DataFrame:
+    from aicmo.storage.lake import Lake
+    from aicmo.tasks.analytics.kpis import daily_kpis
+
+    lake = Lake(str(root))
+    last = FIRST_DAY + timedelta(days=days - 1)
+    return daily_kpis(lake.scan("events", FIRST_DAY, last)).collect(engine="streaming")
+
+
+DUCKDB_SQL = """
+SELECT
+  CAST(ts AS DATE) AS day, campaign_id, channel,
+  {counts},
+  count(DISTINCT contact_id) FILTER (WHERE type = 'open' AND contact_id IS NOT NULL) AS unique_opens,
+  count(DISTINCT contact_id) FILTER (WHERE type = 'click' AND contact_id IS NOT NULL) AS unique_clicks,
+  sum(coalesce(revenue, 0)) AS revenue,
+  sum(coalesce(cost, 0)) AS cost
+FROM read_parquet({files})
+GROUP BY ALL
+"""
+DUCKDB_RATES = """
+SELECT *,
+  deliveries / NULLIF(sends, 0) AS delivery_rate,
+  bounces / NULLIF(sends, 0) AS bounce_rate,
+  unique_opens / NULLIF(deliveries, 0) AS open_rate,
+  unique_clicks / NULLIF(deliveries, 0) AS ctr,
+  unique_clicks / NULLIF(unique_opens, 0) AS click_to_open,
+  conversions / NULLIF(unique_clicks, 0) AS conversion_rate,
+  unsubscribes / NULLIF(deliveries, 0) AS unsubscribe_rate,
+  cost / NULLIF(conversions, 0) AS cpa,
+  revenue / NULLIF(cost, 0) AS roas,
+  (revenue - cost) / NULLIF(cost, 0) AS roi
+FROM ({inner}) ORDER BY day, campaign_id, channel
+"""
+
+
+def _files(root: Path, days: int) -> list[str]:
+    return [
+        str(root / "events" / f"dt={FIRST_DAY + timedelta(days=i)}" / "part-0.parquet") for i in range(days)
+    ]
+
+
+def run_duckdb(root: Path, days: int) -> pl.DataFrame:
+    import duckdb
+
+    counts = ",\n  ".join(
+        f"count(*) FILTER (WHERE type = '{t}') AS {name}" for name, t in zip(COUNTS, TYPES, strict=True)
+    )
+    inner = DUCKDB_SQL.format(counts=counts, files=repr(_files(root, days)))
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return pl.from_arrow(con.execute(DUCKDB_RATES.format(inner=inner)).to_arrow_table())  # type: ignore[return-value]
+
+
+def run_pandas(root: Path, days: int) -> pl.DataFrame:
+    import pandas as pd
+
+    cols = ["ts", "contact_id", "campaign_id", "channel", "type", "revenue", "cost"]
+    df = pd.concat([pd.read_parquet(f, columns=cols) for f in _files(root, days)], ignore_index=True)
+    df["day"] = df["ts"].dt.date
+    keys = ["day", "campaign_id", "channel"]
+    counts = df.groupby([*keys, "type"], observed=True).size().unstack("type", fill_value=0)
+    counts = counts.reindex(columns=TYPES, fill_value=0)
+    counts.columns = COUNTS
+    uniques = []
+    for kind, name in (("open", "unique_opens"), ("click", "unique_clicks")):
+        sub = df.loc[(df["type"] == kind) & df["contact_id"].notna(), [*keys, "contact_id"]]
+        uniques.append(sub.groupby(keys, observed=True)["contact_id"].nunique().rename(name))
+    money = df.groupby(keys, observed=True)[["revenue", "cost"]].sum(min_count=0)
+    out = pd.concat([counts, *uniques, money], axis=1).fillna({"unique_opens": 0, "unique_clicks": 0})
+    out = out.reset_index()
+
+    def ratio(num: str, den: str) -> pd.Series:
+        d = out[den].astype("float64")
+        return out[num].astype("float64") / d.where(d > 0)
+
+    for name, (num, den) in {
+        "delivery_rate": ("deliveries", "sends"),
+        "open_rate": ("unique_opens", "deliveries"),
+        "ctr": ("unique_clicks", "deliveries"),
+        "click_to_open": ("unique_clicks", "unique_opens"),
+        "conversion_rate": ("conversions", "unique_clicks"),
+        "cpa": ("cost", "conversions"),
+        "roas": ("revenue", "cost"),
+    }.items():
+        out[name] = ratio(num, den)
+    return pl.from_pandas(out)
+
+
+ENGINES = {"ours": run_ours, "duckdb": run_duckdb, "pandas": run_pandas}
+
+
+def worker(engine: str, root: Path, days: int, runs: int, out: Path) -> None:
+    """Time ``runs`` runs of one engine; write times, peak RSS and the result to ``out``."""
+    times = []
+    result = pl.DataFrame()
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = ENGINES[engine](root, days)
+        times.append(time.perf_counter() - started)
+    result.write_parquet(out.with_suffix(".parquet"))
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out.write_text(
+        json.dumps({"engine": engine, "times": times, "peak_rss_mb": peak_kb / 1024, "rows": result.height})
+    )
+
+
+def run_engine(engine: str, root: Path, days: int, runs: int) -> dict[str, Any]:
+    out = DATA / f"result_{engine}_{days}.json"
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        engine,
+        "--root",
+        str(root),
+        "--days",
+        str(days),
+        "--runs",
+        str(runs),
+    ]
+    subprocess.run([*cmd, "--out", str(out)], check=True)
+    report = json.loads(out.read_text())
+    report["median_s"] = statistics.median(report["times"])
+    report["result"] = pl.read_parquet(out.with_suffix(".parquet"))
+    return report
+
+
+def check_same(ours: pl.DataFrame, other: pl.DataFrame, name: str) -> None:
+    """Counts, distinct counts and revenue per group must agree exactly (revenue to 1e-6)."""
+    keys = ["day", "campaign_id", "channel"]
+    a = ours.select(*keys, *CHECK, "revenue").sort(keys)
+    b = other.select(
+        *keys, *[pl.col(c).cast(pl.Int64) for c in CHECK], pl.col("revenue").fill_null(0.0)
+    ).sort(keys)
+    if a.height != b.height or not a.select(CHECK).equals(b.select(CHECK)):
+        raise SystemExit(f"{name}: counts differ from ours")
+    if not np.allclose(a["revenue"].to_numpy(), b["revenue"].to_numpy(), rtol=1e-9, atol=1e-6):
+        raise SystemExit(f"{name}: revenue differs from ours")
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model and RAM of this machine, for the report."""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gb": round(int(mem) / 1024**2, 1),
+        "polars": pl.__version__,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=50_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--pandas-events", type=int, default=5_000_000, help="pandas runs on this many events"
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--worker", choices=list(ENGINES))
+    parser.add_argument("--root", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.root, args.days, args.runs, args.out)
+        return
+
+    root = generate(args.events, args.days)
+    size_mb = sum(f.stat().st_size for f in (root / "events").rglob("*.parquet")) / 1e6
+    for f in (root / "events").rglob("*.parquet"):  # warm the page cache for every engine alike
+        f.read_bytes()
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "events": args.events,
+        "days": args.days,
+        "parquet_mb": size_mb,
+    }
+    full = {e: run_engine(e, root, args.days, args.runs) for e in ("ours", "duckdb")}
+    check_same(full["ours"]["result"], full["duckdb"]["result"], "duckdb")
+    report["full"] = {e: {k: v for k, v in r.items() if k != "result"} for e, r in full.items()}
+    sub_days = max(1, round(args.days * args.pandas_events / args.events))
+    sub = {e: run_engine(e, root, sub_days, args.runs) for e in ("ours", "duckdb", "pandas")}
+    check_same(sub["ours"]["result"], sub["pandas"]["result"], "pandas")
+    check_same(sub["ours"]["result"], sub["duckdb"]["result"], "duckdb")
+    report["subset"] = {
+        "days": sub_days,
+        "events": args.events // args.days * sub_days,
+        **{e: {k: v for k, v in r.items() if k != "result"} for e, r in sub.items()},
+    }
+    report["ratios"] = {
+        "duckdb_over_ours_full": full["duckdb"]["median_s"] / full["ours"]["median_s"],
+        "duckdb_over_ours_subset": sub["duckdb"]["median_s"] / sub["ours"]["median_s"],
+        "pandas_over_ours_subset": sub["pandas"]["median_s"] / sub["ours"]["median_s"],
+    }
+    print(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
