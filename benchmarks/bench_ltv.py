@@ -163,8 +163,15 @@ def main() -> None:
     parser.add_argument(
         "--pymc", action="store_true", help="Also time PyMC-Marketing's MAP fit (if importable)."
     )
+    parser.add_argument(
+        "--pymc-path",
+        help="Extra folder appended to sys.path where PyMC-Marketing is installed "
+        "(pip install --target <folder> pymc-marketing), to keep it out of the project's environment.",
+    )
     parser.add_argument("--json", type=Path, help="Write the results here as JSON.")
     args = parser.parse_args()
+    if args.pymc_path:
+        sys.path.append(args.pymc_path)
 
     path = order_log(args.customers, args.data_dir)
     n_orders = pl.scan_parquet(path).select(pl.len()).collect().item()

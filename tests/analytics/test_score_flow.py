@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -112,3 +115,29 @@ def test_default_as_of_is_the_last_day_with_data(aicmo_home: Path) -> None:
     lake.write("events", _events([1, 2]))
     assert default_as_of(lake, today=date(2026, 1, 1)) == max(lake.partitions("events"))
     assert default_as_of(lake, today=date(2025, 1, 1)) == date(2025, 1, 1)  # data only after "today"
+
+
+def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AICMO_HOME": str(home), "COLUMNS": "200"}
+    cmd = [sys.executable, "-c", "from aicmo.cli import main; main()", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_ltv_and_cohorts(aicmo_home: Path) -> None:
+    orders = simulate_bgnbd_orders(800, BgNbdParams(), GammaGammaParams(), date(2024, 7, 1), AS_OF, seed=9)
+    runtime.lake().write("orders", orders)
+
+    ltv = _cli(["analytics", "ltv", "--top", "3"], aicmo_home)
+    assert ltv.returncode == 0, ltv.stderr
+    assert "Fitted parameters as of 2025-06-30" in ltv.stdout
+    assert "800 customers" in ltv.stdout and "Top 3 by predicted LTV" in ltv.stdout
+
+    cohorts = _cli(["analytics", "cohorts", "--as-of", "2025-06-30", "--last", "3"], aicmo_home)
+    assert cohorts.returncode == 0, cohorts.stderr
+    png = Path(cohorts.stdout.split("heatmap:")[1].strip())
+    assert png.is_file() and png.is_relative_to(aicmo_home)
+
+    bad = _cli(["analytics", "cohorts", "--period", "quarter"], aicmo_home)
+    assert bad.returncode == 1 and "--period" in bad.stderr and "Traceback" not in bad.stderr
+    empty = _cli(["analytics", "cohorts", "--basis", "events"], aicmo_home)
+    assert empty.returncode == 1 and "no events" in empty.stderr
