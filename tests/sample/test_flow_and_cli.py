@@ -1,0 +1,61 @@
+"""``generate_sample_data`` (Prefect) and ``aicmo generate`` (CLI) on the configured store and lake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from prefect.client.orchestration import get_client
+from sqlalchemy import func, select
+
+from aicmo import runtime
+from aicmo.models.tables import Contact
+
+
+def test_flow_writes_the_dataset_and_its_artifacts(aicmo_home: Path, prefect_harness: None) -> None:
+    from aicmo.flows.generate import generate_sample_data
+
+    result = generate_sample_data(contacts=400, days=14, seed=2, end=date(2026, 9, 30))
+
+    assert result["contacts"] == 400 and result["events"] > 1000
+    assert result["start"] == "2026-09-17" and result["end"] == "2026-09-30"
+    assert result["truth"]["broken_campaign_id"] > 0
+    assert Path(result["truth_path"]) == aicmo_home / "truth.json"
+    assert Path(result["assets_dir"]) == aicmo_home / "assets"
+    assert "@" not in json.dumps(result)  # counts and paths, no personal data
+    with runtime.engine().connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Contact)) == 400
+    assert runtime.lake().scan("events").collect().height == result["events"]
+    with get_client(sync_client=True) as client:
+        keys = {a.key for a in client.read_artifacts(limit=200)}
+    assert {"sample-data-counts", "sample-data-truth"} <= keys
+
+
+def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AICMO_")}
+    env["AICMO_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-c", "from aicmo.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_cli_generates_and_rejects_a_bad_end_day(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = _cli(["generate", "--contacts", "300", "--days", "10", "--seed", "4", "--end", "2026-08-31"], home)
+    assert done.returncode == 0, done.stderr
+    assert "events" in done.stdout and "truth.json" in done.stdout
+    assert (home / "truth.json").is_file() and any((home / "assets").glob("*.png"))
+    assert "Traceback" not in done.stderr
+
+    bad = _cli(["generate", "--end", "31/08/2026"], home)
+    assert bad.returncode != 0
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--end" in lines[0] and "YYYY-MM-DD" in lines[0]
