@@ -192,3 +192,55 @@ def test_polars_evaluates_a_large_frame_quickly() -> None:
     assert time.perf_counter() - start < 2.0
     # vip tags sit on the DE and US rows (i % 4 in {0, 2}); a score >= 50 is the second half
     assert count == sum(1 for i in range(n) if i % 4 in (0, 2) and i / 2000 >= 50)
+
+
+def test_cli_segments_preview_save_list_and_bad_definition(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from aicmo.storage.db import make_engine
+    from aicmo.storage.migrate import upgrade
+
+    home = tmp_path / "home"
+    home.mkdir()
+    engine = make_engine(f"sqlite:///{home / 'aicmo.db'}")
+    upgrade(engine)
+    add_contacts(
+        engine, [{"email": "a@example.com", "tier": "gold"}, {"email": "b@example.com", "tier": "silver"}]
+    )
+    engine.dispose()
+    good = tmp_path / "gold.json"
+    good.write_text('{"tier": ["gold", "platinum"]}')
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("and:\n  - tier: gold\n  - field: contry\n    value: DE\n")
+    env = {**os.environ, "AICMO_HOME": str(home), "COLUMNS": "200"}
+    env.pop("AICMO_DATABASE_URL", None)
+    script = (
+        "import sys; from aicmo.cli import main; "
+        "cmds = [a.split('|') for a in sys.argv[1:]]\n"
+        "for c in cmds:\n"
+        "    sys.argv = ['aicmo', *c]\n"
+        "    try:\n        main()\n    except SystemExit as e:\n        print('EXIT', e.code, flush=True)\n"
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            f"segments|preview|{good}",
+            f"segments|save|gold|{good}",
+            "segments|list",
+            "segments|preview|gold",
+            f"segments|preview|{bad}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.stdout.count("1 of 2 contact(s) match") == 2, out.stdout + out.stderr
+    assert "a@example.com" in out.stdout and "b@example.com" not in out.stdout
+    assert "gold" in out.stdout
+    assert "and[1].field: unknown field 'contry' (did you mean 'country'?)" in out.stderr
+    assert "Traceback" not in out.stderr and out.stdout.rstrip().endswith("EXIT 1")
