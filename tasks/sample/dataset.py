@@ -341,7 +341,7 @@ def generate_dataset(
 
     orders = pl.DataFrame(
         {"contact_id": contact_ids[sim.contact_id], "seq": sim.seq, "ts": sim.ts_us, "amount": sim.amount}
-    ).select(
+    ).sort("ts", "contact_id", "seq").select(
         pl.format("o{}-{}", "contact_id", "seq").alias("order_id"),
         "contact_id",
         _ts("ts"),
