@@ -73,45 +73,50 @@ class Attribution:
         )
 
 
-def rule_weights(half_life_days: float) -> list[pl.Expr]:
-    """The rule-based models' weight expressions over a converted journey's touches."""
+def with_weights(touches: pl.DataFrame, half_life_days: float, model: MarkovModel) -> pl.LazyFrame:
+    """Converted touches (sorted by journey, time) with one weight column per model.
+
+    Built in stages of plain columns: a window over a column that is itself a window result
+    would be re-evaluated per group, which is quadratic-looking slow on millions of journeys.
+    """
     pos, n = pl.col("position"), pl.col("n_touches")
-    first = (pos == 0).cast(pl.Float64)
-    last = (pos == n - 1).cast(pl.Float64)
+    nf = n.cast(pl.Float64)
     age_days = (pl.col("conv_ts") - pl.col("ts")).dt.total_microseconds() / 86_400e6
-    decay = (2.0 ** (-age_days / half_life_days)).alias("__decay")
-    middle = pl.lit(0.2) / (n - 2).cast(pl.Float64)
-    return [
-        first.alias("first_touch"),
-        last.alias("last_touch"),
-        (1.0 / n.cast(pl.Float64)).alias("linear"),
-        (decay / decay.sum().over("journey")).alias("time_decay"),
+    effects = pl.col("channel").replace_strict(model.removal_effects, default=0.0, return_dtype=pl.Float64)
+    staged = touches.lazy().with_columns(
+        (2.0 ** (-age_days / half_life_days)).alias("__decay"),
+        effects.alias("__effect"),
+        pl.len().over("journey", "channel").alias("__k"),
+    )
+    staged = staged.with_columns((pl.col("__effect") / pl.col("__k")).alias("__share")).with_columns(
+        pl.col("__decay").sum().over("journey").alias("__decay_total"),
+        pl.col("__share").sum().over("journey").alias("__share_total"),
+    )
+    return staged.with_columns(
+        (pos == 0).cast(pl.Float64).alias("first_touch"),
+        (pos == n - 1).cast(pl.Float64).alias("last_touch"),
+        (1.0 / nf).alias("linear"),
+        (pl.col("__decay") / pl.col("__decay_total")).alias("time_decay"),
         pl.when(n == 1)
         .then(1.0)
         .when(n == 2)
         .then(0.5)
         .when((pos == 0) | (pos == n - 1))
         .then(0.4)
-        .otherwise(middle)
+        .otherwise(0.2 / (nf - 2.0))
         .alias("position_based"),
-    ]
-
-
-def markov_weight(model: MarkovModel) -> pl.Expr:
-    """A touch's share of its journey under the Markov model (linear where all effects are zero)."""
-    effects = pl.col("channel").replace_strict(model.removal_effects, default=0.0, return_dtype=pl.Float64)
-    per_touch = effects / pl.len().over("journey", "channel")
-    total = per_touch.sum().over("journey")
-    linear = 1.0 / pl.col("n_touches").cast(pl.Float64)
-    return pl.when(total > 0).then(per_touch / total).otherwise(linear).alias("markov")
+        pl.when(pl.col("__share_total") > 0)
+        .then(pl.col("__share") / pl.col("__share_total"))
+        .otherwise(1.0 / nf)
+        .alias("markov"),
+    ).drop(pl.selectors.starts_with("__"))
 
 
 def credit(journeys: Journeys, half_life_days: float, model: MarkovModel | None = None) -> pl.DataFrame:
     """Credits per model and (day, channel, campaign) from a journey set, in long form."""
     model = model or fit_markov(transition_counts(journeys.touches))
     wide = (
-        journeys.converted_touches.lazy()
-        .with_columns(*rule_weights(half_life_days), markov_weight(model))
+        with_weights(journeys.converted_touches, half_life_days, model)
         .group_by(CREDIT_KEYS)
         .agg(
             *[pl.col(m).sum().alias(f"{m}|conversions") for m in MODELS],

@@ -70,16 +70,37 @@ def touches_of(events: pl.LazyFrame, touch_types: tuple[str, ...] = TOUCH_TYPES)
     )
 
 
+def runs(key: str) -> tuple[pl.Expr, pl.Expr]:
+    """``(position, length)`` of each row within its run of equal ``key`` values.
+
+    For a frame sorted by ``key``: linear scans (shift, forward/backward fill) instead of a
+    hash-based window, which matters with millions of short journeys.
+    """
+    idx = pl.int_range(pl.len(), dtype=pl.Int64)
+    first = (pl.col(key) != pl.col(key).shift(1)).fill_null(True)
+    last = (pl.col(key) != pl.col(key).shift(-1)).fill_null(True)
+    start = pl.when(first).then(idx).otherwise(None).forward_fill()
+    end = pl.when(last).then(idx).otherwise(None).backward_fill()
+    return (idx - start).cast(pl.Int32), (end - start + 1).cast(pl.Int32)
+
+
 def build_journeys(
     events: pl.LazyFrame, lookback_days: float, touch_types: tuple[str, ...] = TOUCH_TYPES
 ) -> Journeys:
     """Assign each touchpoint to the next conversion of its contact within ``lookback_days``."""
-    conversions = conversions_of(events).collect()
+    kinds = pl.Series([*touch_types, CONVERSION_TYPE]).implode()
+    wanted = (
+        events.filter(pl.col("type").is_in(kinds) & pl.col("contact_id").is_not_null())
+        .select("type", "contact_id", "ts", "channel", "campaign_id", "revenue")
+        .collect()
+        .lazy()
+    )  # read the lake once; conversions and touches both come from this frame
+    conversions = conversions_of(wanted).collect()
     lookback = timedelta(days=lookback_days)
     matched = (
-        touches_of(events, touch_types)
+        touches_of(wanted, touch_types)
         .join_asof(
-            conversions.lazy().select("contact_id", "conv_ts", "journey", "revenue", "day").sort("conv_ts"),
+            conversions.lazy().select("contact_id", "conv_ts", "journey", "revenue", "day"),
             left_on="ts",
             right_on="conv_ts",
             by="contact_id",
@@ -96,6 +117,7 @@ def build_journeys(
     # none), numbered negative and distinct: -(contact * (conversions + 1) + next + 1) - 1.
     span = conversions.height + 1
     null_id = -(pl.col("contact_id") * span + pl.col("journey").fill_null(NO_CONVERSION) + 1) - 1
+    position, length = runs("journey")
     touches = (
         matched.with_columns(
             pl.when(pl.col("converted")).then(pl.col("journey")).otherwise(null_id).alias("journey"),
@@ -104,18 +126,11 @@ def build_journeys(
                 for c in ("conv_ts", "revenue", "day")
             ],
         )
-        .sort("journey", "ts")
-        .with_columns(
-            pl.int_range(pl.len(), dtype=pl.Int32).over("journey").alias("position"),
-            pl.len().over("journey").cast(pl.Int32).alias("n_touches"),
-        )
+        .sort("journey", maintain_order=True)  # stable: touches stay in time order within a journey
+        .with_columns(position.alias("position"), length.alias("n_touches"))
         .collect()
     )
-    sizes = (
-        touches.filter(pl.col("converted"))
-        .group_by("journey")
-        .agg(pl.len().cast(pl.Int32).alias("n_touches"))
-    )
+    sizes = touches.filter(pl.col("converted") & (pl.col("position") == 0)).select("journey", "n_touches")
     conversions = conversions.join(sizes, on="journey", how="left").with_columns(
         pl.col("n_touches").fill_null(0)
     )
