@@ -20,3 +20,25 @@ def add_contacts(engine: Engine, rows: list[dict[str, Any]]) -> dict[str, int]:
     with transaction(engine) as session:
         upsert_contacts(session, full)
         return contact_ids_by_email(session, [r["email"] for r in rows])
+
+
+def run_cli(capsys: Any, *args: str) -> tuple[int, str, str]:
+    """Run ``aicmo ARGS`` in this process (as the console script does); returns exit code, stdout, stderr."""
+    import sys
+
+    from aicmo.cli import main
+    from aicmo.settings import reset_settings
+
+    reset_settings()
+    capsys.readouterr()
+    old = sys.argv
+    sys.argv = ["aicmo", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    finally:
+        sys.argv = old
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 from sqlalchemy import Engine, func, select
 
 from aicmo.models.tables import (
@@ -29,7 +28,7 @@ from aicmo.tasks.crm.csv_import import import_contacts
 from aicmo.tasks.crm.erasure import erase_contact
 from aicmo.tasks.crm.export import export_contacts, registered_exports
 from aicmo.tasks.crm.lifecycle import change_stage
-from tests.crm.helpers import add_contacts
+from tests.crm.helpers import add_contacts, run_cli
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -185,35 +184,30 @@ def test_erasure_removes_the_person_everywhere_and_keeps_a_tombstone(
     assert not second.contact_found and not second.tombstone_added
 
 
-def test_cli_erase_prints_counts_and_history_reads_back(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    upgrade(make_engine(f"sqlite:///{home / 'aicmo.db'}"))
-    env = {**os.environ, "AICMO_HOME": str(home)}
-    for k in ("AICMO_DATABASE_URL", "AICMO_LAKE_ROOT"):
-        env.pop(k, None)
+def test_cli_erase_prints_counts_and_history_reads_back(
+    aicmo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    upgrade(make_engine(f"sqlite:///{aicmo_home / 'aicmo.db'}"))
     src = tmp_path / "c.csv"
     src.write_text("email,stage\nwho@example.com,lead\n")
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", "from aicmo.cli import main; main()", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
+    def run(*args: str) -> tuple[int, str, str]:
+        return run_cli(capsys, *args)
 
-    assert run("contacts", "import", str(src)).returncode == 0
-    assert run("contacts", "stage", "who@example.com", "mql", "--reason", "webinar").returncode == 0
-    bad = run("contacts", "stage", "who@example.com", "subscriber")
-    assert bad.returncode == 1 and "'mql'" in bad.stderr and "'subscriber'" in bad.stderr
-    hist = run("contacts", "history", "who@example.com")
-    assert hist.returncode == 0 and "webinar" in hist.stdout and "mql" in hist.stdout
-    assert run("contacts", "export", str(tmp_path / "x.csv")).returncode == 0
-    erased = run("contacts", "erase", "who@example.com")
-    assert erased.returncode == 0, erased.stderr
-    assert "contact rows" in erased.stdout and "tombstone: added" in erased.stdout
+    assert run("contacts", "import", str(src))[0] == 0
+    assert run("contacts", "stage", "who@example.com", "mql", "--reason", "webinar")[0] == 0
+    code, _, err = run("contacts", "stage", "who@example.com", "subscriber")
+    assert code == 1 and "'mql'" in err and "'subscriber'" in err and "Traceback" not in err
+    code, out, _ = run("contacts", "history", "who@example.com")
+    assert code == 0 and "webinar" in out and "mql" in out
+    assert run("contacts", "export", str(tmp_path / "x.csv"))[0] == 0
+    assert "who@example.com" in (tmp_path / "x.csv").read_text()
+    code, out, err = run("contacts", "erase", "who@example.com")
+    assert code == 0, err
+    assert "contact rows" in out and "tombstone: added" in out and "who@example.com" not in out
     assert "who@example.com" not in (tmp_path / "x.csv").read_text()
-    gone = run("contacts", "history", "who@example.com")
-    assert gone.returncode == 1 and "no contact" in gone.stderr
+    code, _, err = run("contacts", "history", "who@example.com")
+    assert code == 1 and "no contact" in err
+    code, out, _ = run("contacts", "import", str(src))
+    assert code == 0 and "skipped: the address was erased" in out

@@ -18,6 +18,7 @@ from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.migrate import upgrade
 from aicmo.tasks.crm.csv_import import import_contacts
 from aicmo.tasks.crm.suppression import suppress
+from tests.crm.helpers import run_cli
 
 
 def _contacts(engine: Engine) -> dict[str, Contact]:
@@ -173,7 +174,7 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_import_exit_codes_and_one_line_errors(tmp_path: Path, data_dir: Path) -> None:
+def test_cli_missing_file_is_one_line_and_exit_1_in_a_real_process(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     upgrade(make_engine(f"sqlite:///{home / 'aicmo.db'}"))
@@ -181,20 +182,31 @@ def test_cli_import_exit_codes_and_one_line_errors(tmp_path: Path, data_dir: Pat
     assert missing.returncode == 1
     assert missing.stderr.strip().count("\n") == 0 and "nope.csv: file not found" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_cli_import_exit_codes_and_one_line_errors(
+    aicmo_home: Path,
+    tmp_path: Path,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    upgrade(make_engine(f"sqlite:///{aicmo_home / 'aicmo.db'}"))
     png = tmp_path / "x.png"
     Image.new("RGB", (4, 4)).save(png)
-    not_csv = _cli(home, "contacts", "import", str(png))
-    assert not_csv.returncode == 1 and "not a CSV" in not_csv.stderr and "Traceback" not in not_csv.stderr
+    code, _, err = run_cli(capsys, "contacts", "import", str(png))
+    assert code == 1 and "not a CSV" in err and "Traceback" not in err and err.strip().count("\n") == 0
 
     errors = tmp_path / "bad-rows.csv"
-    partial = _cli(
-        home, "contacts", "import", str(data_dir / "twenty_percent_bad.csv"), "--errors", str(errors)
+    code, out, err = run_cli(
+        capsys, "contacts", "import", str(data_dir / "twenty_percent_bad.csv"), "--errors", str(errors)
     )
-    assert partial.returncode == 1, partial.stderr
-    assert "10 bad row(s)" in partial.stderr and errors.exists()
-    assert "inserted" in partial.stdout and "38" in partial.stdout
-    engine = make_engine(f"sqlite:///{home / 'aicmo.db'}")
+    assert code == 1, err
+    assert "10 bad row(s)" in err and errors.exists()
+    assert "inserted" in out and "38" in out
+    engine = make_engine(f"sqlite:///{aicmo_home / 'aicmo.db'}")
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Contact)) == 38
-    ok = _cli(home, "contacts", "import", str(data_dir / "utf8_bom_comma.csv"))
-    assert ok.returncode == 0, ok.stderr
+    code, _, err = run_cli(capsys, "contacts", "import", str(data_dir / "utf8_bom_comma.csv"))
+    assert code == 0, err

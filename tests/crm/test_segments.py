@@ -17,7 +17,7 @@ from aicmo.models.tables import LIFECYCLE_STAGES, TIERS, Contact
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm.segment_store import contacts_frame, get_segment, list_segments, preview, save_segment
 from aicmo.tasks.crm.segments import SegmentError, compile_polars, compile_sql, load_definition, parse
-from tests.crm.helpers import add_contacts
+from tests.crm.helpers import add_contacts, run_cli
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -194,17 +194,14 @@ def test_polars_evaluates_a_large_frame_quickly() -> None:
     assert count == sum(1 for i in range(n) if i % 4 in (0, 2) and i / 2000 >= 50)
 
 
-def test_cli_segments_preview_save_list_and_bad_definition(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
+def test_cli_segments_preview_save_list_and_bad_definition(
+    aicmo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aicmo.storage.db import make_engine
     from aicmo.storage.migrate import upgrade
 
-    home = tmp_path / "home"
-    home.mkdir()
-    engine = make_engine(f"sqlite:///{home / 'aicmo.db'}")
+    monkeypatch.setenv("COLUMNS", "200")
+    engine = make_engine(f"sqlite:///{aicmo_home / 'aicmo.db'}")
     upgrade(engine)
     add_contacts(
         engine, [{"email": "a@example.com", "tier": "gold"}, {"email": "b@example.com", "tier": "silver"}]
@@ -214,33 +211,15 @@ def test_cli_segments_preview_save_list_and_bad_definition(tmp_path: Path) -> No
     good.write_text('{"tier": ["gold", "platinum"]}')
     bad = tmp_path / "bad.yaml"
     bad.write_text("and:\n  - tier: gold\n  - field: contry\n    value: DE\n")
-    env = {**os.environ, "AICMO_HOME": str(home), "COLUMNS": "200"}
-    env.pop("AICMO_DATABASE_URL", None)
-    script = (
-        "import sys; from aicmo.cli import main; "
-        "cmds = [a.split('|') for a in sys.argv[1:]]\n"
-        "for c in cmds:\n"
-        "    sys.argv = ['aicmo', *c]\n"
-        "    try:\n        main()\n    except SystemExit as e:\n        print('EXIT', e.code, flush=True)\n"
-    )
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            f"segments|preview|{good}",
-            f"segments|save|gold|{good}",
-            "segments|list",
-            "segments|preview|gold",
-            f"segments|preview|{bad}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert out.stdout.count("1 of 2 contact(s) match") == 2, out.stdout + out.stderr
-    assert "a@example.com" in out.stdout and "b@example.com" not in out.stdout
-    assert "gold" in out.stdout
-    assert "and[1].field: unknown field 'contry' (did you mean 'country'?)" in out.stderr
-    assert "Traceback" not in out.stderr and out.stdout.rstrip().endswith("EXIT 1")
+
+    code, out, _ = run_cli(capsys, "segments", "preview", str(good))
+    assert code == 0 and "1 of 2 contact(s) match" in out
+    assert "a@example.com" in out and "b@example.com" not in out
+    assert run_cli(capsys, "segments", "save", "gold", str(good))[0] == 0
+    code, out, _ = run_cli(capsys, "segments", "list")
+    assert code == 0 and "gold" in out
+    code, out, _ = run_cli(capsys, "segments", "preview", "gold")
+    assert code == 0 and "1 of 2 contact(s) match" in out
+    code, _, err = run_cli(capsys, "segments", "preview", str(bad))
+    assert code == 1 and "and[1].field: unknown field 'contry' (did you mean 'country'?)" in err
+    assert "Traceback" not in err and err.strip().count("\n") == 0
