@@ -49,7 +49,7 @@ def generate(journeys: int, seed: int = 11) -> Path:
     """Events of ``journeys`` journeys into a lake under benchmarks/.data (once per size)."""
     from aicmo.storage.lake import Lake
 
-    root = DATA / f"attr_{journeys}"
+    root = DATA / f"attr_us_{journeys}"
     if (root / "DONE").exists():
         return root
     rng = np.random.default_rng(seed)
@@ -57,9 +57,10 @@ def generate(journeys: int, seed: int = 11) -> Path:
     total = int(k.sum())
     journey = np.repeat(np.arange(journeys), k)
     channel = rng.choice(len(CHANNELS), total, p=CHANNEL_P)
-    # seconds since the first day: journey start over 60 days, touches spread over up to 20 days
-    start = rng.integers(0, 60 * 86_400, journeys)
-    offsets = rng.integers(0, 20 * 86_400, total)
+    # microseconds since the first day: journey start over 60 days, touches over up to 20 days
+    # (microseconds make ties within a journey practically impossible, so first/last are defined)
+    start = rng.integers(0, 60 * 86_400_000_000, journeys)
+    offsets = rng.integers(0, 20 * 86_400_000_000, total)
     ts = start[journey] + offsets
     order = np.lexsort((ts, journey))
     journey, channel, ts = journey[order], channel[order], ts[order]
@@ -71,7 +72,7 @@ def generate(journeys: int, seed: int = 11) -> Path:
     np.maximum.at(last_ts, journey, ts)
     conv_j = np.flatnonzero(converts)
     base = datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC)
-    to_ts = pl.col("__s").cast(pl.Duration("us")) * 1_000_000 + pl.lit(base)
+    to_ts = pl.col("__s").cast(pl.Duration("us")) + pl.lit(base)
     touches = pl.DataFrame(
         {
             "contact_id": journey,
@@ -84,7 +85,7 @@ def generate(journeys: int, seed: int = 11) -> Path:
     conversions = pl.DataFrame(
         {
             "contact_id": conv_j,
-            "__s": last_ts[conv_j] + 3600,
+            "__s": last_ts[conv_j] + 3_600_000_000,
             "channel": "direct",
             "campaign_id": None,
             "type": "convert",
@@ -143,7 +144,7 @@ def _pandas_journeys(root: Path) -> Any:
 
 def run_pandas(root: Path) -> dict[str, Any]:
     j, _ = _pandas_journeys(root)
-    j = j.loc[j["converted"]].sort_values(["journey", "ts"])
+    j = j.loc[j["converted"]].sort_values(["journey", "ts"], kind="stable")
     g = j.groupby("journey", sort=False)
     pos = g.cumcount()
     n = g["ts"].transform("size")
@@ -167,7 +168,7 @@ def run_channel_attribution(root: Path) -> dict[str, Any]:
     j, _ = _pandas_journeys(root)
     # converted journeys keyed by conversion; other touches by (contact, next conversion) like ours
     j["path_id"] = np.where(j["converted"], j["journey"].fillna(-1), -1.0)
-    j = j.sort_values(["contact_id", "path_id", "ts"])
+    j = j.sort_values(["contact_id", "path_id", "ts"], kind="stable")
     paths = (
         j.groupby(["contact_id", "path_id", "converted"], sort=False)["channel"].agg(" > ".join).reset_index()
     )

@@ -87,46 +87,78 @@ def runs(key: str) -> tuple[pl.Expr, pl.Expr]:
 def build_journeys(
     events: pl.LazyFrame, lookback_days: float, touch_types: tuple[str, ...] = TOUCH_TYPES
 ) -> Journeys:
-    """Assign each touchpoint to the next conversion of its contact within ``lookback_days``."""
+    """Assign each touchpoint to the next conversion of its contact within ``lookback_days``.
+
+    One sort of touches and conversions together by (contact, time, touch before conversion);
+    then each row's next conversion is a backward fill, and every journey is already a
+    contiguous run in time order, so positions need no second sort and no hash window.
+    """
     kinds = pl.Series([*touch_types, CONVERSION_TYPE]).implode()
-    wanted = (
-        events.filter(pl.col("type").is_in(kinds) & pl.col("contact_id").is_not_null())
-        .select("type", "contact_id", "ts", "channel", "campaign_id", "revenue")
-        .collect()
-        .lazy()
-    )  # read the lake once; conversions and touches both come from this frame
-    conversions = conversions_of(wanted).collect()
+    is_conv = pl.col("type") == CONVERSION_TYPE
+    rows = (
+        events.filter(
+            pl.col("type").is_in(kinds)
+            & pl.col("contact_id").is_not_null()
+            & (is_conv | pl.col("channel").is_not_null())
+        )
+        .select(
+            "contact_id",
+            "ts",
+            is_conv.alias("__conv"),
+            "channel",
+            "campaign_id",
+            pl.col("revenue").fill_null(0.0),
+        )
+        .sort("contact_id", "ts", "__conv")
+        .with_columns((pl.col("__conv").cast(pl.Int64).cum_sum() - 1).alias("__idx"))
+    )
+
+    def next_conversion(column: str) -> pl.Expr:
+        return pl.when(pl.col("__conv")).then(pl.col(column)).otherwise(None).backward_fill()
+
     lookback = timedelta(days=lookback_days)
-    matched = (
-        touches_of(wanted, touch_types)
-        .join_asof(
-            conversions.lazy().select("contact_id", "conv_ts", "journey", "revenue", "day"),
-            left_on="ts",
-            right_on="conv_ts",
-            by="contact_id",
-            strategy="forward",
-            check_sortedness=False,
-        )
-        .with_columns(
-            (pl.col("conv_ts").is_not_null() & ((pl.col("conv_ts") - pl.col("ts")) <= lookback)).alias(
-                "converted"
-            )
-        )
+    linked = rows.with_columns(
+        next_conversion("__idx").alias("__next"),
+        next_conversion("contact_id").alias("__next_contact"),
+        next_conversion("ts").alias("conv_ts"),
+        next_conversion("revenue").alias("__next_revenue"),
+    ).with_columns(
+        pl.when(pl.col("__next_contact") == pl.col("contact_id")).then(pl.col("__next")).alias("__next")
+    )
+    frame = linked.collect()
+    conversions = frame.filter(pl.col("__conv")).select(
+        pl.col("__idx").alias("journey"),
+        "contact_id",
+        "conv_ts",
+        "revenue",
+        pl.col("conv_ts").dt.date().alias("day"),
     )
     # A touch outside any window joins the non-converting path of (contact, next conversion or
     # none), numbered negative and distinct: -(contact * (conversions + 1) + next + 1) - 1.
     span = conversions.height + 1
-    null_id = -(pl.col("contact_id") * span + pl.col("journey").fill_null(NO_CONVERSION) + 1) - 1
+    converted = pl.col("__next").is_not_null() & ((pl.col("conv_ts") - pl.col("ts")) <= lookback)
+    null_id = -(pl.col("contact_id") * span + pl.col("__next").fill_null(NO_CONVERSION) + 1) - 1
     position, length = runs("journey")
     touches = (
-        matched.with_columns(
-            pl.when(pl.col("converted")).then(pl.col("journey")).otherwise(null_id).alias("journey"),
+        frame.lazy()
+        .filter(~pl.col("__conv"))
+        .with_columns(converted.alias("converted"))
+        .select(
+            pl.when(pl.col("converted")).then(pl.col("__next")).otherwise(null_id).alias("journey"),
+            "converted",
+            "contact_id",
+            "ts",
+            "channel",
+            "campaign_id",
             *[
-                pl.when(pl.col("converted")).then(pl.col(c)).otherwise(None).alias(c)
-                for c in ("conv_ts", "revenue", "day")
+                pl.when(pl.col("converted")).then(expr).otherwise(None).alias(name)
+                for name, expr in (
+                    ("conv_ts", pl.col("conv_ts")),
+                    ("revenue", pl.col("__next_revenue")),
+                    ("day", pl.col("conv_ts").dt.date()),
+                )
             ],
         )
-        .sort("journey", maintain_order=True)  # stable: touches stay in time order within a journey
         .with_columns(position.alias("position"), length.alias("n_touches"))
         .collect()
     )
