@@ -115,14 +115,18 @@ def orders_frame(sim: SimulatedOrders, *, currency: str = "USD", source: str = "
             "amount": sim.amount,
         }
     )
-    return df.sort("ts", "contact_id", "seq").select(
-        pl.format("o{}-{}", pl.col("contact_id"), pl.col("seq")).alias("order_id"),
-        pl.col("contact_id"),
-        pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-        pl.col("amount"),
-        pl.lit(currency).alias("currency"),
-        pl.lit(source).alias("source"),
-    ).cast(dict(ORDERS))
+    return (
+        df.sort("ts", "contact_id", "seq")
+        .select(
+            pl.format("o{}-{}", pl.col("contact_id"), pl.col("seq")).alias("order_id"),
+            pl.col("contact_id"),
+            pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+            pl.col("amount"),
+            pl.lit(currency).alias("currency"),
+            pl.lit(source).alias("source"),
+        )
+        .cast(dict(ORDERS))
+    )
 
 
 def simulate_bgnbd_orders(

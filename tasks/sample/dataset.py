@@ -21,6 +21,7 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from aicmo.errors import InputError
+from aicmo.models.lake import EVENT_TYPES
 from aicmo.models.tables import Asset, AssetUsage, Company, Contact
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
@@ -29,6 +30,7 @@ from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.sample.adspend import simulate_ad_spend
 from aicmo.tasks.sample.bgnbd import day_start_us, simulate_order_arrays
 from aicmo.tasks.sample.creatives import Creative, make_creatives
+from aicmo.tasks.sample.eventlog import EventLog, build_event_log
 from aicmo.tasks.sample.funnel import draw_audiences, simulate_campaign_events, window_end_us
 from aicmo.tasks.sample.params import (
     BgNbdParams,
@@ -54,7 +56,6 @@ ProgressFn = Callable[[str, int, int], None]
 CUSTOMER_SHARE = 0.3
 CONTACTS_PER_COMPANY = 25
 CONTACT_BATCH = 20_000
-UTM_SOURCE = {"email": "newsletter", "sms": "sms", "push": "app", "webhook": "partner"}
 LAKE_TABLES = ("events", "orders", "ad_spend")
 
 # Independent random streams, one per part of the dataset.
@@ -142,9 +143,7 @@ def _upsert_assets(engine: Engine, creatives: list[Creative], start: date) -> li
     return [ids[c.sha256] for c in creatives]
 
 
-def _campaign_rows(
-    plan: CampaignPlan, ads: AdsSetup, creatives: list[Creative], start: date, end: date
-) -> list[dict[str, Any]]:
+def _campaign_rows(plan: CampaignPlan, ads: AdsSetup, start: date) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for k in range(len(plan)):
         channel = OWNED_CHANNELS[int(plan.channel[k])]
@@ -206,6 +205,23 @@ def _write_lake(
     progress(f"lake {table}", total, total)
     with transaction(engine) as session:
         record_partitions(session, table, written)
+    return written
+
+
+def _write_event_days(
+    engine: Engine, lake: Lake, events: EventLog, window: list[date], progress: ProgressFn
+) -> dict[date, int]:
+    """Overwrite each window day's events partition (one day in memory at a time)."""
+    written: dict[date, int] = {}
+    progress("lake events", 0, len(window))
+    for done, (day, rows) in enumerate(events.days(window), start=1):
+        if rows.height:
+            written[day] = lake.write_partition("events", day, rows, mode="overwrite")
+        else:
+            lake.drop_partition("events", day)
+        progress("lake events", done, len(window))
+    with transaction(engine) as session:
+        record_partitions(session, "events", written)
     return written
 
 
@@ -293,7 +309,8 @@ def generate_dataset(
     asset_ids = np.asarray(_upsert_assets(engine, creatives, start), dtype=np.int64)
     report("campaigns", 0, len(plan) + ads.campaigns.height)
     with transaction(engine) as session:
-        campaign_ids = upsert_campaigns(session, _campaign_rows(plan, ads, creatives, start, end))
+        campaign_rows = _campaign_rows(plan, ads, start)
+        campaign_ids = upsert_campaigns(session, campaign_rows)
         owned_ids = np.asarray([campaign_ids[n] for n in plan.name], dtype=np.int64)
         ads_ids = np.asarray([campaign_ids[n] for n in ads.campaigns["name"]], dtype=np.int64)
         usage = [
@@ -326,28 +343,44 @@ def generate_dataset(
         contacts,
         start_us,
         days,
-        campaign_events.filter(pl.col("type") == "convert").select("contact", "ts"),
+        campaign_events.filter(pl.col("type") == EVENT_TYPES.index("convert")).select("contact", "ts"),
         gamma_gamma,
     ).filter(pl.col("ts") < end_us)
     report("events", 2, 3)
-    events = _assemble_events(campaign_events, touch_events, plan, sources, creatives, owned_ids, ads_ids,
-                              asset_ids, contact_ids, seed)  # fmt: skip
+    events = build_event_log(
+        campaign_events,
+        touch_events,
+        plan,
+        sources,
+        [row["utm_campaign"] for row in campaign_rows[: len(plan)]],
+        [c.name.rsplit(".", 1)[0] for c in creatives],
+        owned_ids.tolist(),
+        ads_ids.tolist(),
+        asset_ids.tolist(),
+        contact_ids,
+        seed,
+    )
+    del campaign_events, touch_events
     report("events", 3, 3)
     clock.lap("simulate events")
 
     partitions: dict[str, int] = {}
-    partitions["events"] = len(_write_lake(engine, lake, "events", events, window, report))
+    partitions["events"] = len(_write_event_days(engine, lake, events, window, report))
     clock.lap("lake events")
 
-    orders = pl.DataFrame(
-        {"contact_id": contact_ids[sim.contact_id], "seq": sim.seq, "ts": sim.ts_us, "amount": sim.amount}
-    ).sort("ts", "contact_id", "seq").select(
-        pl.format("o{}-{}", "contact_id", "seq").alias("order_id"),
-        "contact_id",
-        _ts("ts"),
-        "amount",
-        pl.lit("USD").alias("currency"),
-        pl.lit("shop").alias("source"),
+    orders = (
+        pl.DataFrame(
+            {"contact_id": contact_ids[sim.contact_id], "seq": sim.seq, "ts": sim.ts_us, "amount": sim.amount}
+        )
+        .sort("ts", "contact_id", "seq")
+        .select(
+            pl.format("o{}-{}", "contact_id", "seq").alias("order_id"),
+            "contact_id",
+            _ts("ts"),
+            "amount",
+            pl.lit("USD").alias("currency"),
+            pl.lit("shop").alias("source"),
+        )
     )
     partitions["orders"] = len(_write_lake(engine, lake, "orders", orders, window, report))
 
@@ -361,7 +394,7 @@ def generate_dataset(
         customers, orders,
     )  # fmt: skip
     truth_path = truth.write(Path(assets_dir).parent / "truth.json")
-    by_type = dict(events.group_by("type").len().sort("type").iter_rows())
+    by_type = events.counts_by_type()
     return DatasetSummary(
         seed=seed,
         start=start,
@@ -383,94 +416,6 @@ def generate_dataset(
     )
 
 
-def _assemble_events(
-    campaign_events: pl.DataFrame,
-    touch_events: pl.DataFrame,
-    plan: CampaignPlan,
-    sources: pl.DataFrame,
-    creatives: list[Creative],
-    owned_ids: np.ndarray[Any, Any],
-    ads_ids: np.ndarray[Any, Any],
-    asset_ids: np.ndarray[Any, Any],
-    contact_ids: np.ndarray[Any, Any],
-    seed: int,
-) -> pl.DataFrame:
-    """Both event kinds in the EVENTS schema, with store ids, UTM tags and deterministic event ids."""
-    stems = [c.name.rsplit(".", 1)[0] for c in creatives]
-    camp_info = pl.DataFrame(
-        {
-            "camp": np.arange(len(plan), dtype=np.int64),
-            "campaign_id": owned_ids,
-            "asset_id": pl.Series(
-                [int(asset_ids[a]) if a >= 0 else None for a in plan.asset], dtype=pl.Int64
-            ),
-            "c_source": [UTM_SOURCE[OWNED_CHANNELS[int(c)]] for c in plan.channel],
-            "c_medium": [OWNED_CHANNELS[int(c)] for c in plan.channel],
-            "c_campaign": [
-                f"{slug(plan.theme[k])}-{plan.send_day[k]:%Y%m%d}-{k + 1}" for k in range(len(plan))
-            ],
-            "c_content": pl.Series([stems[a] if a >= 0 else None for a in plan.asset], dtype=pl.String),
-        }
-    )
-    tagged = pl.col("type").is_in(["click", "convert"])
-    owned = campaign_events.join(camp_info, on="camp", how="left").select(
-        "contact",
-        "ts",
-        "campaign_id",
-        "channel",
-        "type",
-        "asset_id",
-        "revenue",
-        "cost",
-        *(
-            pl.when(tagged).then(pl.col(f"c_{k}")).alias(f"utm_{k}")
-            for k in ("source", "medium", "campaign", "content")
-        ),
-    )
-    src = sources.select(
-        "source",
-        "channel",
-        pl.col("ads_idx"),
-        pl.col("asset"),
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_content",
-    )
-    other = touch_events.join(src, on="source", how="left").select(
-        "contact",
-        "ts",
-        _lookup("ads_idx", ads_ids).alias("campaign_id"),
-        "channel",
-        "type",
-        _lookup("asset", asset_ids).alias("asset_id"),
-        "revenue",
-        pl.lit(None, dtype=pl.Float64).alias("cost"),
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_content",
-    )
-    # A stable sort on time keeps the (deterministic) generation order among equal timestamps.
-    events = pl.concat([owned, other], how="vertical_relaxed").sort("ts", maintain_order=True)
-    events = events.with_columns(pl.Series("contact_id", contact_ids[events["contact"].to_numpy()]))
-    return events.select(
-        pl.format("s{}-{}", pl.lit(seed), pl.int_range(pl.len(), dtype=pl.Int64)).alias("event_id"),
-        _ts("ts"),
-        "contact_id",
-        pl.col("campaign_id").cast(pl.Int64),
-        "channel",
-        "type",
-        pl.col("asset_id").cast(pl.Int64),
-        "revenue",
-        "cost",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_content",
-    )
-
-
 def _truth(
     seed: int,
     start: date,
@@ -482,7 +427,7 @@ def _truth(
     owned_ids: np.ndarray[Any, Any],
     asset_ids: np.ndarray[Any, Any],
     creatives: list[Creative],
-    events: pl.DataFrame,
+    events: EventLog,
     sends: pl.DataFrame,
     customers: np.ndarray[Any, Any],
     orders: pl.DataFrame,
@@ -490,16 +435,11 @@ def _truth(
     audience = (
         np.bincount(sends["camp"].to_numpy(), minlength=len(plan)) if sends.height else np.zeros(len(plan))
     )
-    bounces = (
-        events.filter((pl.col("channel") == "email") & (pl.col("type") == "bounce"))
-        .group_by(pl.col("ts").dt.date().alias("day"))
-        .len()
-    )
-    daily = dict(bounces.iter_rows())
+    daily = events.daily_count("email", "bounce")
     anomaly = int(daily.get(plan.anomaly_day, 0))
     others = [int(v) for d, v in daily.items() if d != plan.anomaly_day]
     by_name = {c.name: i for i, c in enumerate(creatives)}
-    by_type = dict(events.group_by("type").len().iter_rows())
+    by_type = events.counts_by_type()
     return GroundTruth(
         seed=seed,
         start=start,

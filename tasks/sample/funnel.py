@@ -15,14 +15,15 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from aicmo.models.lake import EVENT_TYPES
 from aicmo.tasks.sample.bgnbd import US_PER_DAY, day_start_us
 from aicmo.tasks.sample.params import GammaGammaParams
-from aicmo.tasks.sample.plan import BOUNCE_MULTIPLIER, OWNED_CHANNELS, SEND_COST, CampaignPlan
+from aicmo.tasks.sample.plan import BOUNCE_MULTIPLIER, OWNED_CHANNELS, CampaignPlan
 
 IntArray = npt.NDArray[np.int64]
 US_PER_MIN = 60_000_000
 US_PER_HOUR = 3_600_000_000
-STAGES = ("send", "deliver", "bounce", "open", "click", "convert", "unsubscribe", "complaint")
+STAGES = EVENT_TYPES  # the funnel stages, in the order their codes use
 
 
 def _lognormal_us(rng: np.random.Generator, median_us: float, sigma: float, n: int, cap_us: int) -> IntArray:
@@ -54,7 +55,8 @@ def simulate_campaign_events(
     gamma_gamma: GammaGammaParams,
     end_us: int,
 ) -> pl.DataFrame:
-    """Every owned-channel event: columns ``camp, contact, channel, type, ts, revenue, cost``."""
+    """Every owned-channel event, as codes: ``camp, contact, ch`` (OWNED_CHANNELS index), ``type``
+    (STAGES index), ``ts`` (microseconds), ``revenue`` (conversions only)."""
     camp = sends["camp"].to_numpy()
     n = len(camp)
     ch = plan.channel[camp]
@@ -117,36 +119,24 @@ def simulate_campaign_events(
         "unsubscribe": (unsubscribed, unsub_ts),
         "complaint": (complained, complaint_ts),
     }
-    channel_names = pl.Series(list(OWNED_CHANNELS))
-    costs = [SEND_COST[c] for c in OWNED_CHANNELS]
     parts = []
-    for stage, (mask, ts) in stages.items():
+    for code, (mask, ts) in enumerate(stages.values()):
         take = mask & keep & (ts < end_us)
         parts.append(
             pl.DataFrame(
                 {
                     "camp": camp[take],
                     "contact": contact[take],
-                    "ch": ch[take],
+                    "ch": ch[take].astype(np.int8),
+                    "type": np.full(int(take.sum()), code, dtype=np.int8),
                     "ts": ts[take],
-                    "revenue": revenue[take] if stage == "convert" else np.full(int(take.sum()), np.nan),
+                    "revenue": revenue[take]
+                    if STAGES[code] == "convert"
+                    else np.full(int(take.sum()), np.nan),
                 }
-            ).with_columns(pl.lit(stage).alias("type"))
+            )
         )
-    long = pl.concat(parts)
-    return long.select(
-        "camp",
-        "contact",
-        pl.col("ch")
-        .replace_strict(list(range(len(OWNED_CHANNELS))), channel_names, return_dtype=pl.String)
-        .alias("channel"),
-        "type",
-        "ts",
-        pl.col("revenue").fill_nan(None),
-        pl.when(pl.col("type") == "send")
-        .then(pl.col("ch").replace_strict(list(range(len(OWNED_CHANNELS))), costs, return_dtype=pl.Float64))
-        .alias("cost"),
-    )
+    return pl.concat(parts).with_columns(pl.col("revenue").fill_nan(None))
 
 
 def window_end_us(end: date) -> int:

@@ -20,12 +20,14 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from aicmo.models.lake import EVENT_TYPES
 from aicmo.tasks.sample.bgnbd import US_PER_DAY
 from aicmo.tasks.sample.params import GammaGammaParams
 from aicmo.tasks.sample.plan import WEEKDAY_WEIGHTS
 
 IntArray = npt.NDArray[np.int64]
 US_PER_HOUR = 3_600_000_000
+CLICK, CONVERT = EVENT_TYPES.index("click"), EVENT_TYPES.index("convert")
 
 # (platform, campaign, utm_source, utm_medium, daily impressions per contact, ctr, cpc, cvr)
 ADS_CAMPAIGNS = (
@@ -161,7 +163,7 @@ def simulate_touches(
     campaign_conversions: pl.DataFrame,
     gamma_gamma: GammaGammaParams,
 ) -> pl.DataFrame:
-    """Touch and journey-conversion events: ``source, contact, type, ts, revenue``.
+    """Touch and journey-conversion events: ``source, contact, type`` (EVENT_TYPES index), ``ts, revenue``.
 
     ``campaign_conversions`` (``contact``, ``ts``) get touches before them too.
     """
@@ -209,7 +211,7 @@ def simulate_touches(
             "ts": conv_ts,
             "revenue": np.round(rng.gamma(gamma_gamma.p, 1.0 / nu), 2),
         }
-    ).with_columns(pl.lit("convert").alias("type"))
+    ).with_columns(pl.lit(CONVERT).alias("type"))
 
     cc = campaign_conversions
     pre = cc.filter(pl.Series(rng.random(cc.height) < PRE_CAMPAIGN_TOUCH_SHARE))
@@ -224,9 +226,12 @@ def simulate_touches(
     )
     touches = pl.concat(
         [background, journey.select("source", "contact", "ts"), pre_touches], how="vertical"
-    ).with_columns(pl.lit("click").alias("type"), pl.lit(None, dtype=pl.Float64).alias("revenue"))
+    ).with_columns(pl.lit(CLICK).alias("type"), pl.lit(None, dtype=pl.Float64).alias("revenue"))
     out = pl.concat([touches.select("source", "contact", "type", "ts", "revenue"),
                      conversions.select("source", "contact", "type", "ts", "revenue")])  # fmt: skip
     return out.filter(pl.col("ts") >= start_us).with_columns(
-        pl.col("source").cast(pl.Int64), pl.col("contact").cast(pl.Int64), pl.col("ts").cast(pl.Int64)
+        pl.col("source").cast(pl.Int64),
+        pl.col("contact").cast(pl.Int64),
+        pl.col("ts").cast(pl.Int64),
+        pl.col("type").cast(pl.Int8),
     )
