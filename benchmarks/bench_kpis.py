@@ -5,8 +5,8 @@ Generates ``--events`` events with numpy straight into the lake's layout
 under ``benchmarks/.data``, once per size, then runs each engine ``--runs`` times in its own
 child process (so its peak RSS is its own) on the same files:
 
-- ours: ``aicmo.tasks.analytics.kpis.daily_kpis(lake.scan("events"))`` collected with the
-  streaming engine; the exact code the aggregate flow runs;
+- ours: ``aicmo.tasks.analytics.kpis.compute_daily_kpis(lake.scan("events"))``: the streaming
+  engine, the exact query the aggregate flow runs;
 - duckdb: the same KPIs (counts, distinct-contact counts with FILTER, rates with NULLIF) in SQL;
 - pandas: ``read_parquet`` of the needed columns then ``groupby``; on ``--pandas-events`` events
   (the first days' files) when the full size would not fit in memory; ours and DuckDB are timed on
@@ -91,11 +91,11 @@ def generate(events: int, days: int, seed: int = 42) -> Path:
 # ---- engines (each runs in a child process) -----------------------------------------------------
 def run_ours(root: Path, days: int) -> pl.DataFrame:
     from aicmo.storage.lake import Lake
-    from aicmo.tasks.analytics.kpis import daily_kpis
+    from aicmo.tasks.analytics.kpis import compute_daily_kpis
 
     lake = Lake(str(root))
     last = FIRST_DAY + timedelta(days=days - 1)
-    return daily_kpis(lake.scan("events", FIRST_DAY, last)).collect(engine="streaming")
+    return compute_daily_kpis(lake.scan("events", FIRST_DAY, last))
 
 
 # Two phases, as one would write it for DuckDB: count(DISTINCT ...) FILTER in the main GROUP BY
@@ -155,7 +155,7 @@ def run_duckdb(root: Path, days: int) -> pl.DataFrame:
     inner = DUCKDB_SQL.format(counts=counts, files=repr(_files(root, days)))
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    return pl.from_arrow(con.execute(DUCKDB_RATES.format(inner=inner)).to_arrow_table())  # type: ignore[return-value]
+    return pl.from_arrow(con.sql(DUCKDB_RATES.format(inner=inner)).to_arrow_table())  # type: ignore[return-value]
 
 
 def run_pandas(root: Path, days: int) -> pl.DataFrame:

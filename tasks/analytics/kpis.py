@@ -73,6 +73,10 @@ RATE_COLUMNS = (
 )
 DAILY_KEYS = ("day", "campaign_id", "channel")
 KPIS_TABLE = "kpis_daily"
+NO_SHARED_SCAN = pl.QueryOptFlags(comm_subplan_elim=False)
+"""Counts and unique counts are two branches over one scan. Sharing that scan (common subplan
+elimination) would materialise every event in memory (4.4 GB for 50M); reading the Parquet twice
+streams in ~1.3 GB and was faster too on 2 cores."""
 QUALITY_TABLE = "event_quality"
 SOURCE_TABLES = ("events", "ad_spend")
 ADS_CHANNEL = "ads"
@@ -206,7 +210,7 @@ ROLLUPS: dict[str, tuple[str, ...]] = {
 def rollup_kpis(events: pl.LazyFrame, ad_spend: pl.LazyFrame | None = None) -> dict[str, pl.DataFrame]:
     """KPIs over the whole period per campaign, per channel and overall, uniques recomputed from events."""
     frames = [aggregate_kpis(events, keys, ad_spend) for keys in ROLLUPS.values()]
-    collected = pl.collect_all(frames)
+    collected = pl.collect_all(frames, engine="streaming", optimizations=NO_SHARED_SCAN)
     return dict(zip(ROLLUPS, collected, strict=True))
 
 
@@ -229,8 +233,11 @@ def rerate(daily: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
 def compute_daily_kpis(
     events: pl.LazyFrame, ad_spend: pl.LazyFrame | None = None, *, streaming: bool = True
 ) -> pl.DataFrame:
-    """Collect :func:`daily_kpis` (streaming engine by default: bounded memory, faster on big scans)."""
-    return daily_kpis(events, ad_spend).collect(engine="streaming" if streaming else "auto")
+    """Collect :func:`daily_kpis` (streaming engine by default: bounded memory, faster on big scans;
+    see :data:`NO_SHARED_SCAN`)."""
+    if not streaming:
+        return daily_kpis(events, ad_spend).collect()
+    return daily_kpis(events, ad_spend).collect(engine="streaming", optimizations=NO_SHARED_SCAN)
 
 
 def _partition_times(session: Session, table: str) -> dict[date, datetime]:
@@ -294,7 +301,7 @@ def recompute_daily_kpis(
     report = quality_report(flagged)
     ad_spend = lake.scan("ad_spend", min(days), max(days)).filter(pl.col("dt").is_in(wanted.implode()))
     clean_events = clean(flagged).with_columns(pl.col("dt").alias("day"))
-    daily = daily_kpis(clean_events, ad_spend).collect(engine="streaming")
+    daily = daily_kpis(clean_events, ad_spend).collect(engine="streaming", optimizations=NO_SHARED_SCAN)
     written = {d: 0 for d in days}
     written.update(lake.write(KPIS_TABLE, daily, mode="overwrite"))
     for d in days:
