@@ -6,6 +6,12 @@ other touches as ``events``, BG/NBD ``orders`` and daily ``ad_spend``, one day p
 time, overwritten (so a rerun with the same arguments replaces, never duplicates). Each part
 draws from its own random stream, ``default_rng([seed, part])``, so the same seed and arguments
 give the same data.
+
+Orders and conversions are two views, as in real life: ``orders`` is the shop's order log,
+simulated from BG/NBD and Gamma-Gamma with the parameters recorded in the truth (so LTV models can
+be checked against it); ``convert`` events are what tracking sees, at the end of campaign funnels
+(1-3 % of clicks) and of non-campaign journeys, each with a Gamma-Gamma revenue. They are not
+matched one to one.
 """
 
 from __future__ import annotations
