@@ -102,6 +102,8 @@ def _seed_lake(lake: Lake, target: int, other: int) -> None:
         },
     ]
     lake.write("orders", pl.DataFrame(orders))
+    snapshot = [{"as_of": day.date(), "contact_id": cid, "tier": "gold"} for cid in (target, other)]
+    lake.write("ltv", pl.DataFrame(snapshot))  # a derived table written by scoring
 
 
 def test_erasure_removes_the_person_everywhere_and_keeps_a_tombstone(
@@ -145,8 +147,8 @@ def test_erasure_removes_the_person_everywhere_and_keeps_a_tombstone(
 
     assert report.contact_found and report.contacts == 1 and report.consents == 1
     assert report.lifecycle_changes == 2  # initial stage + the move to lead
-    assert report.lake_rows == {"events": 2, "orders": 1}
-    assert report.lake_partitions == {"events": 2, "orders": 1}
+    assert report.lake_rows == {"events": 2, "orders": 1, "ltv": 1}
+    assert report.lake_partitions == {"events": 2, "orders": 1, "ltv": 1}
     assert report.cache_entries == 1 and (report.export_files, report.export_rows) == (1, 1)
     assert report.tombstone_added
     events = lake.scan("events").collect()
@@ -155,6 +157,7 @@ def test_erasure_removes_the_person_everywhere_and_keeps_a_tombstone(
     assert events["contact_id"].null_count() == 3  # anonymous events are kept
     assert os.stat(untouched_day).st_mtime_ns == mtime
     assert lake.scan("orders").collect()["order_id"].to_list() == ["o2"]
+    assert lake.scan("ltv").collect()["contact_id"].to_list() == [stay]
     assert [r["email"] for r in _read(export)] == ["stay@example.com"]
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(Contact)) == 1

@@ -220,6 +220,12 @@ def test_cli_segments_preview_save_list_and_bad_definition(
     assert code == 0 and "gold" in out
     code, out, _ = run_cli(capsys, "segments", "preview", "gold")
     assert code == 0 and "1 of 2 contact(s) match" in out
+    out_csv = tmp_path / "gold.csv"
+    assert run_cli(capsys, "contacts", "export", str(out_csv), "--segment", "gold")[0] == 0
+    assert (
+        out_csv.read_text().splitlines()[1].startswith("a@example.com")
+        and "b@example.com" not in out_csv.read_text()
+    )
     code, _, err = run_cli(capsys, "segments", "preview", str(bad))
     assert code == 1 and "and[1].field: unknown field 'contry' (did you mean 'country'?)" in err
     assert "Traceback" not in err and err.strip().count("\n") == 0
