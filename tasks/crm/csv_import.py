@@ -215,7 +215,7 @@ def import_contacts(
                 if not any(c.strip() for c in cells):
                     continue
                 report.rows += 1
-                record, errors = validate_record(start + offset + 2, cells, table)
+                record, errors = validate_record(start + offset + table.first_data_row, cells, table)
                 if record is None:
                     report.invalid_rows += 1
                     report.errors.extend(errors)

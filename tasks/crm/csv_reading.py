@@ -1,8 +1,9 @@
 """Reading a contacts CSV as users actually have them: odd encodings, BOMs, commas or semicolons.
 
 The bytes are decoded as UTF-8 (a BOM is dropped), UTF-16 when a UTF-16 BOM says so, else
-Windows-1252/Latin-1. The delimiter is the one of ``,;\\t|`` under which the header maps to the most
-known columns. Headers are matched through a table of common aliases.
+Windows-1252/Latin-1. The delimiter is Excel's ``sep=`` hint line when there is one, else the one
+of ``,;\\t|`` under which the header maps to the most known columns. Line endings may be
+``\\r\\n``, ``\\n`` or ``\\r``. Headers are matched through a table of common aliases.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class CsvTable:
     columns: dict[int, str]  # column index -> field
     ignored: list[str]
     records: list[list[str]]
+    first_data_row: int = 2  # the spreadsheet row number of records[0] (3 after a ``sep=`` line)
 
 
 def decode(data: bytes, path: Path) -> tuple[str, str]:
@@ -103,8 +105,12 @@ def map_header(header: list[str]) -> tuple[dict[int, str], list[str]]:
     return columns, ignored
 
 
-def _first_line(text: str) -> str:
-    return text.split("\n", 1)[0].rstrip("\r")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _split_first_line(text: str) -> tuple[str, str]:
+    parts = _LINE_BREAK.split(text, maxsplit=1)
+    return parts[0], (parts[1] if len(parts) > 1 else "")
 
 
 def read_csv(path: Path) -> CsvTable:
@@ -117,16 +123,21 @@ def read_csv(path: Path) -> CsvTable:
     text, encoding = decode(data, path)
     if not text.strip():
         raise NotCsvError(f"{path}: empty file")
-    first = _first_line(text)
-    best: tuple[int, int, str] | None = None
-    for delimiter in DELIMITERS:
-        header = next(csv.reader([first], delimiter=delimiter))
-        mapped = len(map_header(header)[0])
-        score = (mapped, len(header), delimiter)
-        if best is None or score[:2] > best[:2]:
-            best = score
-    assert best is not None
-    delimiter = best[2]
+    first, rest = _split_first_line(text)
+    if first.lower().startswith("sep=") and len(first) == 5:  # Excel's delimiter hint line
+        delimiter = first[4]
+        text = rest
+        first_data_row = 3
+    else:
+        first_data_row = 2
+        best: tuple[int, int, str] | None = None
+        for candidate in DELIMITERS:
+            header = next(csv.reader([first], delimiter=candidate), [])
+            score = (len(map_header(header)[0]), len(header), candidate)
+            if best is None or score[:2] > best[:2]:
+                best = score
+        assert best is not None
+        delimiter = best[2]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = [h.strip() for h in next(reader)]
@@ -137,4 +148,4 @@ def read_csv(path: Path) -> CsvTable:
     if "email" not in columns.values():
         shown = ", ".join(repr(h) for h in header[:8])
         raise NotCsvError(f"{path}: no email column in the header (found {shown}); expected e.g. 'email'")
-    return CsvTable(path, encoding, delimiter, header, columns, ignored, records)
+    return CsvTable(path, encoding, delimiter, header, columns, ignored, records, first_data_row)

@@ -60,6 +60,27 @@ def test_utf8_bom_comma_file_with_aliases_full_names_and_idn(engine: Engine, dat
     assert (first.from_stage, first.to_stage, first.reason) == (None, "customer", "import")
 
 
+def test_excel_cp1252_file_with_sep_hint_and_cr_line_endings(engine: Engine, data_dir: Path) -> None:
+    report = import_contacts(engine, data_dir / "excel_cp1252_sep_cr.csv")
+    assert (report.encoding, report.delimiter, report.inserted) == ("cp1252", ";", 2)
+    people = _contacts(engine)
+    zoe = people["zoe@example.eu"]
+    assert (zoe.first_name, zoe.last_name, zoe.company_name, zoe.city) == (
+        "Zoë",
+        "Œuvre",
+        "Prix 5€ Ltd",
+        "Köln",
+    )
+    assert people["max@example.eu"].company_name == "„Quotes“ GmbH"
+
+
+def test_row_numbers_count_the_sep_line(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "s.csv"
+    f.write_text("sep=,\nemail\nok@example.com\nbroken\n", encoding="utf-8")
+    report = import_contacts(engine, f)
+    assert [(e.row, e.field) for e in report.errors] == [(4, "email")]
+
+
 def test_twenty_percent_bad_file_imports_good_rows_and_reports_bad_ones(
     engine: Engine, data_dir: Path, tmp_path: Path
 ) -> None:
