@@ -110,7 +110,7 @@ def make_ads(rng: np.random.Generator, creative_names: list[str]) -> AdsSetup:
 
 def touch_sources(ads: AdsSetup) -> pl.DataFrame:
     """Every touch source with its channel, UTM tags, ads campaign, creative and draw weight."""
-    ad_rows = ads.ads.join(ads.campaigns, on="ads_idx").with_columns(
+    ad_rows = ads.ads.join(ads.campaigns, on="ads_idx", how="left", maintain_order="left").with_columns(
         pl.col("impressions_per_contact") * pl.col("ctr")
     )
     total = float(ad_rows["impressions_per_contact"].sum())
