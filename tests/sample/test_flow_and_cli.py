@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from aicmo import runtime
 from aicmo.models.tables import Contact
+from aicmo.storage.lake import Lake
 
 
 def test_flow_writes_the_dataset_and_its_artifacts(aicmo_home: Path, prefect_harness: None) -> None:
@@ -47,13 +48,20 @@ def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_generates_and_rejects_a_bad_end_day(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    done = _cli(["generate", "--contacts", "300", "--days", "10", "--seed", "4", "--end", "2026-08-31"], home)
-    assert done.returncode == 0, done.stderr
-    assert "events" in done.stdout and "truth.json" in done.stdout
-    assert (home / "truth.json").is_file() and any((home / "assets").glob("*.png"))
-    assert "Traceback" not in done.stderr
+def test_cli_generates_the_same_data_in_two_processes_and_rejects_a_bad_end_day(tmp_path: Path) -> None:
+    args = ["generate", "--contacts", "300", "--days", "10", "--seed", "4", "--end", "2026-08-31"]
+    homes = [tmp_path / "one", tmp_path / "two"]
+    for home in homes:
+        done = _cli(args, home)
+        assert done.returncode == 0, done.stderr
+        assert "events" in done.stdout and "truth.json" in done.stdout
+        assert (home / "truth.json").is_file() and any((home / "assets").glob("*.png"))
+        assert "Traceback" not in done.stderr
+    # Separate processes (different hash seeds, thread timings) still write identical data.
+    for table in ("events", "orders", "ad_spend"):
+        one, two = (Lake(str(h / "lake")).scan(table).collect() for h in homes)
+        assert one.height > 0 and one.equals(two), table
+    home = homes[0]
 
     bad = _cli(["generate", "--end", "31/08/2026"], home)
     assert bad.returncode != 0
