@@ -20,7 +20,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ltv import machine, order_log, timed
+from bench_ltv import interleaved, machine, order_log
 
 from aicmo.tasks.analytics.cohorts import cohort_table
 
@@ -101,17 +101,17 @@ def main() -> None:
     n_orders = pl.scan_parquet(path).select(pl.len()).collect().item()
     report: dict[str, Any] = {"machine": machine(), "customers": args.customers, "orders": n_orders}
 
-    results: dict[str, Any] = {}
-    for name, fn in (
-        ("ours_in_memory", lambda: ours(path, "in-memory")),
-        ("ours_streaming", lambda: ours(path, "streaming")),
-        ("duckdb", lambda: duckdb_run(path)),
-        *((("pandas", lambda: pandas_run(path)),) if not args.skip_pandas else ()),
-    ):
-        median, times, last = timed(fn, args.runs)
+    contenders: dict[str, Any] = {
+        "ours_in_memory": lambda: ours(path, "in-memory"),
+        "ours_streaming": lambda: ours(path, "streaming"),
+        "duckdb": lambda: duckdb_run(path),
+    }
+    if not args.skip_pandas:
+        contenders["pandas"] = lambda: pandas_run(path)
+    timings = interleaved(contenders, args.runs)
+    results = {name: last for name, (_, _, last) in timings.items()}
+    for name, (median, times, _) in timings.items():
         report[name] = {"median_s": median, "runs_s": times}
-        results[name] = last
-        print(f"{name}: median {median:.2f} s {times}", file=sys.stderr)
     if "pandas" in results:
         check_equal(results["ours_in_memory"], results["duckdb"], results["pandas"])
         report["results_equal"] = True

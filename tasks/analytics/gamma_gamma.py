@@ -20,7 +20,7 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
-from aicmo.tasks.analytics.bgnbd import FitError, _dot
+from aicmo.tasks.analytics.bgnbd import FitError, _dot, warm_start_rows
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -134,10 +134,24 @@ def fit_gamma_gamma(
         raise ValueError("Gamma-Gamma: monetary_value of repeat customers must be positive and finite")
     # Spend is rescaled to a mean of about 1 while optimizing; v carries the currency unit.
     scale = 1.0 / float(np.average(m, weights=w))
+    x0 = np.zeros(3)
+    sample = warm_start_rows(f.shape[0])
+    if sample is not None:
+        start = minimize(
+            _neg_ll_and_grad,
+            x0=x0,
+            args=(_prepare(f[sample], m[sample] * scale, w[sample]),),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-15.0, 15.0)] * 3,
+            options={"ftol": 1e-10, "gtol": 1e-7, "maxiter": max_iter},
+        )
+        if np.all(np.isfinite(start.x)):
+            x0 = start.x
     pr = _prepare(f, m * scale, w)
     result = minimize(
         _neg_ll_and_grad,
-        x0=np.zeros(3),
+        x0=x0,
         args=(pr,),
         jac=True,
         method="L-BFGS-B",
