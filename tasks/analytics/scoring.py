@@ -122,8 +122,10 @@ def build_cohorts(
         lake.scan("events", end=as_of).filter(pl.col("type").is_in(ACTIVITY_TYPES)).select("contact_id", "ts")
     )
     tables = {
-        "orders": cohort_table(orders, period=period, value="amount", as_of=as_of).collect(),
-        "events": cohort_table(activity, period=period, value=None, as_of=as_of).collect(),
+        "orders": cohort_table(orders, period=period, value="amount", as_of=as_of).collect(
+            engine="streaming"
+        ),
+        "events": cohort_table(activity, period=period, value=None, as_of=as_of).collect(engine="streaming"),
     }
     frames = [
         t.with_columns(

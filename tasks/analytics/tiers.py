@@ -5,19 +5,16 @@ fixed thresholds (``settings.analytics.tier_thresholds``, e.g. silver from 100, 
 platinum from 2000) or at quantiles of the current population.
 
 RFM segments follow the usual 1-5 scoring grid: recency (days since the last purchase, recent is
-5), frequency (orders) and monetary (revenue) are each scored by quintile of the population
-(ties share a score, from the share of customers strictly below them); the segment is read off the recency x frequency
-grid below, the monetary score is kept alongside for finer selection.
+5), frequency (orders) and monetary (revenue) are each scored by quintile of the population (ties
+share a score, from the share of customers strictly below them); the segment is read off the
+recency (rows) x frequency (columns) grid below; the monetary score is kept for finer selection.
 
-=========  ===========  ====================  ===================  ===============
-R \\ F      1            2                     3                    4 - 5
-=========  ===========  ====================  ===================  ===============
-5          new          potential_loyalist    potential_loyalist   champions
-4          promising    potential_loyalist    potential_loyalist   loyal
-3          about_to_sleep about_to_sleep      need_attention       loyal
-2          hibernating  hibernating           at_risk              at_risk (F4), cant_lose_them (F5)
-1          lost         hibernating           at_risk              at_risk (F4), cant_lose_them (F5)
-=========  ===========  ====================  ===================  ===============
+    R / F   1                2                    3                    4               5
+    5       new              potential_loyalist   potential_loyalist   champions       champions
+    4       promising        potential_loyalist   potential_loyalist   loyal           loyal
+    3       about_to_sleep   about_to_sleep       need_attention       loyal           loyal
+    2       hibernating      hibernating          at_risk              at_risk         cant_lose_them
+    1       lost             hibernating          at_risk              at_risk         cant_lose_them
 """
 
 from __future__ import annotations
