@@ -12,8 +12,8 @@ median of the same weekday in the previous ``weeks`` weeks, so a Saturday is com
 earlier Saturdays and normal weekend dips stay quiet. The spread is the MAD of the relative
 residuals ``|x - baseline| / baseline`` pooled over the whole series (six same-weekday points
 are too few to estimate a spread; sixty residuals are not), scaled back by the day's baseline:
-``z = (x - baseline) / (1.4826 * MAD_rel * baseline)``. The scale never drops below the day's
-own sampling noise: Poisson ``sqrt(baseline + 1)`` for counts, binomial
+``z = (x - baseline) / scale`` with ``scale`` the root sum of squares of the spread
+``1.4826 * MAD_rel * baseline`` and the day's own sampling noise: Poisson ``sqrt(baseline + 1)`` for counts, binomial
 ``sqrt(p (1 - p) / n)`` for a rate over ``n`` (so a Sunday's open rate over few deliveries is
 allowed its wider wobble), times ``sqrt(1 + pi / 2k)`` for the noise of a median of ``k`` days.
 
@@ -53,23 +53,22 @@ TREND_METRICS = (
     "open_rate",
     "ctr",
     "conversion_rate",
+    "unsubscribe_rate",
 )
 ANOMALY_METRICS = (
-    "sends",
-    "deliveries",
-    "bounces",
     "delivery_rate",
     "bounce_rate",
-    "unique_opens",
-    "open_rate",
+    "unsubscribe_rate",
     "unique_clicks",
-    "ctr",
     "conversions",
-    "unsubscribes",
-    "complaints",
 )
-"""Metrics watched for anomalies. Revenue and cost are left out: a few large orders make them
-heavy-tailed, and a big-order day is news for the sales team, not a broken pipeline."""
+"""Metrics the flow watches for anomalies. Send volumes (sends, deliveries, bounces) follow the
+campaign calendar, so a big send is a plan, not an anomaly; their rates are what breaks. Clicks
+and conversions are watched as volumes (always-on channels give them a weekly rhythm). Revenue
+and cost are left out: a few large orders make them heavy-tailed, and a big-order day is news
+for the sales team, not a broken pipeline. Open and
+click rates by event day are left to the per-campaign check: opens of earlier sends land on
+days without sends, so a day's open rate mixes campaigns (it can even exceed 1)."""
 COUNT_METRICS = frozenset({*COUNT_COLUMNS, *UNIQUE_COLUMNS})
 RATE_DENOMINATORS = {
     "delivery_rate": "sends",
@@ -141,45 +140,78 @@ def seasonal_anomalies(
     threshold: float = 3.5,
     weeks: int = 6,
     min_history: int = 3,
+    min_count_baseline: float = 10.0,
+    min_denominator: float = 50.0,
     metrics: Sequence[str] | None = ANOMALY_METRICS,
 ) -> pl.DataFrame:
-    """``trends`` (only ``metrics``; None = all) with the same-weekday baseline, ``scale``, ``z``, ``anomaly``.
+    """``trends`` (only ``metrics``; None = all) with ``baseline``, ``scale``, ``z`` and ``anomaly``.
 
     The baseline is the median of the same weekday over the previous ``weeks`` weeks (at least
-    ``min_history`` of them, else no z); the current day never enters its own baseline.
+    ``min_history`` of them). For a rate, a weekday with less history (a campaign calendar that
+    rarely sends on Sundays) falls back to the median of the trailing 28 days; volumes keep their
+    weekly rhythm, so a count without same-weekday history is not judged. The current day never enters
+    its own baseline. Only steady series are judged: a rate needs ``min_denominator`` (e.g. 50
+    sends) on the day and on each baseline day; a count needs a baseline of ``min_count_baseline``,
+    since a burst of campaign sends against a zero baseline is the schedule, not an anomaly.
     """
     if metrics is not None:
         trends = trends.filter(pl.col("metric").is_in(pl.Series(list(metrics), dtype=pl.String).implode()))
-    group = [*list(keys), "metric", "weekday"]
-    lags = [pl.col("value").shift(k).over(group).alias(f"__lag{k}") for k in range(1, weeks + 1)]
+    is_count = pl.col("metric").is_in(pl.Series(sorted(COUNT_METRICS)).implode())
+    is_rate = pl.col("metric").is_in(pl.Series(sorted(RATE_DENOMINATORS)).implode())
+    thin = is_rate & (pl.col("denominator").fill_null(0.0) < min_denominator)
+    series = [*list(keys), "metric"]
+    group = [*series, "weekday"]
+    lags = [pl.col("__v").shift(k).over(group).alias(f"__lag{k}") for k in range(1, weeks + 1)]
     frame = (
-        trends.with_columns(pl.col("day").dt.weekday().alias("weekday"))
+        trends.with_columns(
+            pl.col("day").dt.weekday().alias("weekday"),
+            pl.when(thin).then(None).otherwise(pl.col("value")).alias("__v"),
+        )
+        .sort([*series, "day"])
+        .with_columns(
+            pl.col("__v")
+            .shift(1)
+            .rolling_median(28, min_samples=min_history)
+            .over(series)
+            .alias("__trailing")
+        )
         .sort([*group, "day"])
         .with_columns(lags)
         .with_columns(
             pl.concat_list([f"__lag{k}" for k in range(1, weeks + 1)]).list.drop_nulls().alias("__hist")
         )
+        .with_columns(
+            pl.when(pl.col("__hist").list.len() >= min_history)
+            .then(pl.col("__hist").list.median())
+            .when(is_rate)
+            .then(pl.col("__trailing"))
+            .alias("baseline")
+        )
     )
-    series = [*list(keys), "metric"]
     resid = pl.col("value") - pl.col("baseline")
     relative = pl.when(pl.col("baseline").abs() > 0).then(resid.abs() / pl.col("baseline").abs())
-    is_count = pl.col("metric").is_in(pl.Series(sorted(COUNT_METRICS)).implode())
     # sampling noise of the day and of a median of k points (variance factor 1 + pi / 2k)
-    k = pl.col("__hist").list.len().cast(pl.Float64)
+    k = pl.max_horizontal(pl.col("__hist").list.len(), pl.lit(min_history)).cast(pl.Float64)
     median_noise = (1.0 + math.pi / (2.0 * k)).sqrt()
-    p = pl.col("baseline").clip(0.0, 1.0)
-    binomial = pl.when(pl.col("denominator") > 0).then((p * (1.0 - p) / pl.col("denominator")).sqrt())
+    # binomial noise with an add-one estimate of p (at least the series' mean rate), so a zero
+    # baseline (no unsubscribes on the usual day) still allows for the one that comes along
+    n = pl.col("denominator")
+    p = (
+        pl.max_horizontal(pl.col("baseline"), pl.col("__v").mean().over(series)).clip(0.0, 1.0) * n + 1.0
+    ) / (n + 2.0)
+    binomial = pl.when(n > 0).then((p * (1.0 - p) / n).sqrt())
     poisson = (pl.col("baseline").clip(0) + 1.0).sqrt()
     noise = pl.when(is_count).then(poisson).otherwise(binomial).fill_null(0.0) * median_noise
-    enough = (pl.col("__hist").list.len() >= min_history) & pl.col("value").is_not_null()
+    enough = (
+        pl.col("baseline").is_not_null()
+        & pl.col("__v").is_not_null()
+        & (~is_count | (pl.col("baseline") >= min_count_baseline))
+    )
     frame = (
-        frame.with_columns(pl.col("__hist").list.median().alias("baseline"))
-        .with_columns(pl.when(enough).then(relative).alias("__rel"))
+        frame.with_columns(pl.when(enough).then(relative).alias("__rel"))
         .with_columns((MAD_SCALE * pl.col("__rel").median().over(series)).alias("__spread"))
         .with_columns(
-            pl.max_horizontal(pl.col("__spread") * pl.col("baseline").abs(), noise, pl.lit(1e-9)).alias(
-                "scale"
-            )
+            ((pl.col("__spread") * pl.col("baseline").abs()) ** 2 + noise**2 + 1e-18).sqrt().alias("scale")
         )
     )
     z = pl.when(enough).then(resid / pl.col("scale"))

@@ -46,8 +46,8 @@ def kpi_days(seed: int, days: int = 84, spike: date | None = SPIKE) -> pl.DataFr
                 "opens": opens,
                 "clicks": clicks,
                 "conversions": int(rng.poisson(clicks * 0.1)),
-                "unsubscribes": int(rng.poisson(5)),
-                "complaints": int(rng.poisson(1)),
+                "unsubscribes": int(rng.binomial(deliveries, 0.0006)),
+                "complaints": int(rng.binomial(deliveries, 0.0001)),
                 "unique_opens": opens,
                 "unique_clicks": clicks,
                 "revenue": float(rng.gamma(5, 100)),
@@ -87,7 +87,21 @@ def test_missing_days_become_zeros_with_null_rates() -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_bounce_spike_is_flagged_and_weekends_are_not(seed: int) -> None:
     frame = kpi_days(seed)
-    scored = seasonal_anomalies(trend_table(daily_series(frame, ("channel",)), ("channel",)), ("channel",))
+    watched = [
+        "sends",
+        "deliveries",
+        "bounces",
+        "bounce_rate",
+        "delivery_rate",
+        "unique_opens",
+        "unique_clicks",
+        "conversions",
+        "unsubscribes",
+        "unsubscribe_rate",
+    ]
+    scored = seasonal_anomalies(
+        trend_table(daily_series(frame, ("channel",)), ("channel",)), ("channel",), metrics=watched
+    )
     flagged = anomalies(scored)
     assert set(flagged.select("day", "metric").rows()) == {(SPIKE, "bounces"), (SPIKE, "bounce_rate")}
     assert flagged["direction"].unique().to_list() == ["spike"]
