@@ -126,9 +126,9 @@ async def enrich_many(
             rows = cache_rows(chain.capability, batch, chain.cache_ttl_s, chain.negative_ttl_s)
             await asyncio.to_thread(write_cache, cache_engine, rows)
 
-    own_client = client is None
-    http = client if client is not None else make_client(chain.settings)
     workers = max(1, min(concurrency or chain.settings.concurrency, len(todo) or 1))
+    own_client = client is None
+    http = client if client is not None else make_client(chain.settings, max_connections=workers)
     queue = iter(todo)
 
     async def worker() -> None:

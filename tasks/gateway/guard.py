@@ -21,7 +21,7 @@ from aicmo.tasks.gateway.errors import UNHEALTHY, ProviderError
 from aicmo.tasks.gateway.limits import ProviderLimit
 from aicmo.tasks.gateway.metrics import ProviderMetrics
 from aicmo.tasks.gateway.ratelimit import RateLimiter
-from aicmo.tasks.gateway.retry import retrying
+from aicmo.tasks.gateway.retry import backoff_s, retrying, should_retry
 
 log = logging.getLogger("aicmo.gateway")
 T = TypeVar("T")
@@ -76,54 +76,88 @@ class ProviderGuard:
         else:
             self.breaker.release_probe()
 
+    async def _attempt(
+        self,
+        op: Callable[[], Awaitable[T]],
+        settings: GatewaySettings,
+        metrics: ProviderMetrics,
+        tally: _Tally,
+    ) -> T:
+        """One attempt: breaker, rate-limit window, limiter, the call, and its bookkeeping."""
+        if not self.breaker.allow():
+            raise ProviderError(self.name, "circuit_open", "circuit breaker is open")
+        await self._wait_for_window(settings.retry_after_cap_s)
+        tally.attempts += 1
+        metrics.calls += 1
+        if tally.attempts > 1:
+            metrics.retries += 1
+        async with self.limiter:
+            started = time.perf_counter()
+            try:
+                result = await op()
+            except ProviderError as exc:
+                metrics.latencies_s.append(time.perf_counter() - started)
+                self._record_failure(exc, metrics)
+                tally.last_failure = exc
+                raise
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                metrics.latencies_s.append(time.perf_counter() - started)
+                error = ProviderError(
+                    self.name, "malformed", f"unexpected response shape ({type(exc).__name__}: {exc})"
+                )
+                self._record_failure(error, metrics)
+                tally.last_failure = error
+                raise error from None
+            metrics.latencies_s.append(time.perf_counter() - started)
+        self.breaker.record_success()
+        return result
+
     async def run(
         self, op: Callable[[], Awaitable[T]], settings: GatewaySettings, metrics: ProviderMetrics
     ) -> tuple[T, int]:
         """Run ``op`` (one attempt at the provider) with retries; returns its result and the attempts.
 
+        The first attempt runs bare; only when it fails with something worth retrying does a
+        tenacity controller take over (same policy, ~30 us less per call on the happy path).
         Raises ``ProviderError`` (with ``attempts`` set) when the provider gave no answer.
         """
-        attempts = 0
+        tally = _Tally()
         try:
             if self.disabled_reason is not None:
                 raise ProviderError(
                     self.name, "disabled", f"disabled earlier in this run ({self.disabled_reason})"
                 )
-            async for attempt in retrying(settings):
+            try:
+                return await self._attempt(op, settings, metrics, tally), tally.attempts
+            except ProviderError as exc:
+                if settings.max_attempts <= 1 or not should_retry(exc, settings.retry_after_cap_s):
+                    raise
+                await asyncio.sleep(backoff_s(exc, 1, settings))
+            async for attempt in retrying(settings, attempts_done=1):
                 with attempt:
-                    if not self.breaker.allow():
-                        raise ProviderError(self.name, "circuit_open", "circuit breaker is open")
-                    await self._wait_for_window(settings.retry_after_cap_s)
-                    attempts += 1
-                    metrics.calls += 1
-                    if attempts > 1:
-                        metrics.retries += 1
-                    async with self.limiter:
-                        started = time.perf_counter()
-                        try:
-                            result = await op()
-                        except ProviderError as exc:
-                            metrics.latencies_s.append(time.perf_counter() - started)
-                            self._record_failure(exc, metrics)
-                            raise
-                        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-                            metrics.latencies_s.append(time.perf_counter() - started)
-                            error = ProviderError(
-                                self.name,
-                                "malformed",
-                                f"unexpected response shape ({type(exc).__name__}: {exc})",
-                            )
-                            self._record_failure(error, metrics)
-                            raise error from None
-                        metrics.latencies_s.append(time.perf_counter() - started)
-                    self.breaker.record_success()
-                    return result, attempts
+                    return await self._attempt(op, settings, metrics, tally), tally.attempts
         except ProviderError as exc:
-            if exc.kind in ("circuit_open", "disabled") or (exc.kind == "rate_limited" and attempts == 0):
+            if exc.kind == "circuit_open" and tally.last_failure is not None:
+                # This call's own failures opened the breaker: report what actually went wrong.
+                tally.last_failure.attempts = tally.attempts
+                raise tally.last_failure from None
+            if exc.kind in ("circuit_open", "disabled") or (
+                exc.kind == "rate_limited" and tally.attempts == 0
+            ):
                 metrics.failures[exc.kind] += 1
-            exc.attempts = attempts
+            exc.attempts = tally.attempts
             raise
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
+class _Tally:
+    """Attempts made by one ``run`` and its last real failure."""
+
+    __slots__ = ("attempts", "last_failure")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.last_failure: ProviderError | None = None
 
 
 _GUARDS: dict[tuple[str, str, str], ProviderGuard] = {}

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import SecretStr
@@ -23,6 +25,7 @@ from aicmo.tasks.gateway.limits import ProviderLimit, limit_for
 from aicmo.tasks.gateway.outcome import Answer
 from aicmo.tasks.gateway.redact import register_secret
 from aicmo.tasks.gateway.retry import parse_retry_after
+from aicmo.tasks.gateway.transport import GatewayClient, HttpReply
 
 try:  # orjson parses provider bodies several times faster; json is the fallback
     import orjson
@@ -78,6 +81,12 @@ class Provider(ABC):
         self._secret = raw or None
         register_secret(self._secret)
         self.settings = settings or GatewaySettings()
+        self._headers: weakref.WeakKeyDictionary[httpx.AsyncClient, httpx.Headers] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._plain_headers: weakref.WeakKeyDictionary[httpx.AsyncClient, dict[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.guard: ProviderGuard = guard_for(
             self.name, self.base_url, self._secret, limit or limit_for(self.name), self.settings
         )
@@ -104,10 +113,10 @@ class Provider(ABC):
                 return str(body["message"])
         return None
 
-    def observe(self, response: httpx.Response) -> None:  # noqa: B027 - an optional hook
+    def observe(self, response: HttpReply) -> None:  # noqa: B027 - an optional hook
         """Look at every response's headers (e.g. rate-limit windows); nothing by default."""
 
-    def classify(self, response: httpx.Response, detail: str) -> ProviderError:
+    def classify(self, response: HttpReply, detail: str) -> ProviderError:
         """The error for a non-2xx, non-'not found' response."""
         status = response.status_code
         message = f"HTTP {status}" + (f": {detail}" if detail else "")
@@ -120,7 +129,7 @@ class Provider(ABC):
             return ProviderError(self.name, "http_5xx", message, status=status)
         return ProviderError(self.name, "client_error", message, status=status)
 
-    def _decode(self, response: httpx.Response) -> Any:
+    def _decode(self, response: HttpReply) -> Any:
         content_type = response.headers.get("content-type", "")
         if "json" not in content_type:
             raise ProviderError(
@@ -136,6 +145,32 @@ class Provider(ABC):
                 self.name, "malformed", f"invalid JSON in HTTP {response.status_code} body: {exc}"
             ) from None
 
+    def _url(self, path: str, params: dict[str, Any] | None) -> str:
+        url = self.base_url + path
+        if params:
+            url += "?" + urlencode(params, doseq=True, quote_via=quote)
+        return url
+
+    def _client_headers(self, client: httpx.AsyncClient) -> httpx.Headers:
+        headers = self._headers.get(client)
+        if headers is None:
+            headers = httpx.Headers(client.headers)
+            headers.update(self.auth_headers())
+            self._headers[client] = headers
+        return headers
+
+    async def _send(self, client: httpx.AsyncClient, path: str, params: dict[str, Any] | None) -> HttpReply:
+        url = self._url(path, params)
+        headers = self._client_headers(client)
+        timeout = client.timeout.as_dict()
+        if isinstance(client, GatewayClient):
+            plain = self._plain_headers.get(client)
+            if plain is None:
+                plain = self._plain_headers[client] = dict(headers.items())
+            return await client.body_transport.get(url, plain, timeout)
+        # Built directly rather than through ``client.get``: httpx then parses the URL once, not thrice.
+        return await client.send(httpx.Request("GET", url, headers=headers, extensions={"timeout": timeout}))
+
     async def get_json(
         self,
         client: httpx.AsyncClient,
@@ -145,9 +180,8 @@ class Provider(ABC):
         not_found: tuple[int, ...] = (404,),
     ) -> Any | None:
         """GET ``path`` and return its JSON; ``None`` for a status in ``not_found``."""
-        url = self.base_url + path
         try:
-            response = await client.get(url, params=params, headers=self.auth_headers())
+            response = await self._send(client, path, params)
         except httpx.TransportError as exc:
             kind = _transport_kind(exc)
             raise ProviderError(self.name, kind, f"{type(exc).__name__} on GET {path}: {exc}") from None

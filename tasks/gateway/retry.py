@@ -49,17 +49,22 @@ def should_retry(exc: BaseException, cap_s: float) -> bool:
     return not (exc.kind == "rate_limited" and exc.retry_after is not None and exc.retry_after > cap_s)
 
 
-def retrying(settings: GatewaySettings) -> AsyncRetrying:
-    """A tenacity controller for one provider call under ``settings``."""
+def backoff_s(exc: BaseException | None, attempt: int, settings: GatewaySettings) -> float:
+    """The sleep after failed attempt number ``attempt``: Retry-After on a 429, else full jitter."""
+    if isinstance(exc, ProviderError) and exc.kind == "rate_limited" and exc.retry_after is not None:
+        return min(exc.retry_after, settings.retry_after_cap_s)
+    return full_jitter(attempt, settings.backoff_base_s, settings.backoff_max_s)
+
+
+def retrying(settings: GatewaySettings, *, attempts_done: int = 0) -> AsyncRetrying:
+    """A tenacity controller for the rest of one provider call, ``attempts_done`` tries in."""
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, ProviderError) and exc.kind == "rate_limited" and exc.retry_after is not None:
-            return min(exc.retry_after, settings.retry_after_cap_s)
-        return full_jitter(state.attempt_number, settings.backoff_base_s, settings.backoff_max_s)
+        return backoff_s(exc, attempts_done + state.attempt_number, settings)
 
     return AsyncRetrying(
-        stop=stop_after_attempt(settings.max_attempts),
+        stop=stop_after_attempt(max(1, settings.max_attempts - attempts_done)),
         wait=wait,
         retry=retry_if_exception(lambda exc: should_retry(exc, settings.retry_after_cap_s)),
         reraise=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from urllib.parse import quote
 
 import httpx
 
@@ -18,6 +19,7 @@ from aicmo.tasks.gateway.errors import ProviderError
 from aicmo.tasks.gateway.outcome import Answer
 from aicmo.tasks.gateway.provider import Provider
 from aicmo.tasks.gateway.retry import parse_retry_after
+from aicmo.tasks.gateway.transport import HttpReply
 
 PROFILE_FIELDS = (
     "login",
@@ -42,7 +44,7 @@ class GitHubProvider(Provider):
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
         return headers | super().auth_headers()
 
-    def _reset_in(self, response: httpx.Response) -> float | None:
+    def _reset_in(self, response: HttpReply) -> float | None:
         remaining = response.headers.get("X-RateLimit-Remaining")
         reset = response.headers.get("X-RateLimit-Reset")
         if remaining is None or reset is None or remaining.strip() != "0":
@@ -52,14 +54,14 @@ class GitHubProvider(Provider):
         except ValueError:
             return None
 
-    def observe(self, response: httpx.Response) -> None:
+    def observe(self, response: HttpReply) -> None:
         remaining = response.headers.get("X-RateLimit-Remaining")
         reset = response.headers.get("X-RateLimit-Reset")
         if remaining is not None and remaining.strip() == "0" and reset is not None:
             with contextlib.suppress(ValueError):
                 self.guard.pause_until(float(reset))
 
-    def classify(self, response: httpx.Response, detail: str) -> ProviderError:
+    def classify(self, response: HttpReply, detail: str) -> ProviderError:
         status = response.status_code
         if status in (403, 429):
             wait = parse_retry_after(response.headers.get("Retry-After"))
@@ -76,7 +78,7 @@ class GitHubProvider(Provider):
         if not found or not found.get("items"):
             return Answer(found=False)
         login = found["items"][0]["login"]
-        user = await self.get_json(client, f"/users/{login}")
+        user = await self.get_json(client, f"/users/{quote(str(login), safe='')}")
         if user is None:  # deleted between the two calls
             return Answer(found=False)
         return Answer(found=True, value={f: user.get(f) for f in PROFILE_FIELDS} | {"source": self.name})
