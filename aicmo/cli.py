@@ -37,6 +37,9 @@ def _register() -> None:
     from aicmo.commands import analytics
 
     app.add_typer(analytics.app, name="analytics")
+    from aicmo.commands import providers
+
+    app.add_typer(providers.app, name="providers")
 
 
 def _settings_error(exc: ValidationError) -> str:

@@ -1,0 +1,127 @@
+"""``aicmo providers``: the provider chains, ad-hoc lookups, the local fake server, the Stripe sync."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from typing import Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from aicmo.console import console, err_console
+from aicmo.errors import InputError
+from aicmo.settings import get_settings
+
+app = typer.Typer(
+    help="Third-party providers: chains, lookups, fake server, Stripe revenue.", no_args_is_help=True
+)
+
+
+def _table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    if not rows:
+        table.add_column("nothing")
+        return table
+    for column in rows[0]:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    return table
+
+
+@app.command("chains")
+def chains() -> None:
+    """Show each capability's providers in failover order (unconfigured ones are left out)."""
+    from aicmo.tasks.gateway import build_chains
+
+    built = build_chains(get_settings())
+    rows = [
+        {"capability": cap, "providers": " -> ".join(p.name for p in chain.providers) or "(none configured)"}
+        for cap, chain in built.items()
+    ]
+    console.print(_table(rows, "Provider chains"))
+
+
+@app.command("lookup")
+def lookup(
+    capability: str = typer.Argument(
+        ..., help="company_by_domain, social_by_email, weather_by_city, revenue_by_email"
+    ),
+    keys: list[str] = typer.Argument(..., help="Domains, emails or cities."),
+) -> None:
+    """Ask a chain about a few keys (no cache) and print who answered what."""
+    from aicmo.tasks.gateway import build_chains, enrich_many
+
+    built = build_chains(get_settings())
+    if capability not in built:
+        raise InputError(f"unknown capability {capability!r}; known: {', '.join(built)}")
+    result = asyncio.run(enrich_many(built[capability], keys))
+    rows = [
+        {
+            "key": o.key,
+            "answer": "found" if o.found else ("not found" if o.ok else "failed"),
+            "provider": o.provider,
+            "attempts": o.attempts,
+            "ms": round(o.elapsed_s * 1000, 1),
+            "value / error": str(o.value if o.ok else o.error)[:100],
+        }
+        for o in result.outcomes
+    ]
+    console.print(_table(rows, f"{capability}"))
+    console.print(_table(result.metrics_table(), "Gateway metrics"))
+
+
+@app.command("fake-server")
+def fake_server(
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    stripe_contacts: int = typer.Option(
+        0,
+        "--stripe-contacts",
+        help="Make Stripe customers of the first N contacts of the store (0: fixtures).",
+    ),
+    unknown_customers: int = typer.Option(
+        3, "--unknown-customers", help="With --stripe-contacts: extra customers that are no contact."
+    ),
+) -> None:
+    """Run the local fake Stripe/GitHub/OpenWeather/Company server in the foreground (Ctrl-C stops it)."""
+    from aicmo.fakes.provider_server import FakeProviderServer
+
+    emails: list[str] | None = None
+    if stripe_contacts > 0:
+        from aicmo.models.tables import Contact
+        from aicmo.runtime import engine
+        from aicmo.storage.db import transaction
+
+        with transaction(engine()) as session:
+            emails = list(session.scalars(select(Contact.email).order_by(Contact.id).limit(stripe_contacts)))
+        emails += [f"former.customer{i}@example.net" for i in range(unknown_customers)]
+    server = FakeProviderServer(stripe_emails=emails, port=port).start()
+    console.print(f"fake provider server on {server.base_url}; point AICMO at it with:")
+    for key, value in server.settings_env().items():
+        console.print(f"export {key}='{value}'", highlight=False, soft_wrap=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        err_console.print("fake provider server stopped")
+
+
+@app.command("sync-revenue")
+def sync_revenue(
+    source: str = typer.Option("charges", "--source", help="charges or payment_intents"),
+) -> None:
+    """Bring Stripe's succeeded payments into the lake's orders (the sync-stripe-revenue flow)."""
+    from aicmo.flows.revenue_sync import sync_stripe_revenue
+
+    if source not in ("charges", "payment_intents"):
+        raise InputError(f"--source must be charges or payment_intents, not {source!r}")
+    summary = sync_stripe_revenue(source=source)
+    rows = [{"measure": k, "value": v} for k, v in summary.items()]
+    console.print(_table(rows, "Stripe revenue sync"))

@@ -1,0 +1,94 @@
+"""The Stripe revenue sync: orders in the lake per contact, unknown emails counted, reruns idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from aicmo import runtime
+from aicmo.fakes.provider_server import FakeProviderServer
+from aicmo.storage.db import transaction
+from aicmo.storage.migrate import ensure_schema
+from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
+from aicmo.tasks.providers.revenue import sync_stripe_orders
+from aicmo.tasks.providers.stripe import major_units, payment_amount
+from tests.providers.conftest import settings_for
+
+CONTACTS = [f"customer{i}@shop{i % 5}.com" for i in range(40)]
+STRANGERS = ["stranger1@elsewhere.org", "stranger2@elsewhere.org"]
+GUESTS = ["customer3@shop3.com", "guest@nowhere.org"]
+
+
+def _expected(server: FakeProviderServer) -> tuple[dict[str, float], int]:
+    """Revenue per contact email and the number of succeeded payments of non-contacts."""
+    email_of = {c["id"]: c["email"] for c in server.stripe.customers}
+    per_email: dict[str, float] = {}
+    unmatched = 0
+    for charge in server.stripe.charges:
+        amount = payment_amount(charge)
+        if amount is None:
+            continue
+        email = email_of.get(charge["customer"]) or charge["receipt_email"]
+        if email in CONTACTS:
+            per_email[email] = per_email.get(email, 0.0) + major_units(amount, charge["currency"])
+        else:
+            unmatched += 1
+    return per_email, unmatched
+
+
+def test_sync_writes_orders_per_contact_and_reports_unknown_emails(
+    aicmo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeProviderServer(stripe_emails=CONTACTS + STRANGERS, stripe_guest_emails=GUESTS) as server:
+        settings = settings_for(server, monkeypatch)
+        engine = runtime.engine()
+        ensure_schema(engine)
+        with transaction(engine) as session:
+            upsert_contacts(session, [{"email": e} for e in CONTACTS])
+            ids = contact_ids_by_email(session, CONTACTS)
+        report = sync_stripe_orders(engine, runtime.lake(), settings)
+        expected, unmatched = _expected(server)
+
+        orders = runtime.lake().scan("orders").collect()
+        by_contact = orders.group_by("contact_id").agg(pl.col("amount").sum())
+        got = {row[0]: round(row[1], 2) for row in by_contact.iter_rows()}
+        assert got == {ids[e]: round(v, 2) for e, v in expected.items()}
+        assert orders.get_column("source").unique().to_list() == ["stripe"]
+        assert report.orders_written == orders.height
+        assert report.unmatched_payments == unmatched > 0
+        assert report.unknown_emails == len({"guest@nowhere.org", *STRANGERS} & _paying(server))
+        assert report.customers == len(CONTACTS) + len(STRANGERS)
+        assert report.metrics[0]["provider"] == "stripe" and report.metrics[0]["calls"] >= 2
+
+        again = sync_stripe_orders(engine, runtime.lake(), settings)  # a rerun adds nothing twice
+        assert runtime.lake().scan("orders").collect().height == orders.height
+        assert again.orders_written == report.orders_written
+
+
+def _paying(server: FakeProviderServer) -> set[str]:
+    email_of = {c["id"]: c["email"] for c in server.stripe.customers}
+    return {
+        email_of.get(c["customer"]) or c["receipt_email"]
+        for c in server.stripe.charges
+        if payment_amount(c) is not None
+    }
+
+
+def test_flow_publishes_metrics_and_counts(
+    aicmo_home: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> None:
+    from aicmo.flows.revenue_sync import sync_stripe_revenue
+
+    with FakeProviderServer(stripe_emails=CONTACTS[:10] + STRANGERS) as server:
+        settings_for(server, monkeypatch)
+        engine = runtime.engine()
+        ensure_schema(engine)
+        with transaction(engine) as session:
+            upsert_contacts(session, [{"email": e} for e in CONTACTS[:10]])
+        server.faults.fail("stripe.payment_intents", 503)  # retried inside the flow
+        summary = sync_stripe_revenue(source="payment_intents")
+    assert summary["source"] == "payment_intents"
+    assert summary["orders_written"] == runtime.lake().scan("orders").collect().height > 0
+    assert summary["customers"] == 12
