@@ -108,7 +108,7 @@ def interleaved(
 
 def ours(path: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
-    summary = rfm_summary(pl.scan_parquet(path), END).collect(engine="streaming")
+    summary = rfm_summary(pl.scan_parquet(path), END).collect()
     t1 = time.perf_counter()
     bg, gg = fit_models(summary)
     t2 = time.perf_counter()

@@ -127,7 +127,7 @@ def compute_ltv(
     With too few customers (or repeat customers) to fit the models, the predictive columns are
     null and ``notes`` says why; the historical figures are always there.
     """
-    summary = rfm_summary(orders, as_of).collect(engine="streaming")
+    summary = rfm_summary(orders, as_of).collect()
     notes: list[str] = []
     null_cols = [
         pl.lit(None, pl.Float64).alias(c)

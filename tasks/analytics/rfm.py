@@ -57,22 +57,22 @@ def rfm_summary(orders: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     """One row per purchasing contact with frequency, recency, T (days) and monetary value.
 
     ``orders`` is the lake's ``orders`` table (or any frame with ``contact_id``, ``ts`` and
-    ``amount``). The day-level aggregation happens first so each later step is over purchase
-    days, not order rows. Collect it with ``engine="streaming"`` for large logs (about twice as
-    fast as the in-memory engine on 20M orders here).
+    ``amount``). One group-by over the orders does it all: purchase days are the distinct days,
+    the first day's amount a filtered sum (a first aggregation to one row per contact and day
+    was about twice as slow on 20M orders, nearly every such pair being distinct).
     """
-    days = (
+    day = pl.col("day")
+    per_contact = (
         purchases(orders, as_of)
-        .group_by("contact_id", "day")
-        .agg(pl.col("amount").sum().alias("day_amount"), pl.len().alias("day_orders"))
-    )
-    per_contact = days.group_by("contact_id").agg(
-        pl.col("day").min().alias("first_purchase"),
-        pl.col("day").max().alias("last_purchase"),
-        pl.col("day_orders").sum().cast(pl.UInt32).alias("orders"),
-        pl.col("day_amount").sum().alias("revenue"),
-        pl.len().alias("purchase_days"),
-        pl.col("day_amount").sort_by("day").first().alias("first_day_amount"),
+        .group_by("contact_id")
+        .agg(
+            day.min().alias("first_purchase"),
+            day.max().alias("last_purchase"),
+            pl.len().cast(pl.UInt32).alias("orders"),
+            pl.col("amount").sum().alias("revenue"),
+            day.n_unique().alias("purchase_days"),
+            pl.col("amount").filter(day == day.min()).sum().alias("first_day_amount"),
+        )
     )
     as_of_lit = pl.lit(as_of).cast(pl.Date)
     frequency = (pl.col("purchase_days") - 1).cast(pl.Int64)
