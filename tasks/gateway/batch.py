@@ -9,6 +9,7 @@ reason; the batch itself always finishes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from aicmo.tasks.gateway.cache import cache_rows, read_cache, write_cache
 from aicmo.tasks.gateway.chain import ProviderChain
@@ -25,6 +27,7 @@ from aicmo.tasks.gateway.redact import redact
 from aicmo.tasks.gateway.transport import make_client
 
 CACHE_FLUSH_EVERY = 2_000
+log = logging.getLogger("aicmo.gateway")
 
 
 @dataclass
@@ -108,7 +111,11 @@ async def enrich_many(
 
     by_norm: dict[str, Outcome] = {}
     if cache_engine is not None and unique:
-        entries = await asyncio.to_thread(read_cache, cache_engine, chain.capability, unique)
+        try:
+            entries = await asyncio.to_thread(read_cache, cache_engine, chain.capability, unique)
+        except SQLAlchemyError as exc:  # the cache saves calls; without it the batch still runs
+            log.warning("%s: provider cache unreadable, asking the providers: %s", chain.capability, exc)
+            entries = {}
         for norm, entry in entries.items():
             by_norm[norm] = _from_cache(first_key[norm], entry)
     cache_hits = len(by_norm)
@@ -124,7 +131,10 @@ async def enrich_many(
             batch = pending[:]
             pending.clear()
             rows = cache_rows(chain.capability, batch, chain.cache_ttl_s, chain.negative_ttl_s)
-            await asyncio.to_thread(write_cache, cache_engine, rows)
+            try:
+                await asyncio.to_thread(write_cache, cache_engine, rows)
+            except SQLAlchemyError as exc:  # the answers are in the outcomes; only the reuse is lost
+                log.warning("%s: %d answer(s) not cached: %s", chain.capability, len(rows), exc)
 
     workers = max(1, min(concurrency or chain.settings.concurrency, len(todo) or 1))
     own_client = client is None

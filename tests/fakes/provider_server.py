@@ -362,7 +362,9 @@ class FakeProviderServer:
         def run() -> None:
             assert self._loop is not None and self._app is not None
             asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self._app.app, access_log=None, handle_signals=False)
+            self._runner = web.AppRunner(
+                self._app.app, access_log=None, handle_signals=False, shutdown_timeout=0.25
+            )
             self._loop.run_until_complete(self._runner.setup())
             self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
             ready.set()

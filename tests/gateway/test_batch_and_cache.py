@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -12,7 +14,7 @@ from aicmo.fakes.faults import RandomFaults
 from aicmo.fakes.provider_server import CREDENTIALS, FakeProviderServer
 from aicmo.models.tables import ProviderCacheEntry
 from aicmo.settings import Settings
-from aicmo.storage.db import transaction
+from aicmo.storage.db import make_engine, transaction
 from aicmo.tasks.gateway import ProviderChain, build_chains, enrich_many, make_client
 from aicmo.tasks.gateway.transport import TransportName
 from aicmo.tasks.providers.company import CompanyHttpProvider
@@ -135,3 +137,37 @@ async def test_10k_batch_with_5_percent_faults_answers_or_explains_every_item(
     assert metrics.calls == sent
     assert metrics.failures["malformed"] > 0 and metrics.retries > 0
     assert result.summary()["items"] == 10_000
+
+
+async def test_an_unusable_cache_costs_reuse_not_answers(
+    settings: Settings, server: FakeProviderServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")  # no provider_cache table
+    chain = build_chains(settings)["weather_by_city"]
+    with caplog.at_level(logging.WARNING, logger="aicmo.gateway"):
+        result = await enrich_many(chain, ["Paris", "Rome"], cache_engine=broken)
+    assert [o.found for o in result.outcomes] == [True, True]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("provider cache unreadable" in m for m in messages)
+    assert any("2 answer(s) not cached" in m for m in messages)
+    broken.dispose()
+
+
+def test_credentials_can_come_from_prefect_secret_blocks(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> None:
+    from prefect.blocks.system import Secret
+
+    fast = settings_for(server, monkeypatch)
+    monkeypatch.delenv("AICMO_GITHUB_TOKEN")
+    assert not build_chains(Settings(gateway=fast.gateway))["social_by_email"].providers
+    Secret(value=server.credentials["github"]).save("aicmo-github-token", overwrite=True)
+    monkeypatch.setenv("AICMO_PROVIDER_SECRET_BLOCKS", "1")
+    chain = build_chains(Settings(gateway=fast.gateway))["social_by_email"]
+    assert [p.name for p in chain.providers] == ["github"]
+
+    async def ask() -> bool:
+        async with make_client(fast.gateway) as client:
+            return (await chain.call("ada@acme-widgets.com", client)).found
+
+    assert asyncio.run(ask())
