@@ -66,12 +66,33 @@ def lookup(
             "provider": o.provider,
             "attempts": o.attempts,
             "ms": round(o.elapsed_s * 1000, 1),
-            "value / error": str(o.value if o.ok else o.error)[:100],
+            "value / error": _brief(o.value) if o.ok else (o.error or ""),
         }
         for o in result.outcomes
     ]
     console.print(_table(rows, f"{capability}"))
-    console.print(_table(result.metrics_table(), "Gateway metrics"))
+    metrics = [{k: row[k] for k in METRIC_COLUMNS} for row in result.metrics_table()]
+    console.print(_table(metrics, "Gateway metrics"))
+
+
+METRIC_COLUMNS = (
+    "provider",
+    "calls",
+    "successes",
+    "not_found",
+    "failures_by_kind",
+    "retries",
+    "failovers",
+    "p95_ms",
+)
+
+
+def _brief(value: dict[str, Any] | None, width: int = 70) -> str:
+    """The non-empty fields of an answer on one short line."""
+    if not value:
+        return ""
+    text = ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, "", [], {}) and k != "source")
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command("fake-server")
