@@ -44,6 +44,7 @@ def credential(settings: Settings, field: str) -> SecretStr | None:
     log.info("credential %s read from Prefect Secret block %s", field, SECRET_BLOCKS[field])
     return SecretStr(str(secret.get()))
 
+
 CAPABILITIES = ("company_by_domain", "social_by_email", "weather_by_city", "revenue_by_email")
 WEATHER_TTL_S = 30 * 60
 REVENUE_TTL_S = 6 * 3600

@@ -113,7 +113,9 @@ class FakeProviderApp:
         self.credentials = credentials
         self.counts: Counter[str] = Counter()
         self.github_window = _GitHubWindow()
-        self.app = web.Application()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.app = web.Application(middlewares=[self._track_in_flight])
         self.app.add_routes(
             [
                 web.get("/v1/customers", self.stripe_customers),
@@ -128,6 +130,16 @@ class FakeProviderApp:
         )
 
     # ---- plumbing -------------------------------------------------------------------------------
+    @web.middleware
+    async def _track_in_flight(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        finally:
+            self.in_flight -= 1
+
     async def _inject(
         self, request: web.Request, route: str, api: str, key: str
     ) -> web.StreamResponse | None:
@@ -301,7 +313,7 @@ class FakeProviderApp:
         return _json(found)
 
     async def stats(self, request: web.Request) -> web.Response:
-        return _json(dict(self.counts))
+        return _json({**self.counts, "peak_in_flight": self.peak_in_flight})
 
 
 class FakeProviderServer:
@@ -442,7 +454,7 @@ class FakeProviderServer:
     def stats(self) -> dict[str, int]:
         """Requests received per route (and ``total``)."""
         if self._app is not None and self._proc is None:
-            return dict(self._app.counts)
+            return {**self._app.counts, "peak_in_flight": self._app.peak_in_flight}
         with urllib.request.urlopen(f"{self.base_url}/_fake/stats", timeout=10) as response:
             counts: dict[str, int] = json.loads(response.read())
         counts["total"] = counts.get("total", 0)

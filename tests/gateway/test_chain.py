@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -11,7 +13,7 @@ import pytest
 
 from aicmo.fakes.provider_server import FakeProviderServer
 from aicmo.settings import Settings
-from aicmo.tasks.gateway import ProviderChain, build_chains, make_client
+from aicmo.tasks.gateway import ProviderChain, build_chains, enrich_many, make_client
 from aicmo.tasks.gateway.transport import TransportName
 from aicmo.tasks.providers.company import CompanyHttpProvider
 from aicmo.tasks.providers.offline_company import OfflineCompanyProvider
@@ -282,3 +284,34 @@ async def test_every_transport_classifies_faults_alike(
         "malformed": 1,
     }
     assert not broken.ok and broken.error_kind == "malformed"
+
+
+def test_rate_limit_is_shared_by_concurrent_tasks_of_one_process(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tasks on two threads (two event loops), each with its own chain: one limit for both."""
+    settings = settings_for(server, monkeypatch)
+    monkeypatch.setenv("AICMO_GATEWAY_PROVIDER_LIMITS", '{"openweather": {"rps": 10, "concurrency": 2}}')
+    server.faults.slow("openweather.weather", 0.05, times=None)
+    cities = ["Paris", "London", "Berlin", "Madrid", "Rome", "Dublin", "Tokyo", "Sydney", "Austin", "Seattle"]
+    chains = [build_chains(settings)["weather_by_city"] for _ in range(2)]
+    assert chains[0].providers[0].guard is chains[1].providers[0].guard
+    results: list[int] = []
+
+    def task(chain: ProviderChain, keys: list[str]) -> None:
+        batch = asyncio.run(enrich_many(chain, keys, concurrency=10))
+        results.append(sum(o.found for o in batch.outcomes))
+
+    keys = [[f"{c}" for c in cities] + [f"{c}, XX" for c in cities][:5] for _ in range(2)]
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(target=task, args=(chain, ks)) for chain, ks in zip(chains, keys, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    elapsed = time.perf_counter() - started
+    assert results == [15, 15]
+    assert server.stats()["peak_in_flight"] <= 2  # never more than 2 in flight across both tasks
+    assert elapsed >= 1.8  # 30 calls at 10/s after a burst of 10
