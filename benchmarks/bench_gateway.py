@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import math
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +202,7 @@ def _timed(
     before = server.request_count()
     started = time.perf_counter()
     outcome = call()
-    latencies, failed = asyncio.run(outcome) if isinstance(outcome, Awaitable) else outcome
+    latencies, failed = asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
     seconds = time.perf_counter() - started
     requests = server.request_count() - before
     if scale_to is not None:
@@ -222,18 +224,18 @@ def run_scenario(name: str, faults: RandomFaults, args: argparse.Namespace) -> l
             keys = [f"r{round_no}-shop-{i}.example.com" for i in range(args.items)]
             slow = keys[: args.slow_items]
             contenders: list[tuple[str, list[str], Callable[[], Any], int | None]] = [
-                ("ours (aiohttp, default)", keys, lambda k=keys: _ours(url, token, k, c, "aiohttp"), None),
-                ("raw aiohttp", keys, lambda k=keys: _raw_aiohttp(url, token, k, c), None),
-                ("ours (httpx-aiohttp)", keys, lambda k=keys: _ours(url, token, k, c, "httpx-aiohttp"), None),
+                ("ours (aiohttp, default)", keys, partial(_ours, url, token, keys, c, "aiohttp"), None),
+                ("raw aiohttp", keys, partial(_raw_aiohttp, url, token, keys, c), None),
+                ("ours (httpx-aiohttp)", keys, partial(_ours, url, token, keys, c, "httpx-aiohttp"), None),
             ]
             if args.slow_items and name != "retry-after-1s":
                 contenders.append(
-                    ("ours (httpx default)", slow, lambda k=slow: _ours(url, token, k, c, "httpx"), None)
+                    ("ours (httpx default)", slow, partial(_ours, url, token, slow, c, "httpx"), None)
                 )
             if args.sequential_items and name == "spec":
                 seq = keys[: args.sequential_items]
                 contenders.append(
-                    ("sequential httpx", seq, lambda k=seq: _sequential(url, token, k), args.items)
+                    ("sequential httpx", seq, partial(_sequential, url, token, seq), args.items)
                 )
             for label, ks, call, scale in contenders:
                 run = _timed(label, server, ks, call, scale)
