@@ -15,7 +15,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from aicmo import runtime
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
-from aicmo.tasks.providers.revenue import RevenueSyncReport, sync_stripe_orders_task
+from aicmo.tasks.providers.revenue import (
+    NOT_CONFIGURED,
+    RevenueSyncReport,
+    stripe_configured,
+    sync_stripe_orders_task,
+)
 
 
 def _markdown(report: RevenueSyncReport) -> str:
@@ -41,10 +46,18 @@ def sync_stripe_revenue(source: str = "charges") -> dict[str, Any]:
 
     The result holds ``customers``, ``payments_seen``, ``payments_succeeded``, ``orders_written``,
     ``contacts_matched``, ``unknown_emails``, ``unmatched_payments``, ``unmatched_amount``,
-    ``payments_without_email``, ``days_written`` and ``revenue`` (per currency).
+    ``payments_without_email``, ``days_written`` and ``revenue`` (per currency); without a Stripe
+    key it does nothing and returns ``{"skipped": reason}``.
     """
     settings = get_settings()
     with logged_run("sync-stripe-revenue", {"source": source}) as stats:
+        if not stripe_configured(settings):
+            # The daily chain runs without Stripe too: say so instead of failing the whole run.
+            create_markdown_artifact(
+                key="stripe-revenue-summary", markdown=f"# Stripe revenue sync\n\nSkipped: {NOT_CONFIGURED}."
+            )
+            stats["skipped"] = NOT_CONFIGURED
+            return {"skipped": NOT_CONFIGURED}
         report = sync_stripe_orders_task(settings.resolved_database_url, runtime.lake().root, source)
         create_table_artifact(
             key="stripe-gateway-metrics",

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from aicmo.console import console, err_console
-from aicmo.errors import InputError
+from aicmo.errors import ConfigError, InputError
 from aicmo.settings import get_settings
 
 app = typer.Typer(
@@ -140,9 +140,12 @@ def sync_revenue(
 ) -> None:
     """Bring Stripe's succeeded payments into the lake's orders (the sync-stripe-revenue flow)."""
     from aicmo.flows.revenue_sync import sync_stripe_revenue
+    from aicmo.tasks.providers.revenue import NOT_CONFIGURED, stripe_configured
 
     if source not in ("charges", "payment_intents"):
         raise InputError(f"--source must be charges or payment_intents, not {source!r}")
+    if not stripe_configured():
+        raise ConfigError(NOT_CONFIGURED)
     summary = sync_stripe_revenue(source=source)
     rows = [{"measure": k, "value": v} for k, v in summary.items()]
     console.print(_table(rows, "Stripe revenue sync"))

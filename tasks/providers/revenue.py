@@ -25,11 +25,18 @@ from aicmo.settings import Settings, get_settings
 from aicmo.storage.db import get_engine, transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.repositories import contact_ids_by_email, record_partitions
+from aicmo.tasks.gateway.build import credential
 from aicmo.tasks.gateway.metrics import MetricsBook
 from aicmo.tasks.gateway.transport import make_client
 from aicmo.tasks.providers.stripe import StripeProvider, major_units, payment_amount, payment_email
 
 SOURCES = ("charges", "payment_intents")
+NOT_CONFIGURED = "Stripe is not configured: set AICMO_STRIPE_API_KEY (and AICMO_STRIPE_BASE_URL)"
+
+
+def stripe_configured(settings: Settings | None = None) -> bool:
+    """Whether a Stripe key is available (settings, or a Prefect Secret block when enabled)."""
+    return credential(settings or get_settings(), "stripe_api_key") is not None
 
 
 @dataclass
@@ -136,10 +143,10 @@ def sync_stripe_orders(
 ) -> RevenueSyncReport:
     """Bring every succeeded Stripe payment into the lake's ``orders``; returns the counts."""
     settings = settings or get_settings()
-    creds = settings.providers
-    if creds.stripe_api_key is None:
-        raise ConfigError("Stripe is not configured: set AICMO_STRIPE_API_KEY (and AICMO_STRIPE_BASE_URL)")
-    stripe = StripeProvider(creds.stripe_base_url, creds.stripe_api_key, settings=settings.gateway)
+    key = credential(settings, "stripe_api_key")
+    if key is None:
+        raise ConfigError(NOT_CONFIGURED)
+    stripe = StripeProvider(settings.providers.stripe_base_url, key, settings=settings.gateway)
     book = MetricsBook()
     report = RevenueSyncReport(source=source)
     customers, payments = asyncio.run(fetch_stripe(stripe, source, book))

@@ -8,7 +8,9 @@ import polars as pl
 import pytest
 
 from aicmo import runtime
+from aicmo.errors import ConfigError
 from aicmo.fakes.provider_server import FakeProviderServer
+from aicmo.settings import reset_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.migrate import ensure_schema
 from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
@@ -92,3 +94,19 @@ def test_flow_publishes_metrics_and_counts(
     assert summary["source"] == "payment_intents"
     assert summary["orders_written"] == runtime.lake().scan("orders").collect().height > 0
     assert summary["customers"] == 12
+
+
+def test_flow_without_stripe_is_skipped_not_failed(
+    aicmo_home: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> None:
+    from aicmo.flows.revenue_sync import sync_stripe_revenue
+
+    monkeypatch.delenv("AICMO_STRIPE_API_KEY", raising=False)
+    monkeypatch.delenv("AICMO_PROVIDER_SECRET_BLOCKS", raising=False)
+    reset_settings()
+    summary = sync_stripe_revenue()
+    assert summary == {
+        "skipped": "Stripe is not configured: set AICMO_STRIPE_API_KEY (and AICMO_STRIPE_BASE_URL)"
+    }
+    with pytest.raises(ConfigError, match="AICMO_STRIPE_API_KEY"):
+        sync_stripe_orders(runtime.engine(), runtime.lake())
