@@ -179,6 +179,7 @@ def test_gamma_gamma_rejects_non_positive_spend() -> None:
 
 
 @pytest.mark.skipif(not HAS_LIFETIMES, reason="lifetimes is not installed (pip install -e '.[bench]')")
+@pytest.mark.filterwarnings("ignore:The 'mode.chained_assignment' option is deprecated")
 def test_agrees_with_lifetimes(ltv_orders: pl.DataFrame, ltv_summary: pl.DataFrame) -> None:
     import pandas as pd
     from lifetimes import BetaGeoFitter, GammaGammaFitter
