@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from aicmo.console import console, err_console
 from aicmo.errors import ConfigError, InputError
@@ -101,7 +100,7 @@ def fake_server(
     stripe_contacts: int = typer.Option(
         0,
         "--stripe-contacts",
-        help="Make Stripe customers of the first N contacts of the store (0: fixtures).",
+        help="Make Stripe customers of up to N contacts of the store (0: fixtures).",
     ),
     unknown_customers: int = typer.Option(
         3, "--unknown-customers", help="With --stripe-contacts: extra customers that are no contact."
@@ -110,16 +109,14 @@ def fake_server(
     """Run the local fake Stripe/GitHub/OpenWeather/Company server in the foreground (Ctrl-C stops it)."""
     from aicmo.fakes.provider_server import FakeProviderServer
 
-    emails: list[str] | None = None
+    server = FakeProviderServer(port=port).start()
     if stripe_contacts > 0:
-        from aicmo.models.tables import Contact
         from aicmo.runtime import engine
-        from aicmo.storage.db import transaction
 
-        with transaction(engine()) as session:
-            emails = list(session.scalars(select(Contact.email).order_by(Contact.id).limit(stripe_contacts)))
-        emails += [f"former.customer{i}@example.net" for i in range(unknown_customers)]
-    server = FakeProviderServer(stripe_emails=emails, port=port).start()
+        seeded = server.seed_stripe_from_contacts(
+            engine(), limit=stripe_contacts, strangers=unknown_customers
+        )
+        console.print(f"Stripe customers: {seeded}")
     console.print(f"fake provider server on {server.base_url}; point AICMO at it with:")
     for key, value in server.settings_env().items():
         console.print(f"export {key}='{value}'", highlight=False, soft_wrap=True)

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from sqlalchemy import Engine
 
 from aicmo.fakes.data import (
     DEFAULT_STRIPE_EMAILS,
@@ -468,6 +469,43 @@ class FakeProviderServer:
         """Zero the request counts (thread mode)."""
         if self._app is not None:
             self._app.counts.clear()
+
+    def seed_stripe(
+        self, emails: Iterable[str], *, guest_emails: Iterable[str] = (), seed: int = 42
+    ) -> StripeData:
+        """Replace Stripe's customers and payments with ones generated for ``emails`` (thread mode)."""
+        self._emails = tuple(emails)
+        self._guests = tuple(guest_emails)
+        self.stripe = StripeData.generate(self._emails, seed=seed, guest_emails=self._guests)
+        if self._app is not None:
+            self._app.stripe = self.stripe
+        elif self._proc is not None:
+            raise RuntimeError("seed_stripe needs the thread-mode server (or pass stripe_emails at start)")
+        return self.stripe
+
+    def seed_stripe_from_contacts(
+        self, engine: Engine, *, limit: int = 1000, strangers: int = 5, seed: int = 42
+    ) -> dict[str, int]:
+        """Make Stripe customers of up to ``limit`` contacts of the store (every k-th by id), plus
+        ``strangers`` customers who are no contact, and two guest payments; returns the counts."""
+        from sqlalchemy import func, select
+
+        from aicmo.models.tables import Contact
+        from aicmo.storage.db import transaction
+
+        with transaction(engine) as session:
+            total = int(session.scalar(select(func.count(Contact.id))) or 0)
+            step = max(1, total // max(1, limit))
+            emails = list(session.scalars(select(Contact.email).order_by(Contact.id)))[::step][:limit]
+        outsiders = [f"former.customer{i}@example.net" for i in range(strangers)]
+        guests = [*emails[:1], "walk.in@example.org"] if emails else ["walk.in@example.org"]
+        data = self.seed_stripe(emails + outsiders, guest_emails=guests, seed=seed)
+        return {
+            "contacts": len(emails),
+            "strangers": len(outsiders),
+            "customers": len(data.customers),
+            "charges": len(data.charges),
+        }
 
     def github_rate_limit(self, remaining: int, reset_in_s: float, limit: int = 5000) -> None:
         """Set GitHub's rate-limit window: ``remaining`` calls left until ``reset_in_s`` from now."""

@@ -110,3 +110,20 @@ def test_flow_without_stripe_is_skipped_not_failed(
     }
     with pytest.raises(ConfigError, match="AICMO_STRIPE_API_KEY"):
         sync_stripe_orders(runtime.engine(), runtime.lake())
+
+
+def test_fake_stripe_seeded_from_the_store_matches_its_contacts(
+    aicmo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = runtime.engine()
+    ensure_schema(engine)
+    with transaction(engine) as session:
+        upsert_contacts(session, [{"email": e} for e in CONTACTS])
+    with FakeProviderServer() as server:
+        settings = settings_for(server, monkeypatch)
+        seeded = server.seed_stripe_from_contacts(engine, limit=20, strangers=3)
+        assert seeded["contacts"] == 20 and seeded["customers"] == 23
+        report = sync_stripe_orders(engine, runtime.lake(), settings)
+    paying = _paying(server)
+    assert report.contacts_matched == len(paying & set(CONTACTS)) > 0
+    assert report.unknown_emails == len(paying - set(CONTACTS))
