@@ -100,10 +100,15 @@ class ProviderGuard:
                 self._record_failure(exc, metrics)
                 tally.last_failure = exc
                 raise
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            except Exception as exc:
                 metrics.latencies_s.append(time.perf_counter() - started)
+                # A body of the wrong shape trips the adapter's parsing: the provider's fault. Any
+                # other exception is an adapter bug: reported per item, the chain fails over.
+                shape = isinstance(exc, KeyError | TypeError | ValueError | IndexError | AttributeError)
                 error = ProviderError(
-                    self.name, "malformed", f"unexpected response shape ({type(exc).__name__}: {exc})"
+                    self.name,
+                    "malformed" if shape else "internal",
+                    f"{'unexpected response shape' if shape else 'adapter error'} ({type(exc).__name__}: {exc})",
                 )
                 self._record_failure(error, metrics)
                 tally.last_failure = error

@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
 
@@ -15,7 +16,7 @@ from aicmo.fakes.provider_server import CREDENTIALS, FakeProviderServer
 from aicmo.models.tables import ProviderCacheEntry
 from aicmo.settings import Settings
 from aicmo.storage.db import make_engine, transaction
-from aicmo.tasks.gateway import ProviderChain, build_chains, enrich_many, make_client
+from aicmo.tasks.gateway import Answer, ProviderChain, build_chains, enrich_many, make_client
 from aicmo.tasks.gateway.transport import TransportName
 from aicmo.tasks.providers.company import CompanyHttpProvider
 from tests.gateway.conftest import settings_for
@@ -171,3 +172,25 @@ def test_credentials_can_come_from_prefect_secret_blocks(
             return (await chain.call("ada@acme-widgets.com", client)).found
 
     assert asyncio.run(ask())
+
+
+async def test_an_adapter_bug_costs_one_item_not_the_batch(
+    settings: Settings, server: FakeProviderServer
+) -> None:
+    class BuggyCompany(CompanyHttpProvider):
+        name = "company_buggy"
+
+        async def fetch(self, key: str, client: httpx.AsyncClient) -> Answer:
+            if key == "boom.com":
+                raise RuntimeError(f"adapter bug with key {server.credentials['company']}")
+            return await super().fetch(key, client)
+
+    provider = BuggyCompany(server.base_url, server.credentials["company"], settings=settings.gateway)
+    chain = ProviderChain("company_by_domain", [provider], settings=settings.gateway)
+    result = await enrich_many(chain, ["stripe.com", "boom.com", "shopify.com"])
+    assert [o.ok for o in result.outcomes] == [True, False, True]
+    broken = result.outcomes[1]
+    assert broken.error_kind == "internal"
+    assert broken.error is not None
+    assert broken.error.startswith("company_buggy: internal: adapter error (RuntimeError: adapter bug")
+    assert server.credentials["company"] not in broken.error
