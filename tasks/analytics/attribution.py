@@ -28,7 +28,7 @@ from prefect import task
 
 from aicmo.models.lake import ATTRIBUTION
 from aicmo.storage.lake import Lake
-from aicmo.tasks.analytics.journeys import TOUCH_TYPES, Journeys, build_journeys
+from aicmo.tasks.analytics.journeys import TOUCH_TYPES, Journeys, build_journeys, segment_sum
 from aicmo.tasks.analytics.markov import MarkovModel, fit_markov, transition_counts
 from aicmo.tasks.analytics.quality import clean, flag_events
 
@@ -74,7 +74,7 @@ class Attribution:
 
 
 def with_weights(touches: pl.DataFrame, half_life_days: float, model: MarkovModel) -> pl.LazyFrame:
-    """Converted touches (sorted by journey, time) with one weight column per model.
+    """Converted touches (contiguous per journey, in time order) with one weight column per model.
 
     Built in stages of plain columns: a window over a column that is itself a window result
     would be re-evaluated per group, which is quadratic-looking slow on millions of journeys.
@@ -89,8 +89,8 @@ def with_weights(touches: pl.DataFrame, half_life_days: float, model: MarkovMode
         pl.len().over("journey", "channel").alias("__k"),
     )
     staged = staged.with_columns((pl.col("__effect") / pl.col("__k")).alias("__share")).with_columns(
-        pl.col("__decay").sum().over("journey").alias("__decay_total"),
-        pl.col("__share").sum().over("journey").alias("__share_total"),
+        segment_sum(pl.col("__decay"), "journey").alias("__decay_total"),
+        segment_sum(pl.col("__share"), "journey").alias("__share_total"),
     )
     return staged.with_columns(
         (pos == 0).cast(pl.Float64).alias("first_touch"),

@@ -84,6 +84,20 @@ def runs(key: str) -> tuple[pl.Expr, pl.Expr]:
     return (idx - start).cast(pl.Int32), (end - start + 1).cast(pl.Int32)
 
 
+def segment_sum(value: pl.Expr, key: str) -> pl.Expr:
+    """Sum of ``value`` over each run of equal ``key`` values, on every row of the run.
+
+    For a frame sorted by ``key``: a cumulative sum read at the run's end minus at its start, a
+    linear scan where ``value.sum().over(key)`` hashes millions of small groups.
+    """
+    first = (pl.col(key) != pl.col(key).shift(1)).fill_null(True)
+    last = (pl.col(key) != pl.col(key).shift(-1)).fill_null(True)
+    total = value.cum_sum()
+    at_end = pl.when(last).then(total).otherwise(None).backward_fill()
+    before_start = pl.when(first).then(total - value).otherwise(None).forward_fill()
+    return at_end - before_start
+
+
 def build_journeys(
     events: pl.LazyFrame, lookback_days: float, touch_types: tuple[str, ...] = TOUCH_TYPES
 ) -> Journeys:
@@ -108,8 +122,12 @@ def build_journeys(
             "channel",
             "campaign_id",
             pl.col("revenue").fill_null(0.0),
+            # time and touch-before-conversion in one int64 key: a two-key sort is ~3x faster
+            # than sorting on (contact, ts, flag)
+            (pl.col("ts").dt.epoch("us") * 2 + is_conv.cast(pl.Int64)).alias("__order"),
         )
-        .sort("contact_id", "ts", "__conv")
+        .collect()  # eager from here: the same steps ran 2x slower as one lazy plan
+        .sort("contact_id", "__order")
         .with_columns((pl.col("__conv").cast(pl.Int64).cum_sum() - 1).alias("__idx"))
     )
 
@@ -125,7 +143,7 @@ def build_journeys(
     ).with_columns(
         pl.when(pl.col("__next_contact") == pl.col("contact_id")).then(pl.col("__next")).alias("__next")
     )
-    frame = linked.collect()
+    frame = linked
     conversions = frame.filter(pl.col("__conv")).select(
         pl.col("__idx").alias("journey"),
         "contact_id",
@@ -140,8 +158,7 @@ def build_journeys(
     null_id = -(pl.col("contact_id") * span + pl.col("__next").fill_null(NO_CONVERSION) + 1) - 1
     position, length = runs("journey")
     touches = (
-        frame.lazy()
-        .filter(~pl.col("__conv"))
+        frame.filter(~pl.col("__conv"))
         .with_columns(converted.alias("converted"))
         .select(
             pl.when(pl.col("converted")).then(pl.col("__next")).otherwise(null_id).alias("journey"),
@@ -160,7 +177,6 @@ def build_journeys(
             ],
         )
         .with_columns(position.alias("position"), length.alias("n_touches"))
-        .collect()
     )
     sizes = touches.filter(pl.col("converted") & (pl.col("position") == 0)).select("journey", "n_touches")
     conversions = conversions.join(sizes, on="journey", how="left").with_columns(
