@@ -84,36 +84,42 @@ class ProviderGuard:
         tally: _Tally,
     ) -> T:
         """One attempt: breaker, rate-limit window, limiter, the call, and its bookkeeping."""
+        await self._wait_for_window(settings.retry_after_cap_s)
         if not self.breaker.allow():
             raise ProviderError(self.name, "circuit_open", "circuit breaker is open")
-        await self._wait_for_window(settings.retry_after_cap_s)
         tally.attempts += 1
         metrics.calls += 1
         if tally.attempts > 1:
             metrics.retries += 1
-        async with self.limiter:
-            started = time.perf_counter()
-            try:
-                result = await op()
-            except ProviderError as exc:
+        try:
+            async with self.limiter:
+                started = time.perf_counter()
+                try:
+                    result = await op()
+                except ProviderError as exc:
+                    metrics.latencies_s.append(time.perf_counter() - started)
+                    self._record_failure(exc, metrics)
+                    tally.last_failure = exc
+                    raise
+                except Exception as exc:
+                    metrics.latencies_s.append(time.perf_counter() - started)
+                    # A body of the wrong shape trips the adapter's parsing: the provider's fault. Any
+                    # other exception is an adapter bug: reported per item, the chain fails over.
+                    shape = isinstance(exc, KeyError | TypeError | ValueError | IndexError | AttributeError)
+                    error = ProviderError(
+                        self.name,
+                        "malformed" if shape else "internal",
+                        f"{'unexpected response shape' if shape else 'adapter error'} ({type(exc).__name__}: {exc})",
+                    )
+                    self._record_failure(error, metrics)
+                    tally.last_failure = error
+                    raise error from None
                 metrics.latencies_s.append(time.perf_counter() - started)
-                self._record_failure(exc, metrics)
-                tally.last_failure = exc
-                raise
-            except Exception as exc:
-                metrics.latencies_s.append(time.perf_counter() - started)
-                # A body of the wrong shape trips the adapter's parsing: the provider's fault. Any
-                # other exception is an adapter bug: reported per item, the chain fails over.
-                shape = isinstance(exc, KeyError | TypeError | ValueError | IndexError | AttributeError)
-                error = ProviderError(
-                    self.name,
-                    "malformed" if shape else "internal",
-                    f"{'unexpected response shape' if shape else 'adapter error'} ({type(exc).__name__}: {exc})",
-                )
-                self._record_failure(error, metrics)
-                tally.last_failure = error
-                raise error from None
-            metrics.latencies_s.append(time.perf_counter() - started)
+        except ProviderError:
+            raise
+        except BaseException:  # cancelled while waiting or mid-call: no verdict, let the next call probe
+            self.breaker.release_probe()
+            raise
         self.breaker.record_success()
         return result
 
