@@ -315,3 +315,21 @@ def test_rate_limit_is_shared_by_concurrent_tasks_of_one_process(
     assert results == [15, 15]
     assert server.stats()["peak_in_flight"] <= 2  # never more than 2 in flight across both tasks
     assert elapsed >= 1.8  # 30 calls at 10/s after a burst of 10
+
+
+async def test_a_cancelled_half_open_probe_does_not_jam_the_breaker(
+    settings: Settings, server: FakeProviderServer
+) -> None:
+    chain = build_chains(settings)["weather_by_city"]
+    server.faults.fail("openweather.weather", 503, times=3)
+    async with make_client(settings.gateway) as client:
+        assert (await chain.call("Paris", client)).error_kind == "http_5xx"  # the breaker opens
+        await asyncio.sleep(0.35)
+        server.faults.slow("openweather.weather", 2.0)
+        probe = asyncio.ensure_future(chain.call("Paris", client))
+        await asyncio.sleep(0.1)
+        probe.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await probe
+        healed = await chain.call("Paris", client)  # the next call may probe
+    assert healed.ok and healed.found
