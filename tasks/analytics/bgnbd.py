@@ -198,7 +198,7 @@ def warm_start_rows(n_rows: int, seed: int = 0) -> IntArray | None:
     Keeping each sampled row's weight makes the sample's log-likelihood an unbiased (scaled)
     estimate of the full one; the full fit then only polishes, in a few iterations.
     """
-    if n_rows <= 4 * WARM_START_ROWS:
+    if n_rows <= 2 * WARM_START_ROWS:
         return None
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_rows, size=WARM_START_ROWS, replace=False)).astype(np.int64)
