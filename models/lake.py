@@ -124,7 +124,7 @@ _KPI_RATES = (
     "roas",
     "roi",
 )
-KPIS_DAILY = pl.Schema(
+KPIS_DAILY = schema(
     {
         "day": pl.Date,
         "campaign_id": pl.Int64,
@@ -139,8 +139,8 @@ KPIS_DAILY = pl.Schema(
         **{c: pl.Float64 for c in _KPI_RATES},
     }
 )
-EVENT_QUALITY = pl.Schema({"day": pl.Date, "issue": pl.String, "rows": pl.Int64, "total_rows": pl.Int64})
-ATTRIBUTION = pl.Schema(
+EVENT_QUALITY = schema({"day": pl.Date, "issue": pl.String, "rows": pl.Int64, "total_rows": pl.Int64})
+ATTRIBUTION = schema(
     {
         "day": pl.Date,
         "model": pl.String,
@@ -155,7 +155,7 @@ register(LakeTable("event_quality", EVENT_QUALITY, "day", ("day", "issue")))
 register(LakeTable("attribution", ATTRIBUTION, "day", ("day", "model", "channel", "campaign_id")))
 
 # ---- phase 3 derived tables: scores (LTV, tiers, RFM, engagement) and cohorts -----------------
-LTV = pl.Schema(
+LTV = schema(
     {
         "as_of": pl.Date,
         "contact_id": pl.Int64,
@@ -180,7 +180,7 @@ LTV = pl.Schema(
         "last_activity_at": UTC_TS,
     }
 )
-COHORT_RETENTION = pl.Schema(
+COHORT_RETENTION = schema(
     {
         "as_of": pl.Date,
         "basis": pl.String,

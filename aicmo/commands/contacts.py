@@ -122,8 +122,10 @@ def history_cmd(email: str = typer.Argument(..., help="Email of the contact.")) 
             c.changed_at.isoformat(timespec="seconds"), c.from_stage or "-", c.to_stage, c.reason or ""
         )
     console.print(table)
-    for channel, c in sorted(consents.items()):
-        console.print(f"consent {channel}: {c.status} (source {c.source}, text {c.text_version})")
+    for channel, consent in sorted(consents.items()):
+        console.print(
+            f"consent {channel}: {consent.status} (source {consent.source}, text {consent.text_version})"
+        )
     console.print(f"email suppressed: {reason or 'no'}")
 
 

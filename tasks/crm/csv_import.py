@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from aicmo.console import Advance
 from aicmo.errors import InputError
@@ -290,7 +290,7 @@ def import_contacts(
     with transaction(engine) as session:
         if stage_changes:
             session.execute(
-                LifecycleChange.__table__.insert(),
+                insert(LifecycleChange),
                 [
                     {"contact_id": cid, "from_stage": a, "to_stage": b, "reason": "import", "changed_at": now}
                     for cid, a, b in stage_changes

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import CursorResult, Delete, Engine, delete, func, select
+from sqlalchemy.orm import Session
 
 from aicmo.models.lake import TABLES
 from aicmo.models.tables import (
@@ -54,6 +56,12 @@ class ErasureReport:
     def summary(self) -> dict[str, object]:
         """A flat dict of the counts."""
         return asdict(self)
+
+
+def _deleted(session: Session, statement: Delete) -> int:
+    """Run a DELETE and return how many rows it removed."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount)
 
 
 def erase_lake_rows(lake: Lake, contact_id: int) -> tuple[dict[str, int], dict[str, int]]:
@@ -99,9 +107,9 @@ def erase_contact(
     removed = remove_from_exports(email, home=home)
     report.export_files, report.export_rows = len(removed), sum(removed.values())
     with transaction(engine) as session:
-        report.cache_entries = session.execute(
-            delete(ProviderCacheEntry).where(func.lower(ProviderCacheEntry.key) == email)
-        ).rowcount
+        report.cache_entries = _deleted(
+            session, delete(ProviderCacheEntry).where(func.lower(ProviderCacheEntry.key) == email)
+        )
         if contact_id is not None:
             for model, attr in (
                 (Consent, "consents"),
@@ -109,13 +117,18 @@ def erase_contact(
                 (TierChange, "tier_changes"),
                 (OutboxMessage, "outbox_messages"),
             ):
-                count = session.execute(delete(model).where(model.contact_id == contact_id)).rowcount
+                count = _deleted(session, delete(model).where(model.contact_id == contact_id))
                 setattr(report, attr, count)
-            report.contacts = session.execute(delete(Contact).where(Contact.id == contact_id)).rowcount
+            report.contacts = _deleted(session, delete(Contact).where(Contact.id == contact_id))
         previous = session.scalar(
             select(Suppression.reason).where(Suppression.address_hmac == digest, Suppression.channel == "all")
         )
-        tombstone = {"address_hmac": digest, "channel": "all", "reason": "erased", "source": "erasure"}
+        tombstone: dict[str, Any] = {
+            "address_hmac": digest,
+            "channel": "all",
+            "reason": "erased",
+            "source": "erasure",
+        }
         tombstone["created_at"] = utcnow()
         bulk_upsert(
             session, Suppression.__table__, [tombstone], ("address_hmac", "channel"), ["reason", "source"]

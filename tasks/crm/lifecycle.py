@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
@@ -123,7 +123,7 @@ def record_initial_stages(session: Session, stages: dict[int, str], reason: str,
     """Record the first stage of newly created contacts (``from_stage`` is None)."""
     if stages:
         session.execute(
-            LifecycleChange.__table__.insert(),
+            insert(LifecycleChange),
             [
                 {"contact_id": cid, "from_stage": None, "to_stage": stage, "reason": reason, "changed_at": at}
                 for cid, stage in stages.items()

@@ -8,6 +8,7 @@ channel (erasure tombstones use it). Publishing asks :func:`suppressed_contact_i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -62,7 +63,7 @@ def suppress(
         select(Suppression.id).where(Suppression.address_hmac == digest, Suppression.channel == channel)
     )
     if exists is None:
-        row = {"address_hmac": digest, "channel": channel, "reason": reason, "source": source}
+        row: dict[str, Any] = {"address_hmac": digest, "channel": channel, "reason": reason, "source": source}
         row["created_at"] = utcnow()
         bulk_upsert(session, Suppression.__table__, [row], ("address_hmac", "channel"), [])
     if channel in ("email", "all"):

@@ -125,7 +125,7 @@ def orders_frame(sim: SimulatedOrders, *, currency: str = "USD", source: str = "
             pl.lit(currency).alias("currency"),
             pl.lit(source).alias("source"),
         )
-        .cast(dict(ORDERS))
+        .cast(ORDERS)
     )
 
 

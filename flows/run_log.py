@@ -1,0 +1,30 @@
+"""Bookkeeping of pipeline runs in the store (``flow_runs``): what was asked, what was done."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aicmo.runtime import engine
+from aicmo.storage.db import transaction
+from aicmo.storage.migrate import ensure_schema
+from aicmo.storage.repositories import finish_run, start_run
+
+
+@contextmanager
+def logged_run(flow_name: str, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Record a run's start, then its end with the stats the body put in the yielded dict."""
+    eng = engine()
+    ensure_schema(eng)
+    with transaction(eng) as session:
+        run_id = start_run(session, flow_name, {k: str(v) for k, v in parameters.items()})
+    stats: dict[str, Any] = {}
+    try:
+        yield stats
+    except BaseException as exc:
+        with transaction(eng) as session:
+            finish_run(session, run_id, "failed", {**stats, "error": type(exc).__name__})
+        raise
+    with transaction(eng) as session:
+        finish_run(session, run_id, "completed", stats)
