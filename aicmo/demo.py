@@ -21,7 +21,7 @@ from aicmo.storage.migrate import ensure_schema
 
 
 @contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
+def env_overrides(values: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the block, restoring the old values after."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
@@ -108,7 +108,7 @@ def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, d
     ensure_schema(engine())
     results: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
-    with FakeProviderServer() as fakes, _env(fakes.settings_env()):
+    with FakeProviderServer() as fakes, env_overrides(fakes.settings_env()):
         console.print(f"fake providers (Stripe, GitHub, OpenWeather, company) at {fakes.base_url}")
         _step(
             "generate sample data",
