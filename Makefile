@@ -30,8 +30,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-bench:
-	$(MAKE) EXTRAS=dev,bench $(STAMP)
+bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
