@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 import polars as pl
 import typer
@@ -202,7 +202,11 @@ def score_cmd(
         raise InputError(f"--tier-method: expected thresholds or quantiles, got {tier_method!r}")
     if period not in ("month", "week"):
         raise InputError(f"--period: expected month or week, got {period!r}")
-    summary = score(as_of=_day(as_of, "--as-of"), tier_method=tier_method, cohort_period=period)
+    summary = score(
+        as_of=_day(as_of, "--as-of"),
+        tier_method=cast(Literal["thresholds", "quantiles"], tier_method),
+        cohort_period=cast(Literal["month", "week"], period),
+    )
     console.print_json(data=summary)
 
 
@@ -267,12 +271,13 @@ def cohorts_cmd(
     if metric not in ("retention", "cumulative_revenue_per_customer"):
         raise InputError(f"--metric: expected retention or cumulative_revenue_per_customer, got {metric!r}")
     day = _as_of(as_of)
+    unit = cast(Literal["month", "week"], period)
     if basis == "orders":
         source = lake().scan("orders", end=day).filter(pl.col("amount") > 0)
-        table = cohort_table(source, period=period, value="amount", as_of=day).collect()
+        table = cohort_table(source, period=unit, value="amount", as_of=day).collect()
     else:
         source = lake().scan("events", end=day).filter(pl.col("type").is_in(ACTIVITY_TYPES))
-        table = cohort_table(source, period=period, value=None, as_of=day).collect()
+        table = cohort_table(source, period=unit, value=None, as_of=day).collect()
     if table.is_empty():
         raise InputError(f"no {basis} on or before {day} in the lake")
     wide = matrix(table, metric).tail(last)

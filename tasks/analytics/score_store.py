@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
 
 from aicmo.models.tables import Contact, TierChange
 
@@ -48,7 +48,7 @@ class ScoreWrite:
 
 
 def _current(engine: Engine) -> pl.DataFrame:
-    contacts = Contact.__table__
+    contacts = cast(Table, Contact.__table__)
     with engine.connect() as conn:
         rows = conn.execute(select(contacts.c.id, contacts.c.tier, contacts.c.tier_changed_at)).all()
     return pl.DataFrame(
@@ -97,7 +97,7 @@ def write_scores(
     plan = plan_changes(scores, _current(engine), scored_at)
     unknown = scores.height - plan.height
 
-    contacts = Contact.__table__
+    contacts = cast(Table, Contact.__table__)
     stmt = (
         update(contacts)
         .where(contacts.c.id == bindparam("b_id"))
@@ -131,5 +131,5 @@ def write_scores(
         for chunk in _chunks(rows):
             conn.execute(stmt, list(chunk))
         for chunk in _chunks(changes):
-            conn.execute(insert(TierChange.__table__), list(chunk))
+            conn.execute(insert(cast(Table, TierChange.__table__)), list(chunk))
     return ScoreWrite(updated=len(rows), tier_changes=len(changes), unknown_contacts=unknown)

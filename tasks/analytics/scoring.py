@@ -99,7 +99,7 @@ def build_scores(
             "tier_method": tier_method,
             "tiers": _counts(scores, "tier"),
             "rfm_segments": _counts(scores, "rfm_segment"),
-            "mean_engagement": float(scores["engagement_score"].mean() or 0.0) if rows else 0.0,
+            "mean_engagement": float(scores.select(pl.col("engagement_score").mean().fill_null(0.0)).item()),
         }
     )
     return summary
