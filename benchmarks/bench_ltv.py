@@ -91,17 +91,24 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, list[float], Any]:
 
 
 def interleaved(
-    contenders: dict[str, Callable[[], Any]], runs: int
+    contenders: dict[str, Callable[[], Any]], runs: int, cpu: dict[str, list[float]] | None = None
 ) -> dict[str, tuple[float, list[float], Any]]:
-    """Run each contender once per round, ``runs`` rounds, so load changes on a shared machine hit all alike."""
+    """Run each contender once per round, ``runs`` rounds, so load changes on a shared machine hit all alike.
+
+    ``cpu``, when given, receives each run's process CPU seconds (all threads) per contender: less
+    sensitive than wall time to other processes on the machine.
+    """
     times: dict[str, list[float]] = {name: [] for name in contenders}
     last: dict[str, Any] = {}
     for _ in range(runs):
         for name, fn in contenders.items():
             gc.collect()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             last[name] = fn()
             times[name].append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - c0)
             print(f"{name}: {times[name][-1]:.2f} s", file=sys.stderr, flush=True)
     return {name: (statistics.median(t), t, last[name]) for name, t in times.items()}
 
@@ -198,7 +205,9 @@ def main() -> None:
         import lifetimes  # noqa: F401  (imported once, outside the timings)
 
         contenders["lifetimes"] = lambda: lifetimes_run(path)
-    results = interleaved(contenders, args.runs)
+    cpu: dict[str, list[float]] = {}
+    results = interleaved(contenders, args.runs, cpu)
+    report["cpu_s"] = {name: {"median": statistics.median(v), "runs": v} for name, v in cpu.items()}
     ours_median, ours_times, ours_last = results["ours"]
     summary = ours_last.pop("summary")
     triples = compress(summary.lazy()).collect().height
@@ -207,6 +216,9 @@ def main() -> None:
         lt_median, lt_times, lt_last = results["lifetimes"]
         report["lifetimes"] = {"median_s": lt_median, "runs_s": lt_times, **lt_last}
         report["speedup_vs_lifetimes"] = lt_median / ours_median
+        report["cpu_ratio_lifetimes_over_ours"] = statistics.median(cpu["lifetimes"]) / statistics.median(
+            cpu["ours"]
+        )
         report["fit_only_speedup"] = lt_last["fit_s"] / ours_last["fit_s"]
         report["summary_only_speedup"] = lt_last["summary_s"] / ours_last["summary_s"]
         report["max_rel_param_diff_bgnbd"] = max_rel_diff(ours_last["bg"], lt_last["bg"])
