@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import httpx
 
@@ -64,7 +65,7 @@ class ProviderChain:
             provider_metrics = book[provider.name]
             try:
                 answer, n = await provider.guard.run(
-                    lambda p=provider: p.fetch(lookup, client),
+                    partial(provider.fetch, lookup, client),
                     self.settings,
                     provider_metrics,
                 )

@@ -13,6 +13,8 @@ from importlib import resources
 
 import httpx
 
+from aicmo.settings import GatewaySettings
+from aicmo.tasks.gateway.limits import ProviderLimit
 from aicmo.tasks.gateway.outcome import Answer
 from aicmo.tasks.gateway.provider import Provider
 
@@ -71,8 +73,10 @@ class OfflineCompanyProvider(Provider):
     name = "company_offline"
     capability = "company_by_domain"
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("offline://company", None, **kwargs)
+    def __init__(
+        self, *, settings: GatewaySettings | None = None, limit: ProviderLimit | None = None
+    ) -> None:
+        super().__init__("offline://company", None, settings=settings, limit=limit)
 
     async def fetch(self, key: str, client: httpx.AsyncClient) -> Answer:
         value = describe_domain(key)

@@ -143,10 +143,10 @@ def sync_stripe_orders(
 ) -> RevenueSyncReport:
     """Bring every succeeded Stripe payment into the lake's ``orders``; returns the counts."""
     settings = settings or get_settings()
-    key = credential(settings, "stripe_api_key")
-    if key is None:
+    stripe_key = credential(settings, "stripe_api_key")
+    if stripe_key is None:
         raise ConfigError(NOT_CONFIGURED)
-    stripe = StripeProvider(settings.providers.stripe_base_url, key, settings=settings.gateway)
+    stripe = StripeProvider(settings.providers.stripe_base_url, stripe_key, settings=settings.gateway)
     book = MetricsBook()
     report = RevenueSyncReport(source=source)
     customers, payments = asyncio.run(fetch_stripe(stripe, source, book))
