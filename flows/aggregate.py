@@ -82,16 +82,16 @@ def _markdown(
         "",
     ]
     if trends.anomalies.height:
-        for row in trends.anomalies.iter_rows(named=True):
+        for anomaly in trends.anomalies.iter_rows(named=True):
             lines.append(
-                f"- {row['day']} {row['scope']} {row['metric']}: {row['value']:.4g} vs baseline "
-                f"{row['baseline']:.4g} (z = {row['z']:.1f}, {row['direction']})"
+                f"- {anomaly['day']} {anomaly['scope']} {anomaly['metric']}: {anomaly['value']:.4g} vs "
+                f"baseline {anomaly['baseline']:.4g} (z = {anomaly['z']:.1f}, {anomaly['direction']})"
             )
     else:
         lines.append("- no day stood out against its same-weekday baseline")
-    for row in trends.campaigns.iter_rows(named=True) if trends.campaigns.height else []:
+    for broken in trends.campaigns.iter_rows(named=True) if trends.campaigns.height else []:
         lines.append(
-            f"- campaign {row['campaign_id']} ({row['channel']}): {row['reason']} (z = {row['z']:.1f})"
+            f"- campaign {broken['campaign_id']} ({broken['channel']}): {broken['reason']} (z = {broken['z']:.1f})"
         )
     return "\n".join(lines) + "\n"
 

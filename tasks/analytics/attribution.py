@@ -137,7 +137,7 @@ def credit(journeys: Journeys, half_life_days: float, model: MarkovModel | None 
             for m in MODELS
         ]
     )
-    return long.cast(dict(ATTRIBUTION)).sort("day", "model", "channel", "campaign_id", nulls_last=True)
+    return long.cast(ATTRIBUTION).sort("day", "model", "channel", "campaign_id", nulls_last=True)
 
 
 def attribute(
