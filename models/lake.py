@@ -130,8 +130,11 @@ KPIS_DAILY = schema(
         "campaign_id": pl.Int64,
         "channel": pl.String,
         **{c: pl.Int64 for c in _KPI_COUNTS},
+        "open_tracked_deliveries": pl.Int64,  # deliveries on channels that record opens (email, push)
         "unique_opens": pl.Int64,
         "unique_clicks": pl.Int64,
+        "open_tracked_unique_clicks": pl.Int64,  # clickers on channels that record opens
+        "delivery_tracked_unique_clicks": pl.Int64,  # clickers on channels that record deliveries
         "revenue": pl.Float64,
         "event_cost": pl.Float64,
         "ad_spend": pl.Float64,

@@ -12,9 +12,11 @@ from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.repositories import record_partitions
 from aicmo.tasks.analytics.kpis import (
+    aggregate_kpis,
     compute_daily_kpis,
     daily_kpis,
     recompute_daily_kpis,
+    rerate,
     rollup_kpis,
     touched_days,
 )
@@ -95,6 +97,66 @@ def test_rollups_recompute_unique_counts_from_events() -> None:
     assert rollups["channel"].get_column("channel").to_list() == ["ads", "email"]
     summed_daily = daily_kpis(events).collect().get_column("unique_opens").sum()
     assert summed_daily == 4  # the naive sum the roll-up must not report
+
+
+def _email_sms_and_ads_log() -> EventLog:
+    """Day 1: email campaign 1 delivered to contacts 1-4, contacts 1 and 2 open, contact 1 clicks;
+    SMS campaign 3 delivered to contacts 1 and 5-9, contacts 1, 5, 6 and 7 click (no opens: SMS has
+    none); ads campaign 2: contacts 10 and 11 click (no sends, no deliveries)."""
+    log = EventLog()
+    for c in (1, 2, 3, 4):
+        log.add("send", c, at(D1, 8)).add("deliver", c, at(D1, 8, 1))
+    log.add("open", 1, at(D1, 9)).add("open", 1, at(D1, 10)).add("open", 2, at(D1, 11))
+    log.add("click", 1, at(D1, 9, 5))
+    for c in (1, 5, 6, 7, 8, 9):
+        log.add("send", c, at(D1, 12), campaign=3, channel="sms")
+        log.add("deliver", c, at(D1, 12, 1), campaign=3, channel="sms")
+    for c in (1, 5, 6, 7):
+        log.add("click", c, at(D1, 13), campaign=3, channel="sms")
+    log.add("click", 10, at(D1, 14), campaign=2, channel="ads").add(
+        "click", 11, at(D1, 14), campaign=2, channel="ads"
+    )
+    return log
+
+
+def test_open_rates_of_mixed_channels_count_only_channels_that_track_opens() -> None:
+    events = _email_sms_and_ads_log().frame().lazy()
+    rollups = rollup_kpis(events)
+    overall = rollups["overall"].row(0, named=True)
+    # 10 deliveries (4 email + 6 SMS), 6 distinct clickers (contact 1 clicked email and SMS once each)
+    assert (overall["deliveries"], overall["unique_opens"], overall["unique_clicks"]) == (10, 2, 6)
+    assert overall["open_tracked_deliveries"] == 4
+    assert overall["open_tracked_unique_clicks"] == 1
+    assert overall["delivery_tracked_unique_clicks"] == 4  # contacts 1, 5, 6, 7; not the ads clickers
+    assert overall["open_rate"] == pytest.approx(2 / 4)  # email openers over email deliveries, not 2 / 10
+    assert overall["click_to_open"] == pytest.approx(
+        1 / 2
+    )  # the email clicker over the email openers, not 6 / 2
+    assert overall["click_to_open"] <= 1.0
+    assert overall["ctr"] == pytest.approx(4 / 10)  # clickers of delivered messages, not 6 / 10
+    by_day = aggregate_kpis(events, ["day"]).collect().row(0, named=True)  # keyed, without a channel
+    assert (by_day["open_rate"], by_day["click_to_open"], by_day["ctr"]) == pytest.approx(
+        (2 / 4, 1 / 2, 4 / 10)
+    )
+    by_campaign = aggregate_kpis(events, ["campaign_id"]).collect()
+    assert _row(by_campaign, campaign_id=1)["click_to_open"] == pytest.approx(1 / 2)
+    assert _row(by_campaign, campaign_id=3)["ctr"] == pytest.approx(4 / 6)
+
+    # single-channel rows keep the plain definitions
+    email = _row(rollups["channel"], channel="email")
+    assert (email["open_rate"], email["ctr"], email["click_to_open"]) == pytest.approx((2 / 4, 1 / 4, 1 / 2))
+    sms = _row(rollups["channel"], channel="sms")
+    assert (sms["open_rate"], sms["click_to_open"]) == (None, None)
+    assert sms["ctr"] == pytest.approx(4 / 6)
+    ads = _row(rollups["channel"], channel="ads")
+    assert (ads["open_rate"], ads["ctr"], ads["click_to_open"]) == (None, None, None)
+    daily = compute_daily_kpis(events)
+    assert _row(daily, day=D1, channel="email")["click_to_open"] == pytest.approx(1 / 2)
+    assert _row(daily, day=D1, channel="sms")["ctr"] == pytest.approx(4 / 6)
+
+    # summing the daily rows of the day keeps the open-based rates on email
+    summed = rerate(daily.lazy(), ["day"]).collect().row(0, named=True)
+    assert (summed["open_rate"], summed["click_to_open"]) == pytest.approx((2 / 4, 1 / 2))
 
 
 def test_empty_events_give_empty_tables() -> None:

@@ -50,6 +50,9 @@ def kpi_days(seed: int, days: int = 84, spike: date | None = SPIKE) -> pl.DataFr
                 "complaints": int(rng.binomial(deliveries, 0.0001)),
                 "unique_opens": opens,
                 "unique_clicks": clicks,
+                "open_tracked_deliveries": deliveries,  # an email row: every column is in scope
+                "open_tracked_unique_clicks": clicks,
+                "delivery_tracked_unique_clicks": clicks,
                 "revenue": float(rng.gamma(5, 100)),
                 "event_cost": 1.0,
                 "ad_spend": 0.0,
