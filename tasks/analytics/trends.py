@@ -73,7 +73,7 @@ COUNT_METRICS = frozenset({*COUNT_COLUMNS, *UNIQUE_COLUMNS})
 RATE_DENOMINATORS = {
     "delivery_rate": "sends",
     "bounce_rate": "sends",
-    "open_rate": "deliveries",
+    "open_rate": "open_tracked_deliveries",
     "ctr": "deliveries",
     "click_to_open": "unique_opens",
     "conversion_rate": "unique_clicks",
