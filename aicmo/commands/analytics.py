@@ -274,10 +274,10 @@ def cohorts_cmd(
     unit = cast(Literal["month", "week"], period)
     if basis == "orders":
         source = lake().scan("orders", end=day).filter(pl.col("amount") > 0)
-        table = cohort_table(source, period=unit, value="amount", as_of=day).collect()
+        table = cohort_table(source, period=unit, value="amount", as_of=day).collect(engine="streaming")
     else:
         source = lake().scan("events", end=day).filter(pl.col("type").is_in(ACTIVITY_TYPES))
-        table = cohort_table(source, period=unit, value=None, as_of=day).collect()
+        table = cohort_table(source, period=unit, value=None, as_of=day).collect(engine="streaming")
     if table.is_empty():
         raise InputError(f"no {basis} on or before {day} in the lake")
     wide = matrix(table, metric).tail(last)
