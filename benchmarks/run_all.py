@@ -27,6 +27,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     ],
     "bench_crm.py": ["--rows", "20000", "--contacts", "200000", "--sql-rows", "200000"],
     "bench_sample.py": ["--contacts", "10000", "--days", "60", "--customers", "100000"],
+    "bench_store.py": ["--rows", "20000", "--merge-rows", "1000", "--runs", "1"],
     "bench_kpis.py": ["--events", "5000000", "--runs", "1"],
     "bench_attribution.py": ["--journeys", "500000", "--runs", "1"],
     "bench_ltv.py": ["--customers", "100000", "--runs", "1"],
