@@ -178,7 +178,7 @@ def test_gamma_gamma_rejects_non_positive_spend() -> None:
         gamma_gamma.fit_gamma_gamma([1, 2], [10.0, 0.0])
 
 
-@pytest.mark.skipif(not HAS_LIFETIMES, reason="lifetimes is not installed (pip install -e '.[bench]')")
+@pytest.mark.skipif(not HAS_LIFETIMES, reason="lifetimes is not installed (pip install -e '.[dev]')")
 @pytest.mark.filterwarnings("ignore:The 'mode.chained_assignment' option is deprecated")
 def test_agrees_with_lifetimes(ltv_orders: pl.DataFrame, ltv_summary: pl.DataFrame) -> None:
     import pandas as pd
