@@ -25,7 +25,7 @@ from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
 from aicmo.tasks.crm.csv_reading import CsvTable, read_csv
-from aicmo.tasks.crm.emails import address_hmac, normalize_email, normalize_phone
+from aicmo.tasks.crm.emails import address_hmacs, normalize_email, normalize_phone
 from aicmo.tasks.crm.lifecycle import can_transition, parse_stage, record_initial_stages
 from aicmo.tasks.crm.suppression import hmac_key, lookup
 
@@ -160,14 +160,18 @@ def _existing(engine: Engine, emails: Sequence[str]) -> dict[str, dict[str, Any]
     with engine.connect() as conn:
         for start in range(0, len(emails), _LOOKUP_CHUNK):
             chunk = list(emails[start : start + _LOOKUP_CHUNK])
-            for row in conn.execute(select(*cols).where(Contact.email.in_(chunk))):
-                found[row.email] = dict(row._mapping)
+            result = conn.execute(select(*cols).where(Contact.email.in_(chunk)))
+            keys = list(result.keys())
+            # Plain tuples zipped with the keys once per chunk: building a mapping per row is slow.
+            for values in result.tuples():
+                row = dict(zip(keys, values, strict=True))
+                found[row["email"]] = row
     return found
 
 
 def _suppressions(engine: Engine, emails: Sequence[str]) -> dict[str, str]:
     key = hmac_key()
-    digests = {address_hmac(e, key): e for e in emails}
+    digests = dict(zip(address_hmacs(emails, key), emails, strict=True))
     with transaction(engine) as session:
         found = lookup(session, digests, ("email", "all"))
     return {digests[d]: reason for d, reason in found.items()}
@@ -290,7 +294,7 @@ def import_contacts(
     with transaction(engine) as session:
         if stage_changes:
             session.execute(
-                insert(LifecycleChange),
+                insert(LifecycleChange.__table__),
                 [
                     {"contact_id": cid, "from_stage": a, "to_stage": b, "reason": "import", "changed_at": now}
                     for cid, a, b in stage_changes

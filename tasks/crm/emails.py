@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Iterable
 
 import email_validator
 from email_validator import EmailNotValidError, validate_email
@@ -131,3 +132,14 @@ def normalize_phone(raw: str) -> str | None:
 def address_hmac(address: str, key: str) -> str:
     """HMAC-SHA256 (hex) of a normalized address: lets the store recognize it without keeping it."""
     return hmac.new(key.encode(), address.encode(), hashlib.sha256).hexdigest()
+
+
+def address_hmacs(addresses: Iterable[str], key: str) -> list[str]:
+    """:func:`address_hmac` of many addresses, keying the HMAC once and copying it per address."""
+    keyed = hmac.new(key.encode(), digestmod=hashlib.sha256)
+    digests: list[str] = []
+    for address in addresses:
+        mac = keyed.copy()
+        mac.update(address.encode())
+        digests.append(mac.hexdigest())
+    return digests

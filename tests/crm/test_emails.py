@@ -149,3 +149,10 @@ def test_fast_path_matches_email_validator_on_the_sample_files() -> None:
             assert _ours(raw) == _reference(raw), (path.name, raw)
             seen += 1
     assert seen > 20
+
+
+def test_hmac_of_many_addresses_equals_one_by_one() -> None:
+    from aicmo.tasks.crm.emails import address_hmacs
+
+    addresses = ["a@example.com", "jörg@bücher.de", "b@example.com"]
+    assert address_hmacs(addresses, "k1") == [address_hmac(a, "k1") for a in addresses]
