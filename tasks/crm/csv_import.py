@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, Table, insert, select
 
 from aicmo.console import Advance
 from aicmo.errors import InputError
@@ -294,7 +294,7 @@ def import_contacts(
     with transaction(engine) as session:
         if stage_changes:
             session.execute(
-                insert(LifecycleChange.__table__),
+                insert(cast(Table, LifecycleChange.__table__)),
                 [
                     {"contact_id": cid, "from_stage": a, "to_stage": b, "reason": "import", "changed_at": now}
                     for cid, a, b in stage_changes

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
@@ -123,7 +124,7 @@ def record_initial_stages(session: Session, stages: dict[int, str], reason: str,
     """Record the first stage of newly created contacts (``from_stage`` is None)."""
     if stages:
         session.execute(  # Core insert (executemany): the ORM bulk path costs more per row
-            insert(LifecycleChange.__table__),
+            insert(cast(Table, LifecycleChange.__table__)),
             [
                 {"contact_id": cid, "from_stage": None, "to_stage": stage, "reason": reason, "changed_at": at}
                 for cid, stage in stages.items()
