@@ -112,7 +112,7 @@ _KPI_COUNTS = (
     "unsubscribes",
     "complaints",
 )
-_KPI_RATES = (
+KPI_RATE_COLUMNS = (
     "delivery_rate",
     "bounce_rate",
     "open_rate",
@@ -139,7 +139,7 @@ KPIS_DAILY = schema(
         "event_cost": pl.Float64,
         "ad_spend": pl.Float64,
         "cost": pl.Float64,
-        **{c: pl.Float64 for c in _KPI_RATES},
+        **{c: pl.Float64 for c in KPI_RATE_COLUMNS},
     }
 )
 EVENT_QUALITY = schema({"day": pl.Date, "issue": pl.String, "rows": pl.Int64, "total_rows": pl.Int64})

@@ -49,7 +49,7 @@ from prefect import task
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicmo.models.lake import EVENT_QUALITY, KPIS_DAILY
+from aicmo.models.lake import EVENT_QUALITY, KPI_RATE_COLUMNS, KPIS_DAILY
 from aicmo.models.tables import LakePartitionState
 from aicmo.storage.db import get_engine, transaction
 from aicmo.storage.lake import Lake
@@ -91,18 +91,7 @@ CHANNEL_SCOPES: dict[str, tuple[str, ...]] = {
 """Columns that count only the events of some channels: the numerators and denominators of the
 rates that would otherwise mix channels where one side is not measured (see the module docstring)."""
 MONEY_COLUMNS = ("revenue", "event_cost", "ad_spend", "cost")
-RATE_COLUMNS = (
-    "delivery_rate",
-    "bounce_rate",
-    "open_rate",
-    "ctr",
-    "click_to_open",
-    "conversion_rate",
-    "unsubscribe_rate",
-    "cpa",
-    "roas",
-    "roi",
-)
+RATE_COLUMNS = KPI_RATE_COLUMNS
 DAILY_KEYS = ("day", "campaign_id", "channel")
 KPIS_TABLE = "kpis_daily"
 NO_SHARED_SCAN = pl.QueryOptFlags(comm_subplan_elim=False)

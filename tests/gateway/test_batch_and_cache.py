@@ -19,7 +19,7 @@ from aicmo.storage.db import make_engine, transaction
 from aicmo.tasks.gateway import Answer, ProviderChain, build_chains, enrich_many, make_client
 from aicmo.tasks.gateway.transport import TransportName
 from aicmo.tasks.providers.company import CompanyHttpProvider
-from tests.gateway.conftest import settings_for
+from tests.provider_fixtures import settings_for
 
 DOMAINS = [f"company-{i}.com" for i in range(300)] + ["stripe.com", "gmail.com", "Stripe.com"]
 

@@ -17,7 +17,7 @@ from aicmo.tasks.gateway import ProviderChain, build_chains, enrich_many, make_c
 from aicmo.tasks.gateway.transport import TransportName
 from aicmo.tasks.providers.company import CompanyHttpProvider
 from aicmo.tasks.providers.offline_company import OfflineCompanyProvider
-from tests.gateway.conftest import settings_for
+from tests.provider_fixtures import settings_for
 
 
 class BackupCompanyProvider(CompanyHttpProvider):

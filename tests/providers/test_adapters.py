@@ -10,7 +10,7 @@ from aicmo.tasks.gateway import ProviderError, build_chains, make_client
 from aicmo.tasks.gateway.metrics import ProviderMetrics
 from aicmo.tasks.providers.offline_company import describe_domain, is_free_mail, name_from_domain
 from aicmo.tasks.providers.stripe import StripeProvider, major_units, payment_amount
-from tests.providers.conftest import settings_for
+from tests.provider_fixtures import settings_for
 
 
 def stripe_for(server: FakeProviderServer, settings: Settings) -> StripeProvider:

@@ -16,7 +16,7 @@ from aicmo.storage.migrate import ensure_schema
 from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
 from aicmo.tasks.providers.revenue import sync_stripe_orders
 from aicmo.tasks.providers.stripe import major_units, payment_amount
-from tests.providers.conftest import settings_for
+from tests.provider_fixtures import settings_for
 
 CONTACTS = [f"customer{i}@shop{i % 5}.com" for i in range(40)]
 STRANGERS = ["stranger1@elsewhere.org", "stranger2@elsewhere.org"]
