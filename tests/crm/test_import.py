@@ -57,7 +57,12 @@ def test_utf8_bom_comma_file_with_aliases_full_names_and_idn(engine: Engine, dat
     assert people["carol@bücher.de"].lifecycle_stage == "subscriber"
     with transaction(engine) as session:
         first = session.scalars(select(LifecycleChange).where(LifecycleChange.contact_id == bob.id)).one()
+        initial = session.scalars(
+            select(LifecycleChange.contact_id).where(LifecycleChange.from_stage.is_(None))
+        )
+        assert sorted(initial) == sorted(p.id for p in people.values())  # one initial row per new contact
     assert (first.from_stage, first.to_stage, first.reason) == (None, "customer", "import")
+    assert first.changed_at == bob.lifecycle_changed_at  # the same import timestamp on both
 
 
 def test_excel_cp1252_file_with_sep_hint_and_cr_line_endings(engine: Engine, data_dir: Path) -> None:
