@@ -165,8 +165,8 @@ def _existing(engine: Engine, emails: Sequence[str]) -> dict[str, dict[str, Any]
             chunk = list(emails[start : start + _LOOKUP_CHUNK])
             result = conn.execute(select(*cols).where(Contact.email.in_(chunk)))
             keys = list(result.keys())
-            # Plain tuples zipped with the keys once per chunk: building a mapping per row is slow.
-            for values in result.tuples():
+            # Rows zipped with the column names once per chunk: building a mapping per row is slow.
+            for values in result:
                 row = dict(zip(keys, values, strict=True))
                 found[row["email"]] = row
     return found
