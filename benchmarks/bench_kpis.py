@@ -13,7 +13,7 @@ child process (so its peak RSS is its own) on the same files:
   that subset too, so the pandas ratio compares equal work.
 
 Every engine's output is checked against ours (all counts and the revenue per group).
-Prints a JSON report; ``--markdown`` also prints the table for docs/BENCHMARKS.md.
+Prints a JSON report (the figures docs/BENCHMARKS.md quotes).
 
     .venv/bin/python benchmarks/bench_kpis.py --events 50000000 --pandas-events 5000000
 """
