@@ -35,11 +35,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
+import machine_info
 import numpy as np
 import orjson
 
@@ -85,19 +85,8 @@ class Run:
 
 
 def machine() -> dict[str, Any]:
-    """nproc, CPU model, RAM and load of this machine, for the report."""
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
-    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "ram_gb": round(int(mem) / 1024**2, 1),
-        "load_avg": os.getloadavg(),
-        "aiohttp": aiohttp.__version__,
-        "httpx": httpx.__version__,
-    }
+    """The machine and the HTTP clients' versions, for the report."""
+    return machine_info.machine(aiohttp=aiohttp.__version__, httpx=httpx.__version__)
 
 
 def _backoff(attempt: int) -> float:

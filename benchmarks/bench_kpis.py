@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import machine_info
 import numpy as np
 import polars as pl
 
@@ -252,17 +252,8 @@ def check_same(ours: pl.DataFrame, other: pl.DataFrame, name: str) -> None:
 
 
 def machine() -> dict[str, Any]:
-    """nproc, CPU model and RAM of this machine, for the report."""
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
-    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "ram_gb": round(int(mem) / 1024**2, 1),
-        "polars": pl.__version__,
-    }
+    """The machine and Polars' version, for the report."""
+    return machine_info.machine(polars=pl.__version__)
 
 
 def main() -> None:

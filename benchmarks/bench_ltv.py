@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -30,6 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import machine_info
 import polars as pl
 
 from aicmo.tasks.analytics.ltv import fit_models
@@ -43,24 +42,8 @@ BENCH_GG = GammaGammaParams(p=6.0, q=4.0, gamma=40.0)
 
 
 def machine() -> str:
-    """nproc, CPU model and RAM of this machine, for the report."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        ram = f"{mem_kb / 1024**2:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        ram = "unknown RAM"
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {ram}, Python {platform.python_version()}, Polars {pl.__version__}"
-    )
+    """The machine and Polars' version in one line, for the report."""
+    return machine_info.describe(machine_info.machine(polars=pl.__version__))
 
 
 def order_log(customers: int, folder: Path, seed: int = 2024) -> Path:

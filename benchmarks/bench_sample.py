@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -26,24 +25,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import machine_info
+
 DATA = Path(__file__).parent / ".data"
 END = date(2026, 10, 31)
 HEAVY = {"r": 2.0, "alpha": 10.0, "a": 1.5, "b": 18.0}  # ~20 orders per customer over three years
 
 
 def machine() -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor(),
-    )
-    mem_kb = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
-    )
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1024 / 1024, 1)}
+    """The machine, for the report."""
+    return machine_info.machine()
 
 
 def bench_generator(contacts: int, days: int, keep: bool) -> dict[str, Any]:
