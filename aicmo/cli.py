@@ -25,20 +25,15 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from aicmo.commands import db, demo, generate
+    from aicmo.commands import analytics, contacts, db, demo, generate, pipeline, providers, segments
 
-    app.add_typer(db.app, name="db")
     demo.register(app)
     generate.register(app)
-    from aicmo.commands import contacts, segments
-
+    app.add_typer(pipeline.app, name="pipeline")
+    app.add_typer(db.app, name="db")
     app.add_typer(contacts.app, name="contacts")
     app.add_typer(segments.app, name="segments")
-    from aicmo.commands import analytics
-
     app.add_typer(analytics.app, name="analytics")
-    from aicmo.commands import providers
-
     app.add_typer(providers.app, name="providers")
 
 

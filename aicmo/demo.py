@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
-from aicmo.console import console
+from aicmo.console import console, progress_bar
 from aicmo.runtime import engine
 from aicmo.settings import get_settings, reset_settings
 from aicmo.storage.migrate import ensure_schema
@@ -86,11 +86,17 @@ def summary_table(title: str, summary: dict[str, Any], limit: int = 24) -> Table
     return table
 
 
-def _step(name: str, fn: Callable[[], dict[str, Any]], results: dict[str, dict[str, Any]]) -> None:
-    console.print(f"[bold]▶ {name}[/]")
-    started = time.perf_counter()
-    results[name] = fn()
-    console.print(f"  done in {time.perf_counter() - started:.1f} s")
+def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[str, dict[str, Any]]:
+    """Run each step under one progress bar, printing how long each took."""
+    results: dict[str, dict[str, Any]] = {}
+    with progress_bar("demo pipeline", total=len(steps)) as advance:
+        for name, fn in steps:
+            console.print(f"[bold]▶ {name}[/]")
+            started = time.perf_counter()
+            results[name] = fn()
+            console.print(f"  done in {time.perf_counter() - started:.1f} s")
+            advance()
+    return results
 
 
 def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, dict[str, Any]]:
@@ -106,21 +112,25 @@ def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, d
     console.rule("[bold]AICMO demo")
     console.print(f"home: {settings.home}   store: {settings.resolved_database_url}")
     ensure_schema(engine())
-    results: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     with FakeProviderServer() as fakes, env_overrides(fakes.settings_env()):
         console.print(f"fake providers (Stripe, GitHub, OpenWeather, company) at {fakes.base_url}")
-        _step(
-            "generate sample data",
-            lambda: generate_sample_data(contacts=contacts, days=days, seed=seed),
-            results,
+
+        def generate() -> dict[str, Any]:
+            summary = generate_sample_data(contacts=contacts, days=days, seed=seed)
+            # Stripe's fake customers are some of the generated contacts, plus strangers and guests.
+            fakes.seed_stripe_from_contacts(engine(), seed=seed)
+            return summary
+
+        results = _run_steps(
+            [
+                ("generate sample data", generate),
+                ("enrich contacts (phase 0 + 1)", lambda: enrich_contacts()),
+                ("sync Stripe revenue (phase 0)", lambda: sync_stripe_revenue()),
+                ("aggregate KPIs, attribution, trends (phase 3)", lambda: aggregate(full=True)),
+                ("score: engagement, LTV, tiers, cohorts (phase 3)", lambda: score()),
+            ]
         )
-        # Stripe's fake customers are some of the generated contacts, plus strangers and guests.
-        fakes.seed_stripe_from_contacts(engine(), seed=seed)
-        _step("enrich contacts (phase 0 + 1)", lambda: enrich_contacts(), results)
-        _step("sync Stripe revenue (phase 0)", lambda: sync_stripe_revenue(), results)
-        _step("aggregate KPIs, attribution, trends (phase 3)", lambda: aggregate(full=True), results)
-        _step("score: engagement, LTV, tiers, cohorts (phase 3)", lambda: score(), results)
     console.rule("[bold]Summary")
     for name, summary in results.items():
         console.print(summary_table(name, summary))

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from aicmo.commands.options import parse_day
 from aicmo.console import console
 from aicmo.errors import InputError
 from aicmo.models.tables import Campaign
@@ -21,15 +22,6 @@ app = typer.Typer(help="Analytics over the lake: KPIs, attribution, trends.", no
 
 START = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the lake's first.")
 END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the lake's last.")
-
-
-def _day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def _known_campaigns() -> list[int]:
@@ -76,7 +68,7 @@ def kpis_cmd(
     if by not in ROLLUPS:
         raise InputError(f"--by: expected one of {', '.join(ROLLUPS)}, got {by!r}")
     rollups = window_rollups(
-        lake(), _day(start, "--start"), _day(end, "--end"), _known_campaigns(), datetime.now(UTC)
+        lake(), parse_day(start, "--start"), parse_day(end, "--end"), _known_campaigns(), datetime.now(UTC)
     )
     columns = [
         *ROLLUPS[by],
@@ -115,8 +107,8 @@ def attribution_cmd(
     settings = get_settings().analytics
     result = attribute_lake(
         lake(),
-        _day(start, "--start"),
-        _day(end, "--end"),
+        parse_day(start, "--start"),
+        parse_day(end, "--end"),
         _known_campaigns(),
         datetime.now(UTC),
         lookback or settings.attribution_lookback_days,
@@ -136,7 +128,7 @@ def trends_cmd(start: str | None = START, end: str | None = END) -> None:
     from aicmo.tasks.analytics.kpis import window_rollups
     from aicmo.tasks.analytics.trends import trend_report
 
-    first, last = _day(start, "--start"), _day(end, "--end")
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
     settings = get_settings()
     daily = lake().scan("kpis_daily", first, last).drop("dt").collect()
     if daily.height == 0:
@@ -172,7 +164,7 @@ def aggregate_cmd(
     """Run the aggregate flow: incremental daily KPIs, roll-ups, attribution, trends, artifacts."""
     from aicmo.flows.aggregate import aggregate
 
-    summary = aggregate(start=_day(start, "--start"), end=_day(end, "--end"), full=full)
+    summary = aggregate(start=parse_day(start, "--start"), end=parse_day(end, "--end"), full=full)
     console.print_json(data=summary)
 
 
@@ -184,7 +176,7 @@ AS_OF = typer.Option(
 def _as_of(value: str | None) -> date:
     from aicmo.tasks.analytics.scoring import default_as_of
 
-    return _day(value, "--as-of") or default_as_of(lake())
+    return parse_day(value, "--as-of") or default_as_of(lake())
 
 
 @app.command("score")
@@ -203,7 +195,7 @@ def score_cmd(
     if period not in ("month", "week"):
         raise InputError(f"--period: expected month or week, got {period!r}")
     summary = score(
-        as_of=_day(as_of, "--as-of"),
+        as_of=parse_day(as_of, "--as-of"),
         tier_method=cast(Literal["thresholds", "quantiles"], tier_method),
         cohort_period=cast(Literal["month", "week"], period),
     )
