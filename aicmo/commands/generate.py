@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
-from datetime import date
 from types import TracebackType
 
 import typer
 from rich.table import Table
 
+from aicmo.commands.options import parse_day
 from aicmo.console import Advance, console, progress_bar
-from aicmo.errors import InputError
-from aicmo.runtime import engine, lake
-from aicmo.settings import get_settings
 
 
 class StageBars:
@@ -43,16 +40,6 @@ class StageBars:
         self._stack.close()
 
 
-def parse_end(value: str | None) -> date | None:
-    """``--end`` as a date; a one-line InputError when it is not YYYY-MM-DD."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"--end: expected a date as YYYY-MM-DD, got {value!r}") from None
-
-
 def register(app: typer.Typer) -> None:
     """Add ``generate`` to the top-level app."""
 
@@ -64,23 +51,11 @@ def register(app: typer.Typer) -> None:
         end: str | None = typer.Option(None, "--end", help="Last day (YYYY-MM-DD, UTC); default yesterday."),
     ) -> None:
         """Write a realistic, deterministic sample dataset (contacts, campaigns, events, orders, ad spend, creatives)."""
-        from aicmo.storage.migrate import ensure_schema
-        from aicmo.tasks.sample import generate_dataset
+        from aicmo.tasks.sample.configured import generate_into_configured_store
 
-        last_day = parse_end(end)
-        eng = engine()
-        ensure_schema(eng)
+        last_day = parse_day(end, "--end")
         with StageBars() as bars:
-            summary = generate_dataset(
-                eng,
-                lake(),
-                contacts=contacts,
-                days=days,
-                seed=seed,
-                end=last_day,
-                assets_dir=get_settings().home / "assets",
-                progress=bars,
-            )
+            summary = generate_into_configured_store(contacts, days, seed, last_day, progress=bars)
         table = Table(title=f"sample data {summary.start} .. {summary.end} (seed {summary.seed})")
         table.add_column("what")
         table.add_column("rows", justify="right")

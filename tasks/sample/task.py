@@ -11,10 +11,8 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from aicmo.runtime import engine, lake
-from aicmo.settings import get_settings
-from aicmo.storage.migrate import ensure_schema
-from aicmo.tasks.sample.dataset import generate_dataset
+from aicmo.tasks.sample.configured import generate_into_configured_store
+from aicmo.tasks.sample.dataset import ProgressFn
 from aicmo.tasks.sample.params import DatasetSummary
 
 
@@ -37,32 +35,21 @@ def summary_dict(summary: DatasetSummary) -> dict[str, Any]:
     return data
 
 
-def generate_into_configured_store(
-    contacts: int, days: int, seed: int, end: date | None = None, *, log_stages: bool = False
-) -> DatasetSummary:
-    """Generate into the store and lake the settings name, creatives under ``<home>/assets``."""
-    eng = engine()
-    ensure_schema(eng)
+def _log_finished_stages() -> ProgressFn:
+    """A progress callback that logs each stage once, when it is done, to the Prefect run log."""
     seen: set[str] = set()
 
     def progress(stage: str, done: int, total: int) -> None:
-        if log_stages and done >= total and stage not in seen:
+        if done >= total and stage not in seen:
             seen.add(stage)
             get_run_logger().info("sample data: %s done (%d)", stage, total)
 
-    return generate_dataset(
-        eng,
-        lake(),
-        contacts=contacts,
-        days=days,
-        seed=seed,
-        end=end,
-        assets_dir=get_settings().home / "assets",
-        progress=progress,
-    )
+    return progress
 
 
 @task(name="generate-sample-data", persist_result=False)
 def generate_sample_task(contacts: int, days: int, seed: int, end: date | None = None) -> dict[str, Any]:
     """Write the sample dataset; returns :func:`summary_dict` of what was written."""
-    return summary_dict(generate_into_configured_store(contacts, days, seed, end, log_stages=True))
+    return summary_dict(
+        generate_into_configured_store(contacts, days, seed, end, progress=_log_finished_stages())
+    )

@@ -1,0 +1,29 @@
+"""The generator on the store, lake and home the settings name (shared by the CLI and the task)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from aicmo.runtime import engine, lake
+from aicmo.settings import get_settings
+from aicmo.storage.migrate import ensure_schema
+from aicmo.tasks.sample.dataset import ProgressFn, generate_dataset
+from aicmo.tasks.sample.params import DatasetSummary
+
+
+def generate_into_configured_store(
+    contacts: int, days: int, seed: int, end: date | None = None, *, progress: ProgressFn | None = None
+) -> DatasetSummary:
+    """Migrate the configured store if needed, then generate into it, creatives under ``<home>/assets``."""
+    eng = engine()
+    ensure_schema(eng)
+    return generate_dataset(
+        eng,
+        lake(),
+        contacts=contacts,
+        days=days,
+        seed=seed,
+        end=end,
+        assets_dir=get_settings().home / "assets",
+        progress=progress,
+    )
