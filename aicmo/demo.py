@@ -86,6 +86,14 @@ def summary_table(title: str, summary: dict[str, Any], limit: int = 24) -> Table
     return table
 
 
+def print_summary(title: str, summary: dict[str, Any]) -> None:
+    """A step's summary as a key/value table, plus a table for each list of rows in it."""
+    console.print(summary_table(title, summary))
+    for key, value in summary.items():
+        if _is_rows(value):
+            console.print(rows_table(f"{title}: {key}", value))
+
+
 def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[str, dict[str, Any]]:
     """Run each step under one progress bar, printing how long each took."""
     results: dict[str, dict[str, Any]] = {}
@@ -133,10 +141,7 @@ def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, d
         )
     console.rule("[bold]Summary")
     for name, summary in results.items():
-        console.print(summary_table(name, summary))
-        for key, value in summary.items():
-            if _is_rows(value):
-                console.print(rows_table(f"{name}: {key}", value))
+        print_summary(name, summary)
     console.print(
         f"[green]pipeline finished in {time.perf_counter() - started:.1f} s[/]; "
         f"artifacts under {settings.artifacts_dir}, Prefect UI: `make ui`"

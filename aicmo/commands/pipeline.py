@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from aicmo.commands.options import parse_day
-from aicmo.console import console, progress_bar
+from aicmo.console import progress_bar
 from aicmo.errors import InputError
 
 app = typer.Typer(help="Run the daily chain, a backfill or the enrichment flow.", no_args_is_help=True)
@@ -20,15 +20,12 @@ app = typer.Typer(help="Run the daily chain, a backfill or the enrichment flow."
 
 def _run(description: str, flow_call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run a flow under a progress display and print its summary."""
-    from aicmo.demo import rows_table, summary_table
+    from aicmo.demo import print_summary
 
     with progress_bar(description, total=1) as advance:
         summary = flow_call()
         advance()
-    console.print(summary_table(description, summary))
-    for key, value in summary.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            console.print(rows_table(f"{description}: {key}", value))
+    print_summary(description, summary)
     return summary
 
 
