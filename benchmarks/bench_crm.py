@@ -76,7 +76,7 @@ def write_csv(path: Path, rows: int, seed: int = 1) -> None:
 def bench_import(rows: int) -> dict[str, Any]:
     import pandas as pd
 
-    from aicmo.models.tables import Base
+    from aicmo.models.base import Base
     from aicmo.storage.db import make_engine
     from aicmo.tasks.crm.csv_import import import_contacts
 
@@ -195,7 +195,8 @@ def bench_sql(frame: pl.DataFrame) -> dict[str, Any]:
     """The same definition compiled to SQL and counted in SQLite over ``frame``'s rows."""
     from sqlalchemy import func, insert, select
 
-    from aicmo.models.tables import Base, Contact
+    from aicmo.models.base import Base
+    from aicmo.models.crm import Contact
     from aicmo.storage.db import make_engine
     from aicmo.tasks.crm.segments import compile_polars, compile_sql
 

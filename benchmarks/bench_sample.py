@@ -38,7 +38,7 @@ def machine() -> dict[str, Any]:
 
 
 def bench_generator(contacts: int, days: int, keep: bool) -> dict[str, Any]:
-    from aicmo.models.tables import Base
+    from aicmo.models.base import Base
     from aicmo.storage.db import make_engine
     from aicmo.storage.lake import Lake
     from aicmo.tasks.sample import generate_dataset

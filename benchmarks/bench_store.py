@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, insert, text
 
-from aicmo.models.tables import Base, Contact, utcnow
+from aicmo.models.base import Base, utcnow
+from aicmo.models.crm import Contact
 from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.repositories import upsert_contacts
 

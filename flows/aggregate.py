@@ -17,7 +17,7 @@ from prefect.artifacts import create_image_artifact, create_markdown_artifact, c
 from sqlalchemy import select
 
 from aicmo import runtime
-from aicmo.models.tables import Campaign
+from aicmo.models.publishing import Campaign
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.tasks.analytics import quality

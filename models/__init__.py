@@ -1,1 +1,7 @@
 """The data's shapes: SQL tables, boundary schemas and Parquet lake schemas, each written once."""
+
+# Every phase's tables register on the one Base when the package is imported, so
+# ``Base.metadata`` (Alembic, create_all) always sees the whole store.
+from aicmo.models import analytics, crm, gateway, media, publishing, runs
+
+__all__ = ["analytics", "crm", "gateway", "media", "publishing", "runs"]

@@ -9,7 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicmo.models.tables import Campaign, Contact, FlowRunRecord, LakePartitionState, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Contact
+from aicmo.models.publishing import Campaign
+from aicmo.models.runs import FlowRunRecord, LakePartitionState
 from aicmo.storage.upsert import bulk_upsert
 
 CONTACT_KEY = ("email",)

@@ -14,7 +14,7 @@ from aicmo.prefect_env import configure_prefect
 
 configure_prefect(Path(os.environ.get("AICMO_TEST_PREFECT_HOME", "/tmp/aicmo-test-prefect")))
 
-from aicmo.models.tables import Base  # noqa: E402
+from aicmo.models.base import Base  # noqa: E402
 from aicmo.settings import reset_settings  # noqa: E402
 from aicmo.storage.db import dispose_engines, make_engine  # noqa: E402
 from aicmo.storage.lake import Lake  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aicmo.models.tables import FlowRunRecord
+from aicmo.models.runs import FlowRunRecord
 from aicmo.runtime import engine
 from aicmo.storage.db import transaction
 

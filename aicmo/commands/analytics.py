@@ -13,7 +13,7 @@ from sqlalchemy import select
 from aicmo.commands.options import parse_day
 from aicmo.console import console
 from aicmo.errors import InputError
-from aicmo.models.tables import Campaign
+from aicmo.models.publishing import Campaign
 from aicmo.runtime import engine, lake
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from aicmo.console import console, err_console, progress_bar
 from aicmo.errors import InputError
-from aicmo.models.tables import Contact
+from aicmo.models.crm import Contact
 from aicmo.runtime import engine, lake
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction

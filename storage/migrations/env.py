@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from aicmo.models.tables import Base
+from aicmo.models.base import Base
 from aicmo.storage.db import make_engine
 
 config = context.config

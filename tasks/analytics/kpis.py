@@ -50,7 +50,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicmo.models.lake import EVENT_QUALITY, KPI_RATE_COLUMNS, KPIS_DAILY
-from aicmo.models.tables import LakePartitionState
+from aicmo.models.runs import LakePartitionState
 from aicmo.storage.db import get_engine, transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.repositories import partitions_written_since, record_partitions

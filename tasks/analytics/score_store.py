@@ -16,7 +16,8 @@ from typing import Any, cast
 import polars as pl
 from sqlalchemy import Engine, Table, bindparam, insert, select, update
 
-from aicmo.models.tables import Contact, TierChange
+from aicmo.models.analytics import TierChange
+from aicmo.models.crm import Contact
 
 SCORE_COLUMNS = (
     "engagement_score",

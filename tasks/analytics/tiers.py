@@ -24,7 +24,7 @@ from datetime import date
 import polars as pl
 
 from aicmo.errors import ConfigError
-from aicmo.models.tables import TIERS
+from aicmo.models.analytics import TIERS
 
 RFM_SEGMENTS = (
     "champions",

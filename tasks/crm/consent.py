@@ -18,7 +18,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
-from aicmo.models.tables import Consent, Contact, Suppression, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Consent, Contact, Suppression
 from aicmo.tasks.crm.emails import address_hmac
 from aicmo.tasks.crm.suppression import hmac_key, suppress, suppressed_contact_ids
 

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from aicmo.console import Advance
 from aicmo.errors import InputError
-from aicmo.models.tables import AuditRecord, Contact, LifecycleChange, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Contact, LifecycleChange
+from aicmo.models.runs import AuditRecord
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.repositories import upsert_contacts

@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
-from aicmo.models.tables import Company, Contact, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Company, Contact
 from aicmo.settings import Settings, get_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.upsert import bulk_upsert

@@ -16,18 +16,13 @@ import polars as pl
 from sqlalchemy import CursorResult, Delete, Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from aicmo.models.analytics import TierChange
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Consent, Contact, LifecycleChange, Suppression
+from aicmo.models.gateway import ProviderCacheEntry
 from aicmo.models.lake import TABLES
-from aicmo.models.tables import (
-    AuditRecord,
-    Consent,
-    Contact,
-    LifecycleChange,
-    OutboxMessage,
-    ProviderCacheEntry,
-    Suppression,
-    TierChange,
-    utcnow,
-)
+from aicmo.models.publishing import OutboxMessage
+from aicmo.models.runs import AuditRecord
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.upsert import bulk_upsert

@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, select
 
-from aicmo.models.tables import Contact, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Contact
 from aicmo.settings import get_settings
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

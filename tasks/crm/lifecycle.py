@@ -17,7 +17,8 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
-from aicmo.models.tables import LIFECYCLE_STAGES, Contact, LifecycleChange, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.crm import LIFECYCLE_STAGES, Contact, LifecycleChange
 
 FUNNEL = ("subscriber", "lead", "mql", "sql", "opportunity", "customer", "evangelist")
 CHURNED = "churned"

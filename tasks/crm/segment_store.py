@@ -11,7 +11,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
-from aicmo.models.tables import Contact, Segment, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Contact, Segment
 from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.crm.segments import FIELD_TYPES, compile_sql, parse
 

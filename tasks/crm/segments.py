@@ -33,7 +33,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from aicmo.errors import InputError
-from aicmo.models.tables import LIFECYCLE_STAGES, TIERS, Contact, utcnow
+from aicmo.models.analytics import TIERS
+from aicmo.models.base import utcnow
+from aicmo.models.crm import LIFECYCLE_STAGES, Contact
 
 
 class SegmentError(InputError):

@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
-from aicmo.models.tables import Contact, Suppression, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Contact, Suppression
 from aicmo.settings import get_settings
 from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.crm.emails import address_hmac, normalize_email, normalize_phone

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
-from aicmo.models.tables import ProviderCacheEntry, utcnow
+from aicmo.models.base import utcnow
+from aicmo.models.gateway import ProviderCacheEntry
 from aicmo.storage.db import transaction
 from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.gateway.outcome import Outcome

@@ -27,8 +27,9 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from aicmo.errors import InputError
+from aicmo.models.crm import Company, Contact
 from aicmo.models.lake import EVENT_TYPES
-from aicmo.models.tables import Asset, AssetUsage, Company, Contact
+from aicmo.models.media import Asset, AssetUsage
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.repositories import record_partitions, upsert_campaigns, upsert_contacts

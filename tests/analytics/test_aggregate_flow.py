@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from aicmo import runtime
 from aicmo.commands.analytics import app as analytics_app
 from aicmo.console import console
-from aicmo.models.tables import Base, Campaign
+from aicmo.models.base import Base
+from aicmo.models.publishing import Campaign
 from aicmo.storage.db import transaction
 from aicmo.storage.repositories import record_partitions
 from tests.analytics.kpi_helpers import D1, EventLog, at, spend, synthetic_events

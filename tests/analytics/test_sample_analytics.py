@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine, select
 
-from aicmo.models.tables import Campaign
+from aicmo.models.publishing import Campaign
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.attribution import MODELS, attribute_lake
@@ -22,7 +22,7 @@ from aicmo.tasks.sample import GroundTruth, generate_dataset
 @pytest.fixture(scope="module")
 def kpi_sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Lake, GroundTruth, list[int]]:
     """A 13-week sample dataset (3000 contacts) in a fresh store and lake, KPIs computed."""
-    from aicmo.models.tables import Base
+    from aicmo.models.base import Base
     from aicmo.storage.db import make_engine
 
     root = tmp_path_factory.mktemp("kpi_sample")

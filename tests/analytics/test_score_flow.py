@@ -13,7 +13,8 @@ from prefect.client.orchestration import get_client
 from sqlalchemy import func, insert, select
 
 from aicmo import runtime
-from aicmo.models.tables import Contact, TierChange
+from aicmo.models.analytics import TierChange
+from aicmo.models.crm import Contact
 from aicmo.storage.migrate import ensure_schema
 from aicmo.tasks.sample import BgNbdParams, GammaGammaParams, simulate_bgnbd_orders
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import Engine, event, insert, select
 
 from aicmo.errors import ConfigError
-from aicmo.models.tables import Contact, TierChange
+from aicmo.models.analytics import TierChange
+from aicmo.models.crm import Contact
 from aicmo.tasks.analytics.score_store import write_scores
 from aicmo.tasks.analytics.tiers import (
     RFM_SEGMENTS,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from aicmo.fakes.provider_server import FakeProviderServer
-from aicmo.models.tables import Company, Contact
+from aicmo.models.crm import Company, Contact
 from aicmo.settings import GatewaySettings, Settings, reset_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.migrate import upgrade

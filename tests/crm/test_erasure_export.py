@@ -11,15 +11,10 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine, func, select
 
-from aicmo.models.tables import (
-    AuditRecord,
-    Consent,
-    Contact,
-    LifecycleChange,
-    ProviderCacheEntry,
-    Suppression,
-    utcnow,
-)
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Consent, Contact, LifecycleChange, Suppression
+from aicmo.models.gateway import ProviderCacheEntry
+from aicmo.models.runs import AuditRecord
 from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.migrate import upgrade

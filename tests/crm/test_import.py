@@ -13,7 +13,8 @@ from PIL import Image
 from sqlalchemy import Engine, func, select
 
 from aicmo.errors import InputError
-from aicmo.models.tables import AuditRecord, Contact, LifecycleChange
+from aicmo.models.crm import Contact, LifecycleChange
+from aicmo.models.runs import AuditRecord
 from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.migrate import upgrade
 from aicmo.tasks.crm.csv_import import import_contacts

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from aicmo.errors import InputError
-from aicmo.models.tables import Consent, Contact
+from aicmo.models.crm import Consent, Contact
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm import consent
 from aicmo.tasks.crm.lifecycle import (
@@ -123,7 +123,7 @@ def test_withdrawal_suppresses_and_publishing_check_respects_suppression(engine:
         assert suppressed_contact_ids(session, [w, k, h], "email") == {w, h}
         assert session.get(Contact, h).suppressed  # type: ignore[union-attr]
         # the list stores keyed hashes only
-        from aicmo.models.tables import Suppression
+        from aicmo.models.crm import Suppression
 
         stored = " ".join(f"{s.address_hmac} {s.source}" for s in session.scalars(select(Suppression)))
         assert "example.com" not in stored and "5550101" not in stored

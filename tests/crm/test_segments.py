@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from aicmo.errors import InputError
-from aicmo.models.tables import LIFECYCLE_STAGES, TIERS, Contact
+from aicmo.models.analytics import TIERS
+from aicmo.models.crm import LIFECYCLE_STAGES, Contact
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm.segment_store import contacts_frame, get_segment, list_segments, preview, save_segment
 from aicmo.tasks.crm.segments import SegmentError, compile_polars, compile_sql, load_definition, parse

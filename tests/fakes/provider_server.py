@@ -490,7 +490,7 @@ class FakeProviderServer:
         ``strangers`` customers who are no contact, and two guest payments; returns the counts."""
         from sqlalchemy import func, select
 
-        from aicmo.models.tables import Contact
+        from aicmo.models.crm import Contact
         from aicmo.storage.db import transaction
 
         with transaction(engine) as session:

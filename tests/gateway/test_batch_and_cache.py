@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from aicmo.fakes.faults import RandomFaults
 from aicmo.fakes.provider_server import CREDENTIALS, FakeProviderServer
-from aicmo.models.tables import ProviderCacheEntry
+from aicmo.models.gateway import ProviderCacheEntry
 from aicmo.settings import Settings
 from aicmo.storage.db import make_engine, transaction
 from aicmo.tasks.gateway import Answer, ProviderChain, build_chains, enrich_many, make_client

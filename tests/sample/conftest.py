@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from aicmo.models.tables import Base
+from aicmo.models.base import Base
 from aicmo.storage.db import make_engine
 from aicmo.storage.lake import Lake
 from aicmo.tasks.sample import DatasetSummary, generate_dataset

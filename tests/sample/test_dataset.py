@@ -12,8 +12,10 @@ import polars as pl
 from PIL import Image
 from sqlalchemy import func, select
 
+from aicmo.models.crm import Company, Contact
 from aicmo.models.lake import TABLES
-from aicmo.models.tables import Asset, AssetUsage, Campaign, Company, Contact
+from aicmo.models.media import Asset, AssetUsage
+from aicmo.models.publishing import Campaign
 from aicmo.tasks.sample import GroundTruth
 from tests.sample.conftest import Generated
 

@@ -13,7 +13,7 @@ from prefect.client.orchestration import get_client
 from sqlalchemy import func, select
 
 from aicmo import runtime
-from aicmo.models.tables import Contact
+from aicmo.models.crm import Contact
 from aicmo.storage.lake import Lake
 
 

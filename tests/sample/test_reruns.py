@@ -7,7 +7,10 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine, select
 
-from aicmo.models.tables import Asset, Campaign, Contact, LakePartitionState
+from aicmo.models.crm import Contact
+from aicmo.models.media import Asset
+from aicmo.models.publishing import Campaign
+from aicmo.models.runs import LakePartitionState
 from aicmo.storage.lake import Lake
 from tests.sample.conftest import Generated, generate_into
 

@@ -10,7 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 
-from aicmo.models.tables import Base, Contact
+from aicmo.models.base import Base
+from aicmo.models.crm import Contact
 from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.migrate import current_revision, head_revision, upgrade
 from aicmo.storage.repositories import (

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import aicmo.models.tables
+import aicmo.models.base
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("parent_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("created_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["parent_id"], ["assets.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("sha256"),
@@ -57,7 +57,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
@@ -75,8 +75,8 @@ def upgrade() -> None:
         sa.Column("country", sa.String(length=64), nullable=True),
         sa.Column("is_free_mail", sa.Boolean(), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=True),
-        sa.Column("enriched_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("enriched_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("domain"),
     )
@@ -86,8 +86,8 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("flow_name", sa.String(length=128), nullable=False),
-        sa.Column("started_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column(
             "parameters",
@@ -109,7 +109,7 @@ def upgrade() -> None:
         sa.Column("table_name", sa.String(length=64), nullable=False),
         sa.Column("dt", sa.Date(), nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
-        sa.Column("written_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("written_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("table_name", "dt"),
     )
     op.create_table(
@@ -123,8 +123,8 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("fetched_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fetched_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("capability", "key"),
     )
     with op.batch_alter_table("provider_cache", schema=None) as batch_op:
@@ -142,8 +142,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("created_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
@@ -156,7 +156,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=True),
-        sa.Column("created_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("address_hmac", "channel", name="uq_suppressions_address_channel"),
     )
@@ -175,7 +175,7 @@ def upgrade() -> None:
         sa.Column("budget", sa.Float(), nullable=True),
         sa.Column("starts_on", sa.Date(), nullable=True),
         sa.Column("ends_on", sa.Date(), nullable=True),
-        sa.Column("created_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["segment_id"], ["segments.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
@@ -200,7 +200,7 @@ def upgrade() -> None:
         ),
         sa.Column("source", sa.String(length=64), nullable=True),
         sa.Column("lifecycle_stage", sa.String(length=32), nullable=False),
-        sa.Column("lifecycle_changed_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lifecycle_changed_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("email_consent", sa.String(length=16), nullable=False),
         sa.Column("sms_consent", sa.String(length=16), nullable=False),
         sa.Column("push_consent", sa.String(length=16), nullable=False),
@@ -211,18 +211,18 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("enriched_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("enriched_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("engagement_score", sa.Float(), nullable=True),
         sa.Column("historical_ltv", sa.Float(), nullable=True),
         sa.Column("predicted_ltv", sa.Float(), nullable=True),
         sa.Column("p_alive", sa.Float(), nullable=True),
         sa.Column("tier", sa.String(length=16), nullable=True),
-        sa.Column("tier_changed_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tier_changed_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("rfm_segment", sa.String(length=32), nullable=True),
-        sa.Column("scored_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_activity_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("scored_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_activity_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["company_id"], ["companies.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
@@ -240,7 +240,7 @@ def upgrade() -> None:
         sa.Column("asset_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("created_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -256,10 +256,10 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=True),
         sa.Column("text_version", sa.String(length=32), nullable=True),
-        sa.Column("requested_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("confirmed_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("requested_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("confirmed_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("confirmation_token", sa.String(length=64), nullable=True),
-        sa.Column("updated_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("confirmation_token"),
@@ -274,7 +274,7 @@ def upgrade() -> None:
         sa.Column("from_stage", sa.String(length=32), nullable=True),
         sa.Column("to_stage", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.String(length=255), nullable=True),
-        sa.Column("changed_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -292,11 +292,11 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("claimed_by", sa.String(length=64), nullable=True),
-        sa.Column("claimed_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("sent_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("provider_message_id", sa.String(length=255), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -316,7 +316,7 @@ def upgrade() -> None:
         sa.Column("from_tier", sa.String(length=16), nullable=True),
         sa.Column("to_tier", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.String(length=255), nullable=True),
-        sa.Column("changed_at", aicmo.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", aicmo.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
