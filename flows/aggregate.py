@@ -16,7 +16,7 @@ from prefect import flow
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from sqlalchemy import select
 
-from aicmo import runtime
+from aicmo import wiring
 from aicmo.models.publishing import Campaign
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
@@ -101,7 +101,7 @@ def aggregate(start: date | None = None, end: date | None = None, full: bool = F
     """Recompute daily KPIs for the touched days (all with ``full``), then roll-ups, attribution
     and trends over ``[start, end]`` (default: every day in the lake), and publish artifacts."""
     settings = get_settings()
-    lake, engine = runtime.lake(), runtime.engine()
+    lake, engine = wiring.lake(), wiring.engine()
     now = datetime.now(UTC)
     with transaction(engine) as session:
         known = sorted(session.scalars(select(Campaign.id)))

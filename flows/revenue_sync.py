@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from aicmo import runtime
+from aicmo import wiring
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.providers.revenue import (
@@ -58,7 +58,7 @@ def sync_stripe_revenue(source: str = "charges") -> dict[str, Any]:
             )
             stats["skipped"] = NOT_CONFIGURED
             return {"skipped": NOT_CONFIGURED}
-        report = sync_stripe_orders_task(settings.resolved_database_url, runtime.lake().root, source)
+        report = sync_stripe_orders_task(settings.resolved_database_url, wiring.lake().root, source)
         create_table_artifact(
             key="stripe-gateway-metrics",
             table=report.metrics or [{"provider": "stripe", "calls": 0}],

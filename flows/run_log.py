@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from aicmo.runtime import engine
 from aicmo.storage.db import transaction
 from aicmo.storage.migrate import ensure_schema
 from aicmo.storage.repositories import finish_run, start_run
+from aicmo.wiring import engine
 
 
 @contextmanager

@@ -15,7 +15,6 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from aicmo.flows.run_log import logged_run
-from aicmo.runtime import lake
 from aicmo.settings import get_settings
 from aicmo.tasks.analytics.cohorts import Period, matrix
 from aicmo.tasks.analytics.scoring import (
@@ -25,6 +24,7 @@ from aicmo.tasks.analytics.scoring import (
     default_as_of,
     store_scores_task,
 )
+from aicmo.wiring import lake
 
 MAX_MATRIX_ROWS = 36
 

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from aicmo.models.runs import FlowRunRecord
-from aicmo.runtime import engine
 from aicmo.storage.db import transaction
+from aicmo.wiring import engine
 
 
 @pytest.mark.slow
 def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: Path) -> None:
-    from aicmo.demo import env_overrides, run_demo
+    from aicmo.cli.demo import env_overrides, run_demo
     from aicmo.fakes.provider_server import FakeProviderServer
     from aicmo.flows.backfill import backfill
     from aicmo.flows.daily import daily_pipeline

@@ -21,11 +21,11 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, insert, literal, null, select
 from sqlalchemy.orm import Session
 
-from aicmo.console import Advance
 from aicmo.errors import InputError
 from aicmo.models.base import utcnow
 from aicmo.models.crm import Contact, LifecycleChange
 from aicmo.models.runs import AuditRecord
+from aicmo.progress import Advance
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.repositories import upsert_contacts

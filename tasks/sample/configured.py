@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from aicmo.runtime import engine, lake
 from aicmo.settings import get_settings
 from aicmo.storage.migrate import ensure_schema
 from aicmo.tasks.sample.dataset import ProgressFn, generate_dataset
 from aicmo.tasks.sample.params import DatasetSummary
+from aicmo.wiring import engine, lake
 
 
 def generate_into_configured_store(

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from aicmo import runtime
-from aicmo.commands.analytics import app as analytics_app
-from aicmo.console import console
+from aicmo import wiring
+from aicmo.cli.commands.analytics import app as analytics_app
+from aicmo.cli.console import console
 from aicmo.models.base import Base
 from aicmo.models.publishing import Campaign
 from aicmo.storage.db import transaction
@@ -25,7 +25,7 @@ SPIKE = D1 + timedelta(days=38)  # a Thursday
 @pytest.fixture
 def kpi_lake(aicmo_home: Path) -> Path:
     """Eight weeks of events for two campaigns in the default lake, plus a few bad rows."""
-    engine = runtime.engine()
+    engine = wiring.engine()
     Base.metadata.create_all(engine)
     with transaction(engine) as session:
         session.add_all(
@@ -36,8 +36,8 @@ def kpi_lake(aicmo_home: Path) -> Path:
     bad.add("open", 3, at(D1 + timedelta(days=3), 9), campaign=77, event_id="bad-unknown")
     bad.add("convert", 3, at(D1 + timedelta(days=4), 9), revenue=-10.0, event_id="bad-refund")
     events = pl.concat([events, bad.frame()])
-    written = runtime.lake().write("events", events)
-    runtime.lake().write("ad_spend", spend([(D1 + timedelta(days=i), 2, 25.0) for i in range(DAYS)]))
+    written = wiring.lake().write("events", events)
+    wiring.lake().write("ad_spend", spend([(D1 + timedelta(days=i), 2, 25.0) for i in range(DAYS)]))
     with transaction(engine) as session:
         record_partitions(session, "events", written)
     return aicmo_home
@@ -67,13 +67,13 @@ def test_flow_computes_everything_and_then_only_what_changed(kpi_lake: Path, pre
     weekends = {a["day"] for a in summary["anomalies"] if datetime.fromisoformat(a["day"]).weekday() >= 5}
     assert weekends == set()
     assert all(Path(p).stat().st_size > 10_000 for p in summary["plots"])
-    assert runtime.lake().scan("kpis_daily").collect().height >= DAYS
+    assert wiring.lake().scan("kpis_daily").collect().height >= DAYS
 
     # nothing changed: nothing recomputed; a late event on one day: only that day
     assert aggregate()["days_recomputed"] == 0
     late = EventLog().add("open", 5, at(D1 + timedelta(days=10), 22), event_id="late-open").frame()
-    written = runtime.lake().write("events", late, mode="merge")
-    with transaction(runtime.engine()) as session:
+    written = wiring.lake().write("events", late, mode="merge")
+    with transaction(wiring.engine()) as session:
         record_partitions(session, "events", written)
     assert aggregate()["days_recomputed"] == 1
     assert aggregate(start=D1, end=D1 + timedelta(days=6), full=True)["days_recomputed"] == 7

@@ -12,7 +12,7 @@ import polars as pl
 from prefect.client.orchestration import get_client
 from sqlalchemy import func, insert, select
 
-from aicmo import runtime
+from aicmo import wiring
 from aicmo.models.analytics import TierChange
 from aicmo.models.crm import Contact
 from aicmo.storage.migrate import ensure_schema
@@ -40,11 +40,11 @@ def test_score_flow_writes_contacts_lake_and_artifacts(aicmo_home: Path, prefect
 
     n = 1500
     orders = simulate_bgnbd_orders(n, BgNbdParams(), GammaGammaParams(), date(2024, 7, 1), AS_OF, seed=5)
-    eng = runtime.engine()
+    eng = wiring.engine()
     ensure_schema(eng)
     with eng.begin() as conn:
         conn.execute(insert(Contact.__table__), [{"email": f"c{i}@example.com"} for i in range(1, n + 101)])
-    lake = runtime.lake()
+    lake = wiring.lake()
     lake.write("orders", orders)
     lake.write("events", _events(list(range(1, n + 101, 7))))
 
@@ -111,7 +111,7 @@ def test_score_flow_writes_contacts_lake_and_artifacts(aicmo_home: Path, prefect
 def test_default_as_of_is_the_last_day_with_data(aicmo_home: Path) -> None:
     from aicmo.tasks.analytics.scoring import default_as_of
 
-    lake = runtime.lake()
+    lake = wiring.lake()
     assert default_as_of(lake, today=date(2025, 1, 10)) == date(2025, 1, 10)
     lake.write("events", _events([1, 2]))
     assert default_as_of(lake, today=date(2026, 1, 1)) == max(lake.partitions("events"))
@@ -126,7 +126,7 @@ def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
 
 def test_cli_ltv_and_cohorts(aicmo_home: Path) -> None:
     orders = simulate_bgnbd_orders(800, BgNbdParams(), GammaGammaParams(), date(2024, 7, 1), AS_OF, seed=9)
-    runtime.lake().write("orders", orders)
+    wiring.lake().write("orders", orders)
 
     ltv = _cli(["analytics", "ltv", "--top", "3"], aicmo_home)
     assert ltv.returncode == 0, ltv.stderr

@@ -126,7 +126,7 @@ def test_flow_reports_artifacts_and_a_rerun_only_retries_what_failed(
     from prefect.client.orchestration import get_client
 
     from aicmo.flows.enrich import enrich_contacts
-    from aicmo.runtime import engine as store
+    from aicmo.wiring import engine as store
 
     engine = store()
     upgrade(engine)

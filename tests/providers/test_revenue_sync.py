@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from aicmo import runtime
+from aicmo import wiring
 from aicmo.errors import ConfigError
 from aicmo.fakes.provider_server import FakeProviderServer
 from aicmo.settings import reset_settings
@@ -45,15 +45,15 @@ def test_sync_writes_orders_per_contact_and_reports_unknown_emails(
 ) -> None:
     with FakeProviderServer(stripe_emails=CONTACTS + STRANGERS, stripe_guest_emails=GUESTS) as server:
         settings = settings_for(server, monkeypatch)
-        engine = runtime.engine()
+        engine = wiring.engine()
         ensure_schema(engine)
         with transaction(engine) as session:
             upsert_contacts(session, [{"email": e} for e in CONTACTS])
             ids = contact_ids_by_email(session, CONTACTS)
-        report = sync_stripe_orders(engine, runtime.lake(), settings)
+        report = sync_stripe_orders(engine, wiring.lake(), settings)
         expected, unmatched = _expected(server)
 
-        orders = runtime.lake().scan("orders").collect()
+        orders = wiring.lake().scan("orders").collect()
         by_contact = orders.group_by("contact_id").agg(pl.col("amount").sum())
         got = {row[0]: round(row[1], 2) for row in by_contact.iter_rows()}
         assert got == {ids[e]: round(v, 2) for e, v in expected.items()}
@@ -64,8 +64,8 @@ def test_sync_writes_orders_per_contact_and_reports_unknown_emails(
         assert report.customers == len(CONTACTS) + len(STRANGERS)
         assert report.metrics[0]["provider"] == "stripe" and report.metrics[0]["calls"] >= 2
 
-        again = sync_stripe_orders(engine, runtime.lake(), settings)  # a rerun adds nothing twice
-        assert runtime.lake().scan("orders").collect().height == orders.height
+        again = sync_stripe_orders(engine, wiring.lake(), settings)  # a rerun adds nothing twice
+        assert wiring.lake().scan("orders").collect().height == orders.height
         assert again.orders_written == report.orders_written
 
 
@@ -85,14 +85,14 @@ def test_flow_publishes_metrics_and_counts(
 
     with FakeProviderServer(stripe_emails=CONTACTS[:10] + STRANGERS) as server:
         settings_for(server, monkeypatch)
-        engine = runtime.engine()
+        engine = wiring.engine()
         ensure_schema(engine)
         with transaction(engine) as session:
             upsert_contacts(session, [{"email": e} for e in CONTACTS[:10]])
         server.faults.fail("stripe.payment_intents", 503)  # retried inside the flow
         summary = sync_stripe_revenue(source="payment_intents")
     assert summary["source"] == "payment_intents"
-    assert summary["orders_written"] == runtime.lake().scan("orders").collect().height > 0
+    assert summary["orders_written"] == wiring.lake().scan("orders").collect().height > 0
     assert summary["customers"] == 12
 
 
@@ -109,13 +109,13 @@ def test_flow_without_stripe_is_skipped_not_failed(
         "skipped": "Stripe is not configured: set AICMO_STRIPE_API_KEY (and AICMO_STRIPE_BASE_URL)"
     }
     with pytest.raises(ConfigError, match="AICMO_STRIPE_API_KEY"):
-        sync_stripe_orders(runtime.engine(), runtime.lake())
+        sync_stripe_orders(wiring.engine(), wiring.lake())
 
 
 def test_fake_stripe_seeded_from_the_store_matches_its_contacts(
     aicmo_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = runtime.engine()
+    engine = wiring.engine()
     ensure_schema(engine)
     with transaction(engine) as session:
         upsert_contacts(session, [{"email": e} for e in CONTACTS])
@@ -123,7 +123,7 @@ def test_fake_stripe_seeded_from_the_store_matches_its_contacts(
         settings = settings_for(server, monkeypatch)
         seeded = server.seed_stripe_from_contacts(engine, limit=20, strangers=3)
         assert seeded["contacts"] == 20 and seeded["customers"] == 23
-        report = sync_stripe_orders(engine, runtime.lake(), settings)
+        report = sync_stripe_orders(engine, wiring.lake(), settings)
     paying = _paying(server)
     assert report.contacts_matched == len(paying & set(CONTACTS)) > 0
     assert report.unknown_emails == len(paying - set(CONTACTS))

@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect.client.orchestration import get_client
 from sqlalchemy import func, select
 
-from aicmo import runtime
+from aicmo import wiring
 from aicmo.models.crm import Contact
 from aicmo.storage.lake import Lake
 
@@ -28,9 +28,9 @@ def test_flow_writes_the_dataset_and_its_artifacts(aicmo_home: Path, prefect_har
     assert Path(result["truth_path"]) == aicmo_home / "truth.json"
     assert Path(result["assets_dir"]) == aicmo_home / "assets"
     assert "@" not in json.dumps(result)  # counts and paths, no personal data
-    with runtime.engine().connect() as conn:
+    with wiring.engine().connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Contact)) == 400
-    assert runtime.lake().scan("events").collect().height == result["events"]
+    assert wiring.lake().scan("events").collect().height == result["events"]
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_artifacts(limit=200)}
     assert {"sample-data-counts", "sample-data-truth"} <= keys

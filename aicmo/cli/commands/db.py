@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from aicmo.console import console
-from aicmo.runtime import engine
+from aicmo.cli.console import console
 from aicmo.storage.migrate import current_revision, head_revision, upgrade
+from aicmo.wiring import engine
 
 app = typer.Typer(help="Migrate and inspect the SQL store.", no_args_is_help=True)
 

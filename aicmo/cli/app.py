@@ -1,4 +1,4 @@
-"""The ``aicmo`` command line: one Typer app, command groups registered from ``aicmo.commands``.
+"""The ``aicmo`` command line: one Typer app, command groups registered from ``aicmo.cli.commands``.
 
 Errors a user can act on (bad settings, bad input) print one line on stderr and exit non-zero
 without a traceback.
@@ -11,7 +11,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from aicmo.console import err_console
+from aicmo.cli.console import err_console
 from aicmo.errors import AicmoError
 from aicmo.prefect_env import configure_prefect
 from aicmo.settings import SETTINGS_PREFIXES, get_settings
@@ -25,7 +25,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from aicmo.commands import analytics, contacts, db, demo, generate, pipeline, providers, segments
+    from aicmo.cli.commands import analytics, contacts, db, demo, generate, pipeline, providers, segments
 
     demo.register(app)
     generate.register(app)

@@ -1,4 +1,4 @@
-"""The configured store and lake, built from settings once per process."""
+"""The composition root: the store and lake (and, as phases land, chains and channels) built from settings once per process."""
 
 from __future__ import annotations
 

@@ -8,11 +8,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from aicmo.console import console
-from aicmo.runtime import engine
+from aicmo.cli.console import console
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm.segment_store import get_segment, list_segments, preview, save_segment
 from aicmo.tasks.crm.segments import load_definition
+from aicmo.wiring import engine
 
 app = typer.Typer(
     help="Declarative segments over contacts (JSON/YAML filter definitions).", no_args_is_help=True

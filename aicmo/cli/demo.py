@@ -14,10 +14,10 @@ from typing import Any
 
 from rich.table import Table
 
-from aicmo.console import console, progress_bar
-from aicmo.runtime import engine
+from aicmo.cli.console import console, progress_bar
 from aicmo.settings import get_settings, reset_settings
 from aicmo.storage.migrate import ensure_schema
+from aicmo.wiring import engine
 
 
 @contextmanager

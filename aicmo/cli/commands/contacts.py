@@ -8,10 +8,9 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from aicmo.console import console, err_console, progress_bar
+from aicmo.cli.console import console, err_console, progress_bar
 from aicmo.errors import InputError
 from aicmo.models.crm import Contact
-from aicmo.runtime import engine, lake
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm import consent as consent_ops
@@ -23,6 +22,7 @@ from aicmo.tasks.crm.lifecycle import change_stage, history
 from aicmo.tasks.crm.segment_store import get_segment
 from aicmo.tasks.crm.segments import compile_sql, load_definition
 from aicmo.tasks.crm.suppression import is_suppressed, suppress
+from aicmo.wiring import engine, lake
 
 app = typer.Typer(help="Import, export, erase and inspect contacts.", no_args_is_help=True)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import typer
 
-from aicmo.commands.options import parse_day
-from aicmo.console import progress_bar
+from aicmo.cli.commands.options import parse_day
+from aicmo.cli.console import progress_bar
 from aicmo.errors import InputError
 
 app = typer.Typer(help="Run the daily chain, a backfill or the enrichment flow.", no_args_is_help=True)
@@ -20,7 +20,7 @@ app = typer.Typer(help="Run the daily chain, a backfill or the enrichment flow."
 
 def _run(description: str, flow_call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run a flow under a progress display and print its summary."""
-    from aicmo.demo import print_summary
+    from aicmo.cli.demo import print_summary
 
     with progress_bar(description, total=1) as advance:
         summary = flow_call()

@@ -15,6 +15,6 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(7, help="Random seed (same seed, same data)."),
     ) -> None:
         """Generate ~5k contacts and 90 days of history, then run the whole pipeline and summarize it."""
-        from aicmo.demo import run_demo
+        from aicmo.cli.demo import run_demo
 
         run_demo(contacts=contacts, days=days, seed=seed)

@@ -8,8 +8,9 @@ from types import TracebackType
 import typer
 from rich.table import Table
 
-from aicmo.commands.options import parse_day
-from aicmo.console import Advance, console, progress_bar
+from aicmo.cli.commands.options import parse_day
+from aicmo.cli.console import console, progress_bar
+from aicmo.progress import Advance
 
 
 class StageBars:

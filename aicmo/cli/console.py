@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -18,15 +17,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from aicmo.progress import Advance
+
 # Piped output (CI logs, `make demo | tee`) gets a width that fits the summary tables.
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
-
-
-class Advance(Protocol):
-    """Moves a progress bar by ``n`` units."""
-
-    def __call__(self, n: int = 1) -> None: ...
 
 
 @contextmanager

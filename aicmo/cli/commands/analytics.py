@@ -10,13 +10,13 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from aicmo.commands.options import parse_day
-from aicmo.console import console
+from aicmo.cli.commands.options import parse_day
+from aicmo.cli.console import console
 from aicmo.errors import InputError
 from aicmo.models.publishing import Campaign
-from aicmo.runtime import engine, lake
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
+from aicmo.wiring import engine, lake
 
 app = typer.Typer(help="Analytics over the lake: KPIs, attribution, trends.", no_args_is_help=True)
 

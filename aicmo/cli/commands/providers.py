@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from aicmo.console import console, err_console
+from aicmo.cli.console import console, err_console
 from aicmo.errors import ConfigError, InputError
 from aicmo.settings import get_settings
 
@@ -111,7 +111,7 @@ def fake_server(
 
     server = FakeProviderServer(port=port).start()
     if stripe_contacts > 0:
-        from aicmo.runtime import engine
+        from aicmo.wiring import engine
 
         seeded = server.seed_stripe_from_contacts(
             engine(), limit=stripe_contacts, strangers=unknown_customers
