@@ -110,6 +110,9 @@ class Settings(BaseSettings):
             return None
         if "://" not in value:
             raise ValueError(f"not a database URL (expected e.g. sqlite:///file.db): {value!r}")
+        backend = value.split("://", 1)[0].split("+", 1)[0].lower()
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"unsupported database {backend!r}: use sqlite:///path.db or postgresql://...")
         return value
 
     @model_validator(mode="after")
