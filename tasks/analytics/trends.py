@@ -84,6 +84,8 @@ BASELINE_WEEKS = 6
 """Same-weekday days in a day's baseline (see ``docs/ANALYTICS.md`` for how it was chosen)."""
 MIN_HISTORY = 3
 """Same-weekday days a day needs before it is judged against them."""
+Z_THRESHOLD = 4.0
+"""Default robust z beyond which a day is an anomaly (the flows take ``AICMO_ANALYTICS_ANOMALY_Z_THRESHOLD``)."""
 
 
 def daily_series(kpis_daily: pl.DataFrame, keys: Sequence[str] = ()) -> pl.DataFrame:
@@ -141,7 +143,7 @@ def seasonal_anomalies(
     trends: pl.DataFrame,
     keys: Sequence[str] = (),
     *,
-    threshold: float = 3.5,
+    threshold: float = Z_THRESHOLD,
     weeks: int = BASELINE_WEEKS,
     min_history: int = MIN_HISTORY,
     min_count_baseline: float = 10.0,

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from aicmo import clock
 from aicmo.models.base import Base
 from aicmo.models.publishing import Campaign
+from aicmo.settings import AnalyticsSettings
 from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.attribution import MODELS, attribute_lake
@@ -80,13 +81,17 @@ def test_injected_anomalies_are_flagged_and_weekends_are_not(
     _, lake, truth, known = kpi_sample
     daily = lake.scan("kpis_daily").drop("dt").collect()
     campaigns = window_rollups(lake, None, None, known, NOW)["campaign"]
-    report = trend_report(daily, campaigns, threshold=3.5, out_dir=tmp_path)
+    threshold = AnalyticsSettings().anomaly_z_threshold  # the detector as the flows run it
+    report = trend_report(daily, campaigns, threshold=threshold, out_dir=tmp_path)
     flagged = report.anomalies
     spike = flagged.filter((pl.col("day") == truth.anomaly_day) & (pl.col("scope") == "email"))
     assert set(spike["metric"]) >= {"bounce_rate", "delivery_rate"}
     assert spike.filter(pl.col("metric") == "bounce_rate")["direction"].item() == "spike"
     assert flagged.filter(pl.col("day").dt.weekday() >= 6).height == 0
-    assert flagged.filter(pl.col("day") != truth.anomaly_day).height <= 2  # at most stray single days
+    # other days: at most one false alarm per metric and scope in this quarter-long window (the
+    # measured rate is below that, see docs/ANALYTICS.md)
+    stray = flagged.filter(pl.col("day") != truth.anomaly_day).group_by("scope", "metric").len()
+    assert stray.height == 0 or stray["len"].max() == 1, stray
     broken = report.campaigns.filter(pl.col("campaign_id") == truth.broken_campaign_id)
     assert "no opens" in broken["reason"].to_list()
     assert set(report.campaigns["campaign_id"]) == {truth.broken_campaign_id}

@@ -83,7 +83,7 @@ def test_rerun_into_the_same_store_and_lake_duplicates_nothing(engine: Engine, t
     assert len(first.lake.partitions("events")) == 14
 
 
-@pytest.mark.parametrize("window", [DEMO], ids=["demo"])
+@pytest.mark.parametrize("window", [DEMO], ids=["demo window"])
 def test_fixture_windows_give_the_same_data_on_two_different_todays(window: Window, tmp_path: Path) -> None:
     made = []
     for today, folder in ((FAKE_TODAY, "a"), (OTHER_FAKE_TODAY, "b")):
