@@ -84,7 +84,7 @@ BASELINE_WEEKS = 6
 """Same-weekday days in a day's baseline (see ``docs/ANALYTICS.md`` for how it was chosen)."""
 MIN_HISTORY = 3
 """Same-weekday days a day needs before it is judged against them."""
-Z_THRESHOLD = 4.0
+Z_THRESHOLD = 4.5
 """Default robust z beyond which a day is an anomaly (the flows take ``AICMO_ANALYTICS_ANOMALY_Z_THRESHOLD``)."""
 
 
