@@ -47,6 +47,12 @@ EVENTS = schema(
         "utm_medium": pl.String,
         "utm_campaign": pl.String,
         "utm_content": pl.String,
+        # written by the tracking service (phase 2); null for events from other sources
+        "provider": pl.String,  # sendgrid | mailgun | postmark | ses | twilio | standard | pixel | redirect | ...
+        "provider_event_id": pl.String,  # the provider's own id of the event, when it has one
+        "is_machine": pl.Boolean,  # an open or click made by a proxy, prefetcher or link scanner
+        "user_agent_class": pl.String,  # apple_mpp | scanner | proxy | browser | mail_client | ...
+        "url": pl.String,  # the clicked link
     }
 )
 

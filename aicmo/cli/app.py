@@ -25,10 +25,21 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from aicmo.cli.commands import analytics, contacts, db, demo, generate, pipeline, providers, segments
+    from aicmo.cli.commands import (
+        analytics,
+        contacts,
+        db,
+        demo,
+        generate,
+        pipeline,
+        providers,
+        segments,
+        serve,
+    )
 
     demo.register(app)
     generate.register(app)
+    serve.register(app)
     app.add_typer(pipeline.app, name="pipeline")
     app.add_typer(db.app, name="db")
     app.add_typer(contacts.app, name="contacts")

@@ -1,7 +1,9 @@
 """Signed tracking tokens and the links built from them.
 
 A token is ``<payload>.<tag>``: the payload is base64url of a compact JSON array
-``[kind, campaign_id, contact_id, channel, url]`` and the tag a 128-bit HMAC-SHA256 over it.
+``[kind, campaign_id, contact_id, channel, url, issued_at]`` and the tag a 128-bit HMAC-SHA256
+over it. ``issued_at`` (epoch seconds, when the message was rendered for sending) lets the click
+endpoint tell a link scanner that follows every link seconds after delivery from a person.
 The kind (open, click, unsubscribe) is signed, so an open token cannot unsubscribe anyone; a
 click token carries its destination URL, so the click endpoint redirects only to a URL that the
 campaign's message was rendered with (no open redirect). Keys rotate: the first configured key
@@ -15,6 +17,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -41,6 +44,7 @@ class TrackingToken:
     contact_id: int
     channel: str
     url: str | None = None
+    issued_at: int | None = None
 
 
 def _b64(raw: bytes) -> str:
@@ -69,9 +73,7 @@ class TokenSigner:
             raise ValueError(f"unknown token kind {token.kind!r}")
         if (token.kind == CLICK) != (token.url is not None):
             raise ValueError("a click token carries a URL, other tokens none")
-        body = [token.kind, token.campaign_id, token.contact_id, token.channel]
-        if token.url is not None:
-            body.append(token.url)
+        body = [token.kind, token.campaign_id, token.contact_id, token.channel, token.url, token.issued_at]
         payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
         return f"{payload}.{_b64(_tag(self._keys[0], payload))}"
 
@@ -92,9 +94,15 @@ class TokenSigner:
             token = TrackingToken(*body)
         except (ValueError, TypeError):
             raise TokenError("malformed payload") from None
+        if not (isinstance(token.campaign_id, int) and isinstance(token.contact_id, int)):
+            raise TokenError("malformed payload")
         if kind is not None and token.kind != kind:
             raise TokenError(f"a {token.kind!r} token used as {kind!r}")
         return token
+
+
+def _now() -> int:
+    return int(time.time())
 
 
 def signer_from_settings(settings: TrackingSettings | None = None) -> TokenSigner:
@@ -116,7 +124,7 @@ class TrackingLinks:
 
     def open_url(self, campaign_id: int, contact_id: int, channel: str) -> str:
         """The 1x1 pixel URL that records an open."""
-        token = self.signer.sign(TrackingToken(OPEN, campaign_id, contact_id, channel))
+        token = self.signer.sign(TrackingToken(OPEN, campaign_id, contact_id, channel, None, _now()))
         return f"{self.base_url}/o/{token}.gif"
 
     def click_url(self, campaign_id: int, contact_id: int, channel: str, url: str) -> str:
@@ -124,10 +132,10 @@ class TrackingLinks:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"click target must be an absolute http(s) URL: {url!r}")
-        token = self.signer.sign(TrackingToken(CLICK, campaign_id, contact_id, channel, url))
+        token = self.signer.sign(TrackingToken(CLICK, campaign_id, contact_id, channel, url, _now()))
         return f"{self.base_url}/c/{token}"
 
     def unsubscribe_url(self, campaign_id: int, contact_id: int, channel: str) -> str:
         """The RFC 8058 one-click unsubscribe URL (also the ``List-Unsubscribe`` header's target)."""
-        token = self.signer.sign(TrackingToken(UNSUBSCRIBE, campaign_id, contact_id, channel))
+        token = self.signer.sign(TrackingToken(UNSUBSCRIBE, campaign_id, contact_id, channel, None, _now()))
         return f"{self.base_url}/u/{token}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from pydantic import SecretStr
 
@@ -28,9 +30,11 @@ def test_links_carry_what_they_were_built_for() -> None:
     signer = TokenSigner([NEW])
     click = links.click_url(7, 42, "email", "https://shop.example.com/a?b=1&c=é")
     assert click.startswith("https://t.example.com/c/")
-    assert signer.verify(_token_of(click, "/c/"), CLICK) == TrackingToken(
-        CLICK, 7, 42, "email", "https://shop.example.com/a?b=1&c=é"
+    token = signer.verify(_token_of(click, "/c/"), CLICK)
+    assert token == TrackingToken(
+        CLICK, 7, 42, "email", "https://shop.example.com/a?b=1&c=é", issued_at=token.issued_at
     )
+    assert token.issued_at is not None and abs(token.issued_at - time.time()) < 60
     opened = links.open_url(7, 42, "email")
     assert opened.endswith(".gif")
     assert signer.verify(_token_of(opened, "/o/"), OPEN).contact_id == 42
