@@ -17,7 +17,15 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from aicmo.tasks.tracking.events import TrackedEvent, content_id
 from aicmo.tasks.tracking.machine import agent_class
-from aicmo.tasks.tracking.webhooks.base import Rejected, WebhookRequest, ids_from, iso, obj, require_json
+from aicmo.tasks.tracking.webhooks.base import (
+    Rejected,
+    WebhookRequest,
+    ids_from,
+    iso,
+    json_body,
+    obj,
+    require_json,
+)
 
 PROVIDER = "standard"
 TYPES = {
@@ -42,7 +50,7 @@ def verify(request: WebhookRequest, secret: str | None) -> Any:
     if not all(headers.values()):
         raise Rejected("missing_signature", 401)
     try:
-        return Webhook(secret).verify(request.body, headers)
+        Webhook(secret).verify(request.body, headers, json_parse=False)
     except WebhookVerificationError as exc:
         text = str(exc).lower()
         raise Rejected(
@@ -50,6 +58,7 @@ def verify(request: WebhookRequest, secret: str | None) -> Any:
         ) from None
     except (ValueError, UnicodeDecodeError):
         raise Rejected("bad_signature", 401) from None
+    return json_body(request.body)
 
 
 def parse_event(payload: Any, message_id: str | None, received_at: datetime) -> list[TrackedEvent]:
