@@ -146,6 +146,8 @@ KPIS_DAILY = schema(
         "ad_spend": pl.Float64,
         "cost": pl.Float64,
         **{c: pl.Float64 for c in KPI_RATE_COLUMNS},
+        "human_opens": pl.Int64,  # opens not flagged as a machine's (Apple MPP, scanners)
+        "human_clicks": pl.Int64,  # clicks not flagged as a link scanner's
     }
 )
 EVENT_QUALITY = schema({"day": pl.Date, "issue": pl.String, "rows": pl.Int64, "total_rows": pl.Int64})

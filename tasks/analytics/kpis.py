@@ -74,8 +74,13 @@ COUNT_COLUMNS: dict[str, str] = {
     "unsubscribes": "unsubscribe",
     "complaints": "complaint",
     "open_tracked_deliveries": "deliver",
+    "human_opens": "open",
+    "human_clicks": "click",
 }
 """Additive counts: the events of a type in the group (restricted to :data:`CHANNEL_SCOPES` if named there)."""
+HUMAN_COLUMNS = frozenset({"human_opens", "human_clicks"})
+"""Counts without the events the tracking service flagged as a machine's (``is_machine``: Apple Mail
+Privacy Protection opens, link-scanner clicks); ``opens`` and ``clicks`` stay the raw counts."""
 UNIQUE_COLUMNS: dict[str, str] = {
     "unique_opens": "open",
     "unique_clicks": "click",
@@ -125,8 +130,13 @@ def in_scope(column: str) -> pl.Expr:
 def count_exprs() -> list[pl.Expr]:
     """Aggregations of the additive counts and the money of a group of events."""
     kind = pl.col("type")
+    human = ~pl.col("is_machine").fill_null(False)
     counts = [
-        ((kind == t) & in_scope(name)).sum().cast(pl.Int64).alias(name) for name, t in COUNT_COLUMNS.items()
+        ((kind == t) & in_scope(name) & (human if name in HUMAN_COLUMNS else True))
+        .sum()
+        .cast(pl.Int64)
+        .alias(name)
+        for name, t in COUNT_COLUMNS.items()
     ]
     money = [
         pl.col("revenue").fill_null(0.0).sum().alias("revenue"),
@@ -231,6 +241,8 @@ def aggregate_kpis(
     """
     keys = list(keys)
     events = _with_day(events)
+    if "is_machine" not in events.collect_schema().names():  # events from before the tracking service
+        events = events.with_columns(pl.lit(None, pl.Boolean).alias("is_machine"))
     if keys:
         agg = events.group_by(keys).agg(count_exprs())
         agg = agg.join(unique_counts(events, keys), on=keys, how="left", nulls_equal=True)
