@@ -30,6 +30,7 @@ def _register() -> None:
         contacts,
         db,
         demo,
+        events,
         generate,
         pipeline,
         providers,
@@ -46,6 +47,7 @@ def _register() -> None:
     app.add_typer(segments.app, name="segments")
     app.add_typer(analytics.app, name="analytics")
     app.add_typer(providers.app, name="providers")
+    app.add_typer(events.app, name="events")
 
 
 def _settings_error(exc: ValidationError) -> str:
