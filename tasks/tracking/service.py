@@ -54,7 +54,34 @@ PIXEL = (
 )
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
-JSON_BODY: dict[str, Any] = {"requestBody": {"content": {"application/json": {"schema": {}}}}}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_OBJECT = {"type": "object"}
+SENDGRID_BODY = _json_body(
+    {"type": "array", "items": {"type": "object", "required": ["event", "timestamp"],
+     "properties": {"event": {"type": "string"}, "timestamp": {"type": "integer"}, "email": {"type": "string"},
+                    "sg_event_id": {"type": "string"}}}}
+)  # fmt: skip
+MAILGUN_BODY = _json_body(
+    {"type": "object", "required": ["signature", "event-data"],
+     "properties": {"signature": {"type": "object", "required": ["timestamp", "token", "signature"],
+                                  "properties": {k: {"type": "string"} for k in ("timestamp", "token", "signature")}},
+                    "event-data": {"type": "object", "required": ["event"], "properties": {"event": {"type": "string"}}}}}
+)  # fmt: skip
+POSTMARK_BODY = _json_body(
+    {"type": "object", "required": ["RecordType"], "properties": {"RecordType": {"type": "string"}, "MessageID": {"type": "string"}}}
+)  # fmt: skip
+STANDARD_BODY = _json_body(
+    {
+        "type": "object",
+        "required": ["type", "data"],
+        "properties": {"type": {"type": "string"}, "data": _OBJECT},
+    }
+)
 FORM_BODY: dict[str, Any] = {
     "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
 }
@@ -394,15 +421,15 @@ def create_app(
             return [], None
         return ses.parse_event(envelope), key
 
-    @app.post("/webhooks/sendgrid", summary="SendGrid Event Webhook", openapi_extra=JSON_BODY)
+    @app.post("/webhooks/sendgrid", summary="SendGrid Event Webhook", openapi_extra=SENDGRID_BODY)
     async def sendgrid_hook(request: Request) -> Response:
         return await webhook(request, "sendgrid", handle_sendgrid)
 
-    @app.post("/webhooks/mailgun", summary="Mailgun webhook", openapi_extra=JSON_BODY)
+    @app.post("/webhooks/mailgun", summary="Mailgun webhook", openapi_extra=MAILGUN_BODY)
     async def mailgun_hook(request: Request) -> Response:
         return await webhook(request, "mailgun", handle_mailgun)
 
-    @app.post("/webhooks/postmark", summary="Postmark webhook", openapi_extra=JSON_BODY)
+    @app.post("/webhooks/postmark", summary="Postmark webhook", openapi_extra=POSTMARK_BODY)
     async def postmark_hook(request: Request) -> Response:
         return await webhook(request, "postmark", handle_postmark)
 
@@ -414,7 +441,7 @@ def create_app(
     async def twilio_hook(request: Request) -> Response:
         return await webhook(request, "twilio", handle_twilio)
 
-    @app.post("/webhooks/standard", summary="Standard Webhooks receiver", openapi_extra=JSON_BODY)
+    @app.post("/webhooks/standard", summary="Standard Webhooks receiver", openapi_extra=STANDARD_BODY)
     async def standard_hook(request: Request) -> Response:
         return await webhook(request, "standard", handle_standard)
 
