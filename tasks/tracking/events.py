@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ class TrackedEvent:
 
     def to_bytes(self) -> bytes:
         """The spool record."""
-        body = asdict(self)
+        body = dict(self.__dict__)  # flat fields: no deep copy (asdict) on the hot path
         for name in ("ts", "sent_at"):
             value = body[name]
             body[name] = None if value is None else int(value.timestamp() * 1_000_000)

@@ -137,6 +137,7 @@ class _RequestCounter:
     def __init__(self, app: Any, metrics: TrackingMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, int], Any] = {}  # labelled counters, looked up once
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -157,7 +158,11 @@ class _RequestCounter:
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            self.metrics.requests.labels(family, str(status[0])).inc()
+            key = (family, status[0])
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.metrics.requests.labels(family, str(status[0]))
+            child.inc()
 
 
 _FAMILIES = {
@@ -245,6 +250,7 @@ def create_app(
     certificates = ses.CertificateCache(cfg.sns_origin_pattern)
     replays = ReplayGuard(ttl_s=max(cfg.timestamp_tolerance_s, ses.MAX_AGE_S) * 2)
     metrics = rt.metrics
+    acknowledged: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -267,7 +273,9 @@ def create_app(
     async def durable(events: list[TrackedEvent], source: str) -> None:
         assert rt.commit is not None, "the service is not started"
         await rt.commit.append([e.to_bytes() for e in events])
-        metrics.acknowledged.labels(source).inc(len(events))
+        if source not in acknowledged:
+            acknowledged[source] = metrics.acknowledged.labels(source)
+        acknowledged[source].inc(len(events))
 
     async def apply_consent(events: list[TrackedEvent]) -> None:
         if not any(e.changes_consent for e in events):
