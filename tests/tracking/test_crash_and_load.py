@@ -28,7 +28,7 @@ from tests.tracking.conftest import BROWSER, KEY
 from tests.tracking.process import ServerProcess
 
 MAILGUN_KEY = "mailgun-signing-key-for-tests"
-CONTACTS_PER_PHASE = 2_000
+CONTACTS_PER_PHASE = 3_000
 
 
 def _mailgun_body(i: int) -> bytes:

@@ -81,3 +81,14 @@ def test_unknown_format_and_missing_file_are_one_line(aicmo_home: Path, capsys: 
     (tmp_path / "x.json").write_text("[]")
     code, _, err = run_cli(capsys, "events", "import", str(tmp_path / "x.json"), "--format", "sparkpost")
     assert code == 1 and "unknown format" in err and len(err.strip().splitlines()) == 1
+
+
+def test_serve_on_a_busy_port_is_one_line(aicmo_home: Path, capsys: Any) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, _, err = run_cli(capsys, "serve", "--port", str(busy.getsockname()[1]))
+    assert code == 2
+    assert "cannot listen on 127.0.0.1" in err and "Traceback" not in err
