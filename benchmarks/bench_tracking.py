@@ -10,7 +10,12 @@ of the same round. Before timing, each endpoint's answer is checked (the pixel's
 empty endpoint's, the click redirects to its signed URL, the webhook accepts its event); after
 timing, the spool is drained and every acknowledged event is counted in the lake, exactly once.
 
-    .venv/bin/python benchmarks/bench_tracking.py --requests 5000 --rounds 3 --concurrency 32
+``--crash-cycles N`` then runs the bigger crash test: N cycles of sustained traffic (pixels with
+one contact id each, Mailgun webhooks each delivered twice) during which the server is killed
+with SIGKILL at a random moment and restarted on the same spool; at the end every acknowledged
+event must be in the lake exactly once.
+
+    .venv/bin/python benchmarks/bench_tracking.py --requests 5000 --rounds 3 --concurrency 32 --crash-cycles 5
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import hashlib
 import hmac
 import json
 import os
+import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -183,11 +190,110 @@ def _wait_drained(url: str, timeout_s: float = 300) -> None:
     raise RuntimeError("the spool did not drain")
 
 
+def _start(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server role on ``home``; returns the process and its URL once /healthz answers."""
+    import httpx
+
+    port_file = home / f"port-{time.monotonic_ns()}"
+    env = {**os.environ, "AICMO_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(home), str(port_file)], env=env)
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited")
+        if port_file.exists() and port_file.read_text():
+            url = f"http://127.0.0.1:{port_file.read_text()}"
+            try:
+                if httpx.get(url + "/healthz").status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
+
+
+async def _crash_traffic(url: str, first_id: int, seconds: float, concurrency: int, acked: set[int]) -> int:
+    """Pixels (even ids) and doubly delivered Mailgun webhooks (odd ids) until the time is up or the
+    server is gone; returns how many ids were tried."""
+    from aicmo.tasks.tracking.tokens import OPEN, TokenSigner, TrackingToken
+
+    signer = TokenSigner([KEY])
+    next_id = first_id
+    deadline = time.monotonic() + seconds
+    down = False
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal next_id, down
+        while time.monotonic() < deadline and not down:
+            i, next_id = next_id, next_id + 1
+            try:
+                if i % 2 == 0:
+                    token = signer.sign(TrackingToken(OPEN, 2, i, "email", None, None))
+                    async with session.get(f"{url}/o/{token}.gif") as r:
+                        ok = r.status == 200
+                else:
+                    statuses = []
+                    for _ in range(2):
+                        async with session.post(f"{url}/webhooks/mailgun", data=_mailgun_body(i),
+                                                headers={"Content-Type": "application/json"}) as r:  # fmt: skip
+                            statuses.append(r.status)
+                    ok = 200 in statuses
+            except (TimeoutError, aiohttp.ClientError):
+                down = True
+                continue
+            if ok:
+                acked.add(i)
+
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency), timeout=timeout
+    ) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return next_id - first_id
+
+
+def crash_run(cycles: int, seconds: float, concurrency: int) -> bool:
+    """Traffic with kill -9 and restarts; True when the lake holds every acknowledged event exactly once."""
+    from aicmo.storage.lake import Lake
+
+    home = Path(tempfile.mkdtemp(prefix="bench-tracking-crash-"))
+    rng = random.Random(5)
+    acked: set[int] = set()
+    tried = 0
+    started = time.perf_counter()
+    for _ in range(cycles):
+        proc, url = _start(home)
+
+        async def cycle(proc: subprocess.Popen[bytes] = proc, url: str = url, first: int = tried) -> int:
+            traffic = asyncio.create_task(_crash_traffic(url, first, seconds, concurrency, acked))
+            await asyncio.sleep(rng.uniform(seconds * 0.3, seconds * 0.9))
+            proc.send_signal(signal.SIGKILL)
+            return await traffic
+
+        tried += asyncio.run(cycle())
+        proc.wait()
+    proc, url = _start(home)
+    _wait_drained(url)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    events = Lake(str(home / "lake")).scan("events").collect()
+    ids = events.get_column("contact_id")
+    missing = acked - set(ids.to_list())
+    doubled = int(ids.is_duplicated().sum())
+    print(
+        f"crash run: {cycles} kill -9 cycles in {time.perf_counter() - started:.0f} s, {tried:,} ids tried, "
+        f"{len(acked):,} acknowledged, {events.height:,} in the lake, {len(missing)} missing, {doubled} doubled"
+    )
+    return not missing and doubled == 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=5000, help="requests per endpoint per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--crash-cycles", type=int, default=0, help="then kill -9 cycles under load (0: none)"
+    )
+    parser.add_argument("--crash-seconds", type=float, default=5.0, help="traffic per crash cycle")
     parser.add_argument("--serve", nargs=2, metavar=("HOME", "PORT_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -250,10 +356,13 @@ def main() -> int:
         if events.height != acknowledged or duplicates:
             print("MISMATCH between acknowledged events and the lake", file=sys.stderr)
             return 1
-        return 0
     finally:
         proc.terminate()
         proc.wait(timeout=120)
+    if args.crash_cycles and not crash_run(args.crash_cycles, args.crash_seconds, args.concurrency):
+        print("MISMATCH after the crash cycles", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import datetime
+from functools import lru_cache
 
 import polars as pl
 
@@ -38,6 +39,7 @@ _HUMAN_PROXY = re.compile(r"googleimageproxy|yahoomailproxy|ymailproxy", re.IGNO
 _MAIL_CLIENT = re.compile(r"thunderbird|outlook|applewebkit.*mobile/|mail/", re.IGNORECASE)
 
 
+@lru_cache(maxsize=65_536)
 def _apple_ip(ip: str | None) -> bool:
     if not ip:
         return False
@@ -48,8 +50,9 @@ def _apple_ip(ip: str | None) -> bool:
     return any(address in net for net in APPLE_NETWORKS)
 
 
+@lru_cache(maxsize=8_192)
 def agent_class(user_agent: str | None) -> str:
-    """A coarse class of a user agent: scanner, proxy, mail_client, browser or unknown."""
+    """A coarse class of a user agent: scanner, proxy, mail_client, browser or unknown (cached: agents repeat)."""
     if not user_agent:
         return "unknown"
     if _SCANNER.search(user_agent):
