@@ -8,7 +8,6 @@ before the answer, and the flusher re-applies them idempotently after a crash.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -43,8 +42,9 @@ from aicmo.tasks.tracking.tokens import (
     TrackingToken,
     signer_from_settings,
 )
-from aicmo.tasks.tracking.webhooks import mailgun, postmark, sendgrid, ses, standard, twilio
+from aicmo.tasks.tracking.webhooks import ses
 from aicmo.tasks.tracking.webhooks.base import Rejected, WebhookRequest
+from aicmo.tasks.tracking.webhooks.dispatch import FORM_BODY, WEBHOOKS, ProviderHandlers
 
 log = logging.getLogger(__name__)
 
@@ -54,38 +54,6 @@ PIXEL = (
 )
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-_OBJECT = {"type": "object"}
-SENDGRID_BODY = _json_body(
-    {"type": "array", "items": {"type": "object", "required": ["event", "timestamp"],
-     "properties": {"event": {"type": "string"}, "timestamp": {"type": "integer"}, "email": {"type": "string"},
-                    "sg_event_id": {"type": "string"}}}}
-)  # fmt: skip
-MAILGUN_BODY = _json_body(
-    {"type": "object", "required": ["signature", "event-data"],
-     "properties": {"signature": {"type": "object", "required": ["timestamp", "token", "signature"],
-                                  "properties": {k: {"type": "string"} for k in ("timestamp", "token", "signature")}},
-                    "event-data": {"type": "object", "required": ["event"], "properties": {"event": {"type": "string"}}}}}
-)  # fmt: skip
-POSTMARK_BODY = _json_body(
-    {"type": "object", "required": ["RecordType"], "properties": {"RecordType": {"type": "string"}, "MessageID": {"type": "string"}}}
-)  # fmt: skip
-STANDARD_BODY = _json_body(
-    {
-        "type": "object",
-        "required": ["type", "data"],
-        "properties": {"type": {"type": "string"}, "data": _OBJECT},
-    }
-)
-FORM_BODY: dict[str, Any] = {
-    "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
-}
-TEXT_BODY: dict[str, Any] = {"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
 @dataclass
@@ -392,66 +360,20 @@ def create_app(
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
         return JSONResponse({"status": "accepted", "events": len(events)})
 
-    def body_key(source: str, wr: WebhookRequest) -> str:
-        return f"{source}:{hashlib.sha256(wr.body).hexdigest()}"
+    providers = ProviderHandlers(cfg, certificates)
+    for name, (summary, body) in WEBHOOKS.items():
 
-    def handle_sendgrid(wr: WebhookRequest) -> tuple[list[TrackedEvent], str | None]:
-        sendgrid.verify(wr, cfg.sendgrid_public_key, now(), cfg.timestamp_tolerance_s)
-        return sendgrid.parse(wr.body), f"sendgrid:{wr.header(sendgrid.SIGNATURE_HEADER)}"
+        async def endpoint(request: Request, name: str = name) -> Response:
+            return await webhook(request, name, getattr(providers, name))
 
-    def handle_mailgun(wr: WebhookRequest) -> tuple[list[TrackedEvent], str | None]:
-        key = cfg.mailgun_signing_key.get_secret_value() if cfg.mailgun_signing_key else None
-        token = mailgun.verify(wr, key, now(), cfg.timestamp_tolerance_s)
-        return mailgun.parse(wr.body), f"mailgun:{token}"
-
-    def handle_postmark(wr: WebhookRequest) -> tuple[list[TrackedEvent], str | None]:
-        password = cfg.postmark_password.get_secret_value() if cfg.postmark_password else None
-        postmark.verify(wr, cfg.postmark_username, password)
-        return postmark.parse(wr.body), body_key("postmark", wr)
-
-    def handle_twilio(wr: WebhookRequest) -> tuple[list[TrackedEvent], str | None]:
-        token = cfg.twilio_auth_token.get_secret_value() if cfg.twilio_auth_token else None
-        params = twilio.verify(wr, token)
-        return twilio.parse_event(dict(params), url=wr.url, received_at=now()), body_key("twilio", wr)
-
-    def handle_standard(wr: WebhookRequest) -> tuple[list[TrackedEvent], str | None]:
-        secret = cfg.standard_webhooks_secret.get_secret_value() if cfg.standard_webhooks_secret else None
-        payload = standard.verify(wr, secret)
-        msg_id = wr.header("webhook-id")
-        return standard.parse_event(payload, msg_id, now()), f"standard:{msg_id}"
-
-    def handle_ses(wr: WebhookRequest) -> tuple[list[TrackedEvent], str | None]:
-        envelope = ses.verify(wr, certificates, now(), cfg.sns_topic_arns)
-        key = f"ses:{envelope.get('MessageId')}"
-        if envelope["Type"] != "Notification":
-            if envelope["Type"] == "SubscriptionConfirmation":
-                ses.confirm_subscription(envelope, cfg.sns_origin_pattern)
-            return [], None
-        return ses.parse_event(envelope), key
-
-    @app.post("/webhooks/sendgrid", summary="SendGrid Event Webhook", openapi_extra=SENDGRID_BODY)
-    async def sendgrid_hook(request: Request) -> Response:
-        return await webhook(request, "sendgrid", handle_sendgrid)
-
-    @app.post("/webhooks/mailgun", summary="Mailgun webhook", openapi_extra=MAILGUN_BODY)
-    async def mailgun_hook(request: Request) -> Response:
-        return await webhook(request, "mailgun", handle_mailgun)
-
-    @app.post("/webhooks/postmark", summary="Postmark webhook", openapi_extra=POSTMARK_BODY)
-    async def postmark_hook(request: Request) -> Response:
-        return await webhook(request, "postmark", handle_postmark)
-
-    @app.post("/webhooks/ses", summary="Amazon SES through SNS", openapi_extra=TEXT_BODY)
-    async def ses_hook(request: Request) -> Response:
-        return await webhook(request, "ses", handle_ses)
-
-    @app.post("/webhooks/twilio", summary="Twilio SMS status callback", openapi_extra=FORM_BODY)
-    async def twilio_hook(request: Request) -> Response:
-        return await webhook(request, "twilio", handle_twilio)
-
-    @app.post("/webhooks/standard", summary="Standard Webhooks receiver", openapi_extra=STANDARD_BODY)
-    async def standard_hook(request: Request) -> Response:
-        return await webhook(request, "standard", handle_standard)
+        app.add_api_route(
+            f"/webhooks/{name}",
+            endpoint,
+            methods=["POST"],
+            summary=summary,
+            openapi_extra=body,
+            name=f"{name}_webhook",
+        )
 
     @app.get("/healthz", summary="Liveness and spool depth")
     async def healthz() -> dict[str, Any]:
