@@ -68,7 +68,10 @@ def apply_event(session: Session, event: TrackedEvent) -> bool:
         address = address or (phone if channel == "sms" else email)
     changed = False
     if address:  # first, so a complaint is recorded as one (withdraw would suppress as 'unsubscribe')
-        changed = _suppress_once(session, address, channel, SUPPRESSION_REASON[event.type], source)
+        reason = (
+            "sms_stop" if channel == "sms" and event.type == "unsubscribe" else SUPPRESSION_REASON[event.type]
+        )
+        changed = _suppress_once(session, address, channel, reason, source)
     if event.type in ("unsubscribe", "complaint") and contact_id is not None:
         changed = _withdraw_once(session, contact_id, channel, source) or changed
     return changed

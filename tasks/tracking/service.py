@@ -361,14 +361,19 @@ def create_app(
         return JSONResponse({"status": "accepted", "events": len(events)})
 
     providers = ProviderHandlers(cfg, certificates)
+
+    def provider_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
+        handle = getattr(providers, name)
+
+        async def endpoint(request: Request) -> Response:
+            return await webhook(request, name, handle)
+
+        return endpoint
+
     for name, (summary, body) in WEBHOOKS.items():
-
-        async def endpoint(request: Request, name: str = name) -> Response:
-            return await webhook(request, name, getattr(providers, name))
-
         app.add_api_route(
             f"/webhooks/{name}",
-            endpoint,
+            provider_endpoint(name),
             methods=["POST"],
             summary=summary,
             openapi_extra=body,

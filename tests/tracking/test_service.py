@@ -120,6 +120,7 @@ def test_one_click_post_unsubscribes_at_once(service: Service, contact: int, sql
     assert response.status_code == 200
     with transaction(sqlite_engine) as session:
         assert consent_ops.status(session, contact)["sms"].status == "withdrawn"
+        assert is_suppressed(session, "+14155550100", "sms") == "sms_stop"
     service.flush()
     assert service.events().get_column("type").to_list() == ["unsubscribe", "unsubscribe"]
 
