@@ -7,7 +7,7 @@ key are dropped on write).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -50,6 +50,10 @@ EVENTS = schema(
     }
 )
 
+# Money columns ``spend`` and ``conversion_value`` are in the reporting currency (what the KPIs
+# add up); ``currency`` is the ad account's own currency and the ``*_local`` columns the amounts
+# as the platform reported them (null for rows written before currencies were recorded).
+# Conversions are fractional: Google Ads reports data-driven credit such as 2.5.
 AD_SPEND = schema(
     {
         "date": pl.Date,
@@ -61,8 +65,12 @@ AD_SPEND = schema(
         "impressions": pl.Int64,
         "clicks": pl.Int64,
         "spend": pl.Float64,
-        "conversions": pl.Int64,
+        "conversions": pl.Float64,
         "conversion_value": pl.Float64,
+        "account": pl.String,
+        "currency": pl.String,
+        "spend_local": pl.Float64,
+        "conversion_value_local": pl.Float64,
     }
 )
 
@@ -86,11 +94,19 @@ class LakeTable:
     schema: pl.Schema
     partition_column: str
     key: tuple[str, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Values of key columns that writers from before the column existed leave out."""
 
 
 TABLES: dict[str, LakeTable] = {
     "events": LakeTable("events", EVENTS, "ts", ("event_id",)),
-    "ad_spend": LakeTable("ad_spend", AD_SPEND, "date", ("date", "platform", "campaign", "ad_set", "ad")),
+    "ad_spend": LakeTable(
+        "ad_spend",
+        AD_SPEND,
+        "date",
+        ("date", "platform", "account", "campaign", "ad_set", "ad"),
+        defaults={"account": ""},
+    ),
     "orders": LakeTable("orders", ORDERS, "ts", ("order_id",)),
 }
 
