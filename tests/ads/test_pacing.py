@@ -76,5 +76,5 @@ def test_pace_flights_reads_lake_rows_per_campaign() -> None:
 
 
 def test_bad_flight_is_an_input_error() -> None:
-    with pytest.raises(InputError, match="ends .* before it starts"):
+    with pytest.raises(InputError, match=r"ends .* before it starts"):
         Flight("Brand", 100.0, date(2026, 12, 2), date(2026, 12, 1))
