@@ -220,3 +220,27 @@ register(
         "cohort_retention", COHORT_RETENTION, "as_of", ("as_of", "basis", "period_unit", "cohort", "period")
     )
 )
+
+# ---- phase 2 derived table: paid ads cost and return --------------------------------------------
+ADS_ROI_DAILY = schema(
+    {
+        "day": pl.Date,
+        "platform": pl.String,
+        "account": pl.String,
+        "campaign": pl.String,
+        "ad_set": pl.String,
+        "spend": pl.Float64,
+        "impressions": pl.Int64,
+        "clicks": pl.Int64,
+        "conversions": pl.Float64,
+        "revenue": pl.Float64,
+        "ctr": pl.Float64,
+        "cpc": pl.Float64,
+        "cpm": pl.Float64,
+        "cpa": pl.Float64,
+        "roas": pl.Float64,
+    }
+)
+register(
+    LakeTable("ads_roi_daily", ADS_ROI_DAILY, "day", ("day", "platform", "account", "campaign", "ad_set"))
+)

@@ -114,3 +114,20 @@ def recent_changes(session: Session, limit: int = 50, since: datetime | None = N
     if since is not None:
         query = query.where(AdChange.at >= since)
     return list(session.scalars(query))
+
+
+def ad_campaign_flights(session: Session) -> list[tuple[str, float, date, date]]:
+    """``(name, budget, starts_on, ends_on)`` of the ads campaigns that have all three set."""
+    from aicmo.models.publishing import Campaign
+
+    rows = session.execute(
+        select(Campaign.name, Campaign.budget, Campaign.starts_on, Campaign.ends_on).where(
+            Campaign.channel == "ads",
+            Campaign.budget.is_not(None),
+            Campaign.starts_on.is_not(None),
+            Campaign.ends_on.is_not(None),
+        )
+    ).all()
+    return [
+        (str(n), float(b), s, e) for n, b, s, e in rows if b is not None and s is not None and e is not None
+    ]

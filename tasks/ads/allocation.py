@@ -145,3 +145,24 @@ def bid_suggestions(
             .alias("bid_target_roas")
         )
     return out.with_columns(bids) if bids else out
+
+
+def ad_set_totals(ad_spend: pl.LazyFrame, campaign: str, platform: str | None = None) -> pl.DataFrame:
+    """``STATS_COLUMNS`` per ad set of ``campaign`` from the lake's ``ad_spend`` rows."""
+    rows = ad_spend.filter(pl.col("campaign") == campaign)
+    if platform:
+        rows = rows.filter(pl.col("platform") == platform)
+    totals = (
+        rows.group_by(pl.col("ad_set").fill_null(""))
+        .agg(
+            pl.col("spend").sum(),
+            pl.col("clicks").sum(),
+            pl.col("conversions").sum(),
+            pl.col("conversion_value").sum(),
+        )
+        .sort("ad_set")
+        .collect()
+    )
+    if totals.height == 0:
+        raise InputError(f"no ad spend for campaign {campaign!r}" + (f" on {platform}" if platform else ""))
+    return totals

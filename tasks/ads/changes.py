@@ -113,3 +113,50 @@ def apply_changes(
             )
         outcomes.append(ChangeOutcome(**{**outcome.__dict__, "log_id": log_id}))
     return outcomes
+
+
+def budget_changes(
+    ad_sets: Sequence[AdSetInfo], plan: Sequence[tuple[str, float]], campaign: str
+) -> list[Change]:
+    """``set_budget`` changes that put the platform's ad sets of ``campaign`` on the planned budgets.
+
+    ``plan`` is ``(ad set name, budget)``; ad sets are matched by name within the campaign, and
+    one whose budget already matches (to the cent) is left alone. A planned name the platform
+    does not have is an ``InputError`` naming it.
+    """
+    from aicmo.errors import InputError
+
+    by_name = {a.name: a for a in ad_sets if a.campaign == campaign}
+    unknown = [name for name, _ in plan if name not in by_name]
+    if unknown:
+        raise InputError(
+            f"campaign {campaign!r} on the platform has no ad set named {', '.join(map(repr, unknown))} "
+            f"(it has {', '.join(map(repr, sorted(by_name))) or 'none'})"
+        )
+    return [
+        Change("set_budget", by_name[name], round(budget, 2), reason="allocation")
+        for name, budget in plan
+        if by_name[name].daily_budget is None or abs((by_name[name].daily_budget or 0) - budget) >= 0.005
+    ]
+
+
+def recent_change_rows(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest logged changes as flat rows, newest first."""
+    from aicmo.storage.ads import recent_changes
+
+    with transaction(engine) as session:
+        return [
+            {
+                "at": c.at.isoformat(timespec="seconds"),
+                "platform": c.platform,
+                "account": c.account,
+                "object": c.object_id,
+                "action": c.action,
+                "value": (c.inputs or {}).get("value"),
+                "previous": str((c.inputs or {}).get("previous")),
+                "status": c.status,
+                "http": c.http_status,
+                "error": c.error or "",
+            }
+            for c in recent_changes(session, limit)
+        ]

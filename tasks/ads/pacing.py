@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 import polars as pl
+from sqlalchemy import Engine
 
 from aicmo.errors import InputError
 
@@ -167,3 +168,12 @@ def pace_flights(
         own = weekday_weights(daily)
         out.append(pace(flight, daily, today, own if own != UNIFORM else overall, tolerance))
     return out
+
+
+def store_flights(engine: Engine) -> list[Flight]:
+    """Flights of the store's ads campaigns that have a budget and flight dates."""
+    from aicmo.storage.ads import ad_campaign_flights
+    from aicmo.storage.db import transaction
+
+    with transaction(engine) as session:
+        return [Flight(name, budget, start, end) for name, budget, start, end in ad_campaign_flights(session)]
