@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -74,6 +75,8 @@ def _to_utf8(raw: bytes, path: Path) -> bytes:
         raw = raw[3:]
     if len(raw) > 1 and raw[1:2] == b"\x00" and raw[0:1] != b"\x00":  # UTF-16 LE without a BOM
         return raw.decode("utf-16-le").encode("utf-8")
+    if raw.isascii():
+        return raw
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -155,24 +158,70 @@ def _clean_text(name: str) -> pl.Expr:
     return pl.when(text.is_in(PLACEHOLDERS)).then(None).otherwise(text)
 
 
-def _number(name: str) -> pl.Expr:
+def _number(name: str, decorated: bool = True) -> pl.Expr:
     """A number from text: placeholders are null; ``<``/``>`` bounds, thousands separators, ``%`` and
-    currency signs dropped; anything else left over makes it unreadable (null)."""
-    text = _clean_text(name).str.replace(r"^[<>]\s*", "").str.replace_all(r"[,\s%$€£¥]", "")
+    currency signs dropped; anything else left over makes it unreadable (null).
+
+    ``decorated=False`` (the column has none of those characters) skips the cleaning passes.
+    """
+    text = _clean_text(name)
+    if decorated:
+        text = text.str.replace(r"^[<>]\s*", "").str.replace_all(r"[,\s%$€£¥]", "")
     return text.cast(pl.Float64, strict=False)
 
 
-def _read_frame(data: bytes, sep: str, path: Path) -> pl.DataFrame:
+def _decorated(frame: pl.DataFrame, columns: list[str]) -> dict[str, bool]:
+    """Which text columns hold thousands separators, ``%``, ``<``/``>`` or currency signs."""
+    if not columns:
+        return {}
+    found = frame.select(pl.col(c).str.contains(r"[,%<>$€£¥]|\S\s+\S").any().alias(c) for c in columns)
+    return {c: bool(found[c][0]) for c in columns}
+
+
+def _read_frame(
+    data: bytes, sep: str, path: Path, columns: list[int] | None = None, floats: list[str] | None = None
+) -> pl.DataFrame:
+    """Every column as text, except ``floats`` (raw header names) parsed by the CSV reader itself.
+
+    Parsing plain numbers in the reader saves a text column and a cast per column; if any value
+    of those columns turns out not to be a plain number, the whole file is read as text instead
+    (and the value is reported by line).
+    """
+    options: dict[str, Any] = {
+        "columns": columns,
+        "separator": sep,
+        "truncate_ragged_lines": True,
+        "quote_char": '"',
+    }
+    if floats:
+        try:
+            return pl.read_csv(
+                data,
+                infer_schema=False,
+                schema_overrides=dict.fromkeys(floats, pl.Float64),
+                null_values=[p for p in PLACEHOLDERS if p] + [" --"],
+                **options,
+            )
+        except pl.exceptions.PolarsError:
+            pass
     try:
-        return pl.read_csv(
-            data,
-            separator=sep,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            quote_char='"',
-        )
+        return pl.read_csv(data, infer_schema=False, **options)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+
+
+def _plain_float_columns(sample: pl.DataFrame, names: list[str]) -> list[str]:
+    """Columns of a text sample whose every value is a plain number or a placeholder."""
+    plain = []
+    for name in names:
+        text = _clean_text(name)
+        check = sample.select(
+            (text.is_null() | text.cast(pl.Float64, strict=False).is_not_null()).all()
+            & ~pl.col(name).str.contains(r"^\s|\s$").any()
+        )
+        if check.item():
+            plain.append(name)
+    return plain
 
 
 def read_report(
@@ -199,9 +248,6 @@ def read_report(
     for _ in range(index):
         offset = raw.index(b"\n", offset) + 1
     preamble = head.splitlines()[:index]
-    frame = _read_frame(raw[offset:], sep, path)
-    frame = frame.rename({c: c.strip() for c in frame.columns})
-    headers = frame.columns
     warnings: list[str] = []
 
     used = {f: fmt.header_for(f, headers) for f in (*fmt.columns, "spend")}
@@ -217,6 +263,18 @@ def read_report(
     unknown = [h for h in headers if h not in used.values() and not fmt.is_derived(h)]
     if unknown:
         warnings.append(f"{path}: ignored unknown column(s): {', '.join(unknown)}")
+    # Read only the columns used (and the first, where Google puts its "Total: ..." labels).
+    wanted = sorted({0, *(headers.index(h) for h in used.values() if h is not None)})
+    numeric = [*COUNT_FIELDS, "conversions", *MONEY_FIELDS]
+    number_columns = [str(used[f]) for f in numeric if used.get(f)]
+    body = raw[offset:]
+    sample_end = body.rfind(b"\n", 0, SNIFF_BYTES) + 1 or len(body)
+    sample = _read_frame(body[:sample_end], sep, path, wanted)
+    raw_names = dict(zip((c.strip() for c in sample.columns), sample.columns, strict=True))
+    sample = sample.rename({c: c.strip() for c in sample.columns})
+    floats = [raw_names[c] for c in _plain_float_columns(sample, number_columns)]
+    frame = _read_frame(body, sep, path, wanted, floats)
+    frame = frame.rename({c: c.strip() for c in frame.columns})
 
     # Totals: Google's "Total: ..." rows (in any of the first columns), Meta's account-total row.
     first = frame.columns[0]
@@ -260,15 +318,20 @@ def read_report(
         text("ad", ""),
         text("currency", file_currency or currency).str.to_uppercase(),
     ]
-    numeric = [*COUNT_FIELDS, "conversions", *MONEY_FIELDS]
+    text_numbers = [c for c in number_columns if frame.schema[c] == pl.String]
+    decorated = _decorated(frame, text_numbers)
     for f in numeric:
         col = used.get(f)
-        columns.append(_number(col).alias(f) if col else pl.lit(0.0).alias(f))
-        columns.append(
-            (_clean_text(col).is_not_null() & _number(col).is_null()).alias(f"__bad_{f}")
-            if col
-            else pl.lit(False).alias(f"__bad_{f}")
-        )
+        if col and col not in text_numbers:  # parsed by the reader
+            columns.append(pl.col(col).alias(f))
+            columns.append(pl.lit(False).alias(f"__bad_{f}"))
+        elif col:
+            number = _number(col, decorated[col])
+            columns.append(number.alias(f))
+            columns.append((_clean_text(col).is_not_null() & number.is_null()).alias(f"__bad_{f}"))
+        else:
+            columns.append(pl.lit(0.0).alias(f))
+            columns.append(pl.lit(False).alias(f"__bad_{f}"))
     if fmt.name == "meta" and used.get("reporting_ends") and used["date"] != "Day":
         ends = (
             _clean_text(str(used["reporting_ends"])).str.to_date(date_fmt, strict=False)
@@ -276,7 +339,7 @@ def read_report(
             else pl.lit(None, pl.Date)
         )
         columns.append(ends.alias("__ends"))
-    rows = frame.select(columns)
+    rows = frame.lazy().select(columns).collect()  # lazy: shared sub-expressions computed once
     if "__ends" in rows.columns:
         spans = rows.filter(pl.col("__ends").is_not_null() & (pl.col("__ends") != pl.col("date")))
         if spans.height:
@@ -287,29 +350,34 @@ def read_report(
             )
         rows = rows.drop("__ends")
 
-    problems = [
-        pl.when(pl.col("date").is_null()).then(pl.lit(f"date ({date_col}) not a date")),
-        pl.when(pl.col("campaign").is_null()).then(pl.lit("campaign is empty")),
-        pl.when(pl.col("currency").is_null()).then(
-            pl.lit("no currency (add the currency column or pass --currency)")
-        ),
-        pl.when(~pl.col("currency").str.contains(r"^[A-Z]{3}$")).then(pl.lit("currency is not an ISO code")),
-        *(pl.when(pl.col(f"__bad_{f}")).then(pl.lit(f"{used[f]} is not a number")) for f in numeric),
+    checks = [
+        (pl.col("date").is_null(), f"date ({date_col}) not a date"),
+        (pl.col("campaign").is_null(), "campaign is empty"),
+        (pl.col("currency").is_null(), "no currency (add the currency column or pass --currency)"),
+        (~pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(True), "currency is not an ISO code"),
+        *((pl.col(f"__bad_{f}"), f"{used.get(f)} is not a number") for f in numeric),
     ]
-    rows = rows.with_columns(pl.concat_str(problems, separator="; ", ignore_nulls=True).alias("__problem"))
-    bad = rows.filter(pl.col("__problem") != "")
-    rejected = [
-        f"{path}: line {line}: {problem}"
-        for line, problem in bad.select("__line", "__problem").head(MAX_REJECTS_SHOWN).iter_rows()
-    ]
-    good = rows.filter(pl.col("__problem") == "").drop(
-        "__line", "__problem", *(f"__bad_{f}" for f in numeric)
+    rows = rows.with_columns(pl.any_horizontal(cond for cond, _ in checks).alias("__bad"))
+    bad = rows.filter(pl.col("__bad"))
+    if bad.height:  # spell out the problems of the bad rows only
+        problems = [pl.when(cond).then(pl.lit(text)) for cond, text in checks]
+        bad = bad.with_columns(pl.concat_str(problems, separator="; ", ignore_nulls=True).alias("__problem"))
+    rejected = (
+        [
+            f"{path}: line {line}: {problem}"
+            for line, problem in bad.head(MAX_REJECTS_SHOWN).select("__line", "__problem").iter_rows()
+        ]
+        if bad.height
+        else []
     )
+    good = rows.filter(~pl.col("__bad")).drop("__line", "__bad", *(f"__bad_{f}" for f in numeric))
     good = good.with_columns(pl.col(c).fill_null(0.0) for c in numeric)
     if start is None and good.height:
         start, end = good["date"].min(), good["date"].max()  # type: ignore[assignment]
     keys = ["date", *TEXT_FIELDS]
-    normalized = good.group_by(keys, maintain_order=True).agg(pl.col(c).sum() for c in numeric)
+    normalized = good.select(keys + numeric)
+    if normalized.select(pl.struct(keys).is_duplicated().any()).item():  # e.g. several ads, no ad column
+        normalized = normalized.group_by(keys).agg(pl.col(c).sum() for c in numeric).sort(keys)
     normalized = normalized.with_columns(pl.col(c).round(0).cast(pl.Int64) for c in COUNT_FIELDS)
     return ParsedReport(
         path=path,
