@@ -166,3 +166,17 @@ def test_google_budget_change_goes_to_the_campaign_budget(fake: FakeAdPlatforms)
     method, body = fake.state.requests[-1][1], fake.state.requests[-1][2]
     assert method == f"POST /v18/customers/{GOOGLE_CUSTOMER}/campaignBudgets:mutate"
     assert body["operations"][0]["updateMask"] == "amount_micros"
+
+
+def test_meta_insights_ask_for_daily_ad_set_rows(fake: FakeAdPlatforms) -> None:
+    from datetime import date
+
+    from aicmo.tasks.ads.meta_api import MetaAdsPlatform
+
+    platform = _platform(fake, "meta", [])
+    assert isinstance(platform, MetaAdsPlatform)
+    rows = platform.insights(date(2026, 11, 12), date(2026, 11, 12))
+    assert {r["adset_name"] for r in rows} == {"Lookalike 1%", "Site visitors 30d"}
+    query = fake.state.requests[-1][2]
+    assert query["level"] == "adset" and query["time_increment"] == "1"
+    assert '"since": "2026-11-12"' in query["time_range"]
