@@ -77,6 +77,10 @@ def replace_ad_spend(lake: Lake, rows: pl.DataFrame, cover: Sequence[Coverage]) 
 
     def one_day(day: date) -> tuple[date, int, int]:
         new = by_day.get(day, empty)
+        if day not in existing:  # a new day: nothing to keep or replace
+            if new.height == 0:
+                return day, 0, 0
+            return day, lake.write_partition(TABLE, day, new, mode="overwrite"), 0
         kept, replaced = empty, 0
         if day in existing:
             old = lake.read_partition(TABLE, day)

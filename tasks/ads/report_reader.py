@@ -179,7 +179,11 @@ def _decorated(frame: pl.DataFrame, columns: list[str]) -> dict[str, bool]:
 
 
 def _read_frame(
-    data: bytes, sep: str, path: Path, columns: list[int] | None = None, floats: list[str] | None = None
+    data: bytes,
+    sep: str,
+    path: Path,
+    columns: list[int] | None = None,
+    floats: list[str] | None = None,
 ) -> pl.DataFrame:
     """Every column as text, except ``floats`` (raw header names) parsed by the CSV reader itself.
 
@@ -267,13 +271,15 @@ def read_report(
     wanted = sorted({0, *(headers.index(h) for h in used.values() if h is not None)})
     numeric = [*COUNT_FIELDS, "conversions", *MONEY_FIELDS]
     number_columns = [str(used[f]) for f in numeric if used.get(f)]
-    body = raw[offset:]
-    sample_end = body.rfind(b"\n", 0, SNIFF_BYTES) + 1 or len(body)
-    sample = _read_frame(body[:sample_end], sep, path, wanted)
+    sample_end = raw.rfind(b"\n", offset, offset + SNIFF_BYTES) + 1 or len(raw)
+    sample = _read_frame(raw[offset:sample_end], sep, path, wanted)
     raw_names = dict(zip((c.strip() for c in sample.columns), sample.columns, strict=True))
     sample = sample.rename({c: c.strip() for c in sample.columns})
     floats = [raw_names[c] for c in _plain_float_columns(sample, number_columns)]
+    body = raw[offset:] if offset else raw
+    del raw  # the file's bytes are not needed once the body is cut
     frame = _read_frame(body, sep, path, wanted, floats)
+    del body
     frame = frame.rename({c: c.strip() for c in frame.columns})
 
     # Totals: Google's "Total: ..." rows (in any of the first columns), Meta's account-total row.
