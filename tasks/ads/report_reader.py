@@ -284,7 +284,7 @@ def read_report(
 
     # Totals: Google's "Total: ..." rows (in any of the first columns), Meta's account-total row.
     first = frame.columns[0]
-    is_total = pl.col(first).str.strip_chars().str.starts_with("Total")
+    is_total = pl.col(first).str.strip_chars().str.starts_with("Total:")
     if used.get("campaign") is not None:
         is_total = is_total | pl.col(str(used["campaign"])).str.strip_chars().str.starts_with("Total: ")
         if fmt.name == "meta":

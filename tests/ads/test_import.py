@@ -149,3 +149,18 @@ def test_google_file_without_currency_needs_the_option(tmp_path: Path) -> None:
         "111-222-3333",
         1000,
     )
+
+
+def test_total_rows_go_but_a_campaign_named_totally_stays(tmp_path: Path) -> None:
+    path = tmp_path / "campaign_first.csv"
+    path.write_text(
+        "Campaign report\n"
+        '"Nov 3, 2026 - Nov 3, 2026"\n'
+        "Campaign,Day,Currency code,Impr.,Clicks,Cost\n"
+        "Totally New,2026-11-03,USD,100,5,10.00\n"
+        "Brand,2026-11-03,USD,200,7,12.00\n"
+        "Total: Campaigns,--,USD,300,12,22.00\n"
+    )
+    rows = read_report(path).rows
+    assert sorted(rows["campaign"].to_list()) == ["Brand", "Totally New"]
+    assert rows["spend"].sum() == pytest.approx(22.0)
