@@ -94,7 +94,6 @@ class AdsSettings(BaseSettings):
     prior_strength: float = Field(
         50.0, ge=0, description="Clicks' worth of the campaign mean that bid estimates are shrunk toward."
     )
-    dry_run: bool = Field(True, description="Print budget and bid changes instead of making them.")
     meta_base_url: str = "https://graph.facebook.com/v21.0"
     meta_access_token: SecretStr | None = None
     google_ads_base_url: str = "https://googleads.googleapis.com/v18"
