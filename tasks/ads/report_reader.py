@@ -158,24 +158,36 @@ def _clean_text(name: str) -> pl.Expr:
     return pl.when(text.is_in(PLACEHOLDERS)).then(None).otherwise(text)
 
 
-def _number(name: str, decorated: bool = True) -> pl.Expr:
+Decoration = str  # "plain" | "commas" (thousands separators only) | "other"
+
+
+def _number(name: str, decoration: Decoration = "other") -> pl.Expr:
     """A number from text: placeholders are null; ``<``/``>`` bounds, thousands separators, ``%`` and
     currency signs dropped; anything else left over makes it unreadable (null).
 
-    ``decorated=False`` (the column has none of those characters) skips the cleaning passes.
+    The column's ``decoration`` picks the cheapest cleaning that reads it: none for plain numbers,
+    one literal replacement for thousands separators, a regular expression otherwise.
     """
     text = _clean_text(name)
-    if decorated:
-        text = text.str.replace(r"^[<>]\s*", "").str.replace_all(r"[,\s%$€£¥]", "")
+    if decoration == "commas":
+        text = text.str.replace_all(",", "", literal=True)
+    elif decoration == "other":
+        text = text.str.strip_chars_start("<> ").str.replace_all(r"[,\s%$€£¥]", "")
     return text.cast(pl.Float64, strict=False)
 
 
-def _decorated(frame: pl.DataFrame, columns: list[str]) -> dict[str, bool]:
-    """Which text columns hold thousands separators, ``%``, ``<``/``>`` or currency signs."""
+def _decorated(frame: pl.DataFrame, columns: list[str]) -> dict[str, Decoration]:
+    """How each text column's numbers are decorated: plain, thousands separators only, or more."""
     if not columns:
         return {}
-    found = frame.select(pl.col(c).str.contains(r"[,%<>$€£¥]|\S\s+\S").any().alias(c) for c in columns)
-    return {c: bool(found[c][0]) for c in columns}
+    found = frame.select(
+        *(pl.col(c).str.contains(",", literal=True).any().alias(f"{c}\0commas") for c in columns),
+        *(pl.col(c).str.contains(r"[%<>$€£¥]|\S\s+\S").any().alias(f"{c}\0other") for c in columns),
+    ).row(0, named=True)
+    return {
+        c: "other" if found[f"{c}\0other"] else "commas" if found[f"{c}\0commas"] else "plain"
+        for c in columns
+    }
 
 
 def _read_frame(
