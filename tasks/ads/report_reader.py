@@ -294,14 +294,15 @@ def read_report(
     del body
     frame = frame.rename({c: c.strip() for c in frame.columns})
 
-    # Totals: Google's "Total: ..." rows (in any of the first columns), Meta's account-total row.
+    # Totals: Google's "Total: ..." rows (in any of the first columns), Meta's account-total row
+    # (no campaign, ad set or ad name).
     first = frame.columns[0]
-    is_total = pl.col(first).str.strip_chars().str.starts_with("Total:")
+    is_total = pl.col(first).str.contains(r"^\s*Total: ")
     if used.get("campaign") is not None:
-        is_total = is_total | pl.col(str(used["campaign"])).str.strip_chars().str.starts_with("Total: ")
+        is_total = is_total | pl.col(str(used["campaign"])).str.contains(r"^\s*Total: ")
         if fmt.name == "meta":
             names = [str(used[f]) for f in ("campaign", "ad_set", "ad") if used.get(f)]
-            is_total = is_total | pl.all_horizontal(_clean_text(n).is_null() for n in names)
+            is_total = is_total | pl.all_horizontal(pl.col(n).is_null() for n in names)
     frame = frame.with_row_index("__line", offset=index + 2).filter(~is_total.fill_null(False))
 
     file_currency = None
@@ -394,7 +395,8 @@ def read_report(
         start, end = good["date"].min(), good["date"].max()  # type: ignore[assignment]
     keys = ["date", *TEXT_FIELDS]
     normalized = good.select(keys + numeric)
-    if normalized.select(pl.struct(keys).is_duplicated().any()).item():  # e.g. several ads, no ad column
+    # Distinct key hashes mean distinct keys; otherwise (several ads and no ad column, say) sum.
+    if normalized.select(pl.struct(keys).hash().n_unique()).item() < normalized.height:
         normalized = normalized.group_by(keys).agg(pl.col(c).sum() for c in numeric).sort(keys)
     normalized = normalized.with_columns(pl.col(c).round(0).cast(pl.Int64) for c in COUNT_FIELDS)
     return ParsedReport(

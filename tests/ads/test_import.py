@@ -164,3 +164,22 @@ def test_total_rows_go_but_a_campaign_named_totally_stays(tmp_path: Path) -> Non
     rows = read_report(path).rows
     assert sorted(rows["campaign"].to_list()) == ["Brand", "Totally New"]
     assert rows["spend"].sum() == pytest.approx(22.0)
+
+
+def test_rows_repeating_a_key_are_summed(tmp_path: Path) -> None:
+    path = tmp_path / "ads_without_ad_column.csv"
+    path.write_text(
+        "Day,Campaign,Ad group,Currency code,Impr.,Clicks,Cost,Conv.\n"
+        "2026-11-03,Brand,Exact,USD,100,5,10.00,1\n"
+        "2026-11-03,Brand,Exact,USD,300,7,12.50,0.5\n"
+        "2026-11-03,Brand,Broad,USD,50,1,1.00,0\n"
+    )
+    rows = read_report(path).rows.sort("ad_set")
+    assert rows["ad_set"].to_list() == ["Broad", "Exact"]
+    exact = rows.row(1, named=True)
+    assert (exact["impressions"], exact["clicks"], exact["spend"], exact["conversions"]) == (
+        400,
+        12,
+        22.5,
+        1.5,
+    )
