@@ -303,7 +303,7 @@ def read_report(
         if fmt.name == "meta":
             names = [str(used[f]) for f in ("campaign", "ad_set", "ad") if used.get(f)]
             is_total = is_total | pl.all_horizontal(pl.col(n).is_null() for n in names)
-    frame = frame.with_row_index("__line", offset=index + 2).filter(~is_total.fill_null(False))
+    kept = ~is_total.fill_null(False)
 
     file_currency = None
     if fmt.name == "meta" and used.get("spend"):
@@ -317,7 +317,7 @@ def read_report(
 
     date_col = str(used["date"])
     date_text = _clean_text(date_col)
-    dates = frame.select(date_text).to_series()
+    dates = frame.lazy().filter(kept).select(date_text.unique()).collect().to_series()
     date_fmt, guessed = _date_format(dates, day_first)
     if guessed:
         style = "day-first" if date_fmt == DAY_FIRST else "month-first"
@@ -342,11 +342,11 @@ def read_report(
     for f in numeric:
         col = used.get(f)
         if col and col not in text_numbers:  # parsed by the reader
-            columns.append(pl.col(col).alias(f))
+            columns.append(pl.col(col).fill_null(0.0).alias(f))
             columns.append(pl.lit(False).alias(f"__bad_{f}"))
         elif col:
             number = _number(col, decorated[col])
-            columns.append(number.alias(f))
+            columns.append(number.fill_null(0.0).alias(f))
             columns.append((_clean_text(col).is_not_null() & number.is_null()).alias(f"__bad_{f}"))
         else:
             columns.append(pl.lit(0.0).alias(f))
@@ -358,7 +358,23 @@ def read_report(
             else pl.lit(None, pl.Date)
         )
         columns.append(ends.alias("__ends"))
-    rows = frame.lazy().select(columns).collect()  # lazy: shared sub-expressions computed once
+    checks = [
+        (pl.col("date").is_null(), f"date ({date_col}) not a date"),
+        (pl.col("campaign").is_null(), "campaign is empty"),
+        (pl.col("currency").is_null(), "no currency (add the currency column or pass --currency)"),
+        (~pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(True), "currency is not an ISO code"),
+        *((pl.col(f"__bad_{f}"), f"{used.get(f)} is not a number") for f in numeric),
+    ]
+    # One lazy pass: totals out, every column cleaned (shared sub-expressions computed once), bad rows flagged.
+    rows = (
+        frame.lazy()
+        .with_row_index("__line", offset=index + 2)
+        .filter(kept)
+        .select(columns)
+        .with_columns(pl.any_horizontal(cond for cond, _ in checks).alias("__bad"))
+        .collect()
+    )
+    del frame
     if "__ends" in rows.columns:
         spans = rows.filter(pl.col("__ends").is_not_null() & (pl.col("__ends") != pl.col("date")))
         if spans.height:
@@ -369,14 +385,6 @@ def read_report(
             )
         rows = rows.drop("__ends")
 
-    checks = [
-        (pl.col("date").is_null(), f"date ({date_col}) not a date"),
-        (pl.col("campaign").is_null(), "campaign is empty"),
-        (pl.col("currency").is_null(), "no currency (add the currency column or pass --currency)"),
-        (~pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(True), "currency is not an ISO code"),
-        *((pl.col(f"__bad_{f}"), f"{used.get(f)} is not a number") for f in numeric),
-    ]
-    rows = rows.with_columns(pl.any_horizontal(cond for cond, _ in checks).alias("__bad"))
     bad = rows.filter(pl.col("__bad"))
     if bad.height:  # spell out the problems of the bad rows only
         problems = [pl.when(cond).then(pl.lit(text)) for cond, text in checks]
@@ -389,8 +397,8 @@ def read_report(
         if bad.height
         else []
     )
-    good = rows.filter(~pl.col("__bad")).drop("__line", "__bad", *(f"__bad_{f}" for f in numeric))
-    good = good.with_columns(pl.col(c).fill_null(0.0) for c in numeric)
+    good = rows.filter(~pl.col("__bad")) if bad.height else rows
+    good = good.drop("__line", "__bad", *(f"__bad_{f}" for f in numeric))
     if start is None and good.height:
         start, end = good["date"].min(), good["date"].max()  # type: ignore[assignment]
     keys = ["date", *TEXT_FIELDS]

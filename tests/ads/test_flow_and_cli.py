@@ -138,3 +138,32 @@ def test_ads_flow_imports_and_writes_roi(home: Path, report_file: Path, prefect_
     assert stats["import"]["rows_written"] == 4
     assert stats["roi_days_written"] == 2
     assert stats["totals"]["spend"] == pytest.approx(400.0)
+
+
+def test_pace_and_bids_commands(home: Path, report_file: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(ads_app, ["import", str(report_file)]).exit_code == 0
+    paced = runner.invoke(
+        ads_app,
+        [
+            "pace",
+            "--campaign",
+            "Prospecting",
+            "--budget",
+            "3000",
+            "--start",
+            "2026-11-12",
+            "--end",
+            "2026-11-21",
+            "--today",
+            "2026-11-14",
+        ],
+    )
+    assert paced.exit_code == 0, paced.output
+    assert "under" in paced.output  # 400 spent of the 600 planned by the 14th
+    bids = runner.invoke(ads_app, ["bids", "--campaign", "Prospecting", "--target-cpa", "30"])
+    assert bids.exit_code == 0 and "bid_target_cpa" in bids.output
+    missing = runner.invoke(ads_app, ["pace", "--campaign", "Prospecting", "--budget", "3000"])
+    assert missing.exit_code != 0 and "--campaign needs --start, --end" in str(missing.exception)
+    unknown = runner.invoke(ads_app, ["bids", "--campaign", "Nope", "--target-roas", "2"])
+    assert "no ad spend for campaign 'Nope'" in str(unknown.exception)
