@@ -13,6 +13,9 @@ Google Ads (REST, ``/v18``): ``POST /customers/{id}/googleAds:searchStream``,
 ``RESOURCE_EXHAUSTED`` with ``retryDelay``; a missing developer token is 401; an amount that is
 not a multiple of the currency's minimum unit is 400 ``NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT``.
 
+Frankfurter (ECB reference rates, ``/frankfurter``): ``GET /{start}..{end}?from=EUR&to=USD``
+with business days only; an unknown currency is 404 ``{"message": "not found"}``.
+
 Use it as a context manager (its own thread and event loop, ephemeral port)::
 
     with FakeAdPlatforms() as fake:
@@ -100,6 +103,8 @@ class PlatformState:
     google_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     budget_changes: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # ECB-style reference rates to USD for the Frankfurter routes (business days only).
+    fx_to_usd: dict[str, float] = field(default_factory=lambda: {"EUR": 1.08, "GBP": 1.27, "SEK": 0.095})
 
 
 def default_state() -> PlatformState:
@@ -158,6 +163,7 @@ class FakeAdPlatformsApp:
         self.app.router.add_post(
             f"/{GOOGLE_VERSION}/customers/{{cid}}/{{service}}:mutate", self.google_mutate
         )
+        self.app.router.add_get("/frankfurter/{span}", self.frankfurter)
 
     # ---- faults ------------------------------------------------------------------------------------
     def _fault(self, platform: str) -> _Fault | None:
@@ -334,6 +340,10 @@ class FakeAdPlatformsApp:
             adset["status"] = str(form["status"])
         return _json({"success": True})
 
+    async def frankfurter(self, request: web.Request) -> web.StreamResponse:
+        """Frankfurter's ``GET /{start}..{end}?from=&to=`` daily reference rates."""
+        return await _frankfurter_impl(self, request)
+
     # ---- Google ------------------------------------------------------------------------------------
     def _google_auth(self, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {GOOGLE_TOKEN}":
@@ -478,6 +488,40 @@ class FakeAdPlatformsApp:
         return _json({"results": results})
 
 
+async def _frankfurter_impl(app: FakeAdPlatformsApp, request: web.Request) -> web.StreamResponse:
+    from datetime import date, timedelta
+
+    app._log("frankfurter", request, dict(request.query))
+    fault = app._fault("frankfurter")
+    if fault is not None:
+        return _json({"message": "Service Unavailable"}, 503)
+    try:
+        first, last = (date.fromisoformat(p) for p in request.match_info["span"].split(".."))
+    except ValueError:
+        return _json({"message": "invalid date"}, 422)
+    source, target = request.query.get("from", "EUR").upper(), request.query.get("to", "USD").upper()
+    table = {**app.state.fx_to_usd, "USD": 1.0}
+    if source not in table or target not in table:
+        return _json({"message": "not found"}, 404)
+    rates = {}
+    day, step = first, 0
+    while day <= last:
+        if day.weekday() < 5:
+            drift = 1 + 0.001 * (step % 5)  # a little movement from day to day
+            rates[day.isoformat()] = {target: round(table[source] / table[target] * drift, 5)}
+        day += timedelta(days=1)
+        step += 1
+    return _json(
+        {
+            "amount": 1.0,
+            "base": source,
+            "start_date": first.isoformat(),
+            "end_date": last.isoformat(),
+            "rates": rates,
+        }
+    )
+
+
 class FakeAdPlatforms:
     """Both fake platforms on one ephemeral port of 127.0.0.1, in a background thread."""
 
@@ -492,6 +536,10 @@ class FakeAdPlatforms:
     @property
     def meta_base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/{META_VERSION}"
+
+    @property
+    def frankfurter_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/frankfurter"
 
     @property
     def google_base_url(self) -> str:

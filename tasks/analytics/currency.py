@@ -8,8 +8,9 @@ currency recorded, are kept as they are. A currency the table does not know, or 
 rate is later than the amount's date, is an ``InputError`` naming it: a silently wrong total is
 worse than a stopped import.
 
-Rates come from a CSV file (``load_rates_csv``) or from any source that yields the same three
-columns (``rates_frame``).
+Rates come from a CSV file (``load_rates_csv``), from the provider gateway (``fetch_rates`` over
+an ``fx_rates`` chain, e.g. ``FrankfurterProvider``'s ECB reference rates), or from any source
+that yields the same three columns (``rates_frame``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import polars as pl
 
 from aicmo.errors import InputError
+from aicmo.tasks.gateway.chain import ProviderChain
 
 RATES_SCHEMA = pl.Schema({"date": pl.Date, "currency": pl.String, "rate": pl.Float64})
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
@@ -147,3 +150,29 @@ def convert(
     if isinstance(frame, pl.DataFrame):
         return result.collect()
     return result
+
+
+async def fetch_rates(
+    chain: ProviderChain,
+    client: httpx.AsyncClient,
+    currencies: Iterable[str],
+    start: date,
+    end: date,
+    reporting_currency: str,
+) -> pl.DataFrame:
+    """A rates table from an ``fx_rates`` chain of the provider gateway (retries, breaker, cache
+    included); ``start`` should reach a few days back so the first day has an earlier rate.
+
+    A currency the chain does not know is an ``InputError`` naming it; a chain that failed
+    (every provider down) is an ``InputError`` with the gateway's reason.
+    """
+    reporting = reporting_currency.upper()
+    rows: list[tuple[date, str, float]] = []
+    for currency in sorted({c.upper() for c in currencies} - {reporting}):
+        outcome = await chain.call(f"{currency}:{reporting}:{start.isoformat()}:{end.isoformat()}", client)
+        if not outcome.ok:
+            raise InputError(f"rates for {currency} to {reporting} unavailable: {outcome.error}")
+        if not outcome.found or not outcome.value:
+            raise InputError(f"unknown currency {currency}: the rates provider has no rate to {reporting}")
+        rows.extend((date.fromisoformat(d), currency, r) for d, r in outcome.value["rates"].items())
+    return rates_frame(rows)

@@ -71,3 +71,29 @@ def test_bad_rates_file_is_one_clear_error(tmp_path: Path, text: str, needle: st
     path.write_text(text)
     with pytest.raises(InputError, match=needle):
         load_rates_csv(path)
+
+
+async def test_rates_through_the_gateway_chain() -> None:
+    from aicmo.fakes.ads_platforms import FakeAdPlatforms
+    from aicmo.settings import GatewaySettings
+    from aicmo.tasks.analytics.currency import fetch_rates
+    from aicmo.tasks.gateway.chain import ProviderChain
+    from aicmo.tasks.gateway.transport import make_client
+    from aicmo.tasks.providers.frankfurter import FrankfurterProvider
+
+    gw = GatewaySettings(backoff_base_s=0.01, max_attempts=3)
+    with FakeAdPlatforms() as fake:
+        fake.server_error("frankfurter", times=1)  # retried by the gateway
+        chain = ProviderChain(
+            "fx_rates", [FrankfurterProvider(fake.frankfurter_base_url, settings=gw)], settings=gw
+        )
+        async with make_client(gw) as client:
+            rates = await fetch_rates(
+                chain, client, ["EUR", "USD"], date(2026, 11, 2), date(2026, 11, 8), "USD"
+            )
+            with pytest.raises(InputError, match="unknown currency XYZ"):
+                await fetch_rates(chain, client, ["XYZ"], date(2026, 11, 2), date(2026, 11, 8), "USD")
+    assert set(rates["currency"]) == {"EUR"} and rates.height == 5  # business days only
+    frame = pl.DataFrame({"d": [date(2026, 11, 8)], "c": ["EUR"], "a": [100.0]})  # a Sunday: Friday's rate
+    friday = rates.filter(pl.col("date") == date(2026, 11, 6))["rate"].item()
+    assert convert(frame, "a", "c", "d", rates, "USD")["a"].item() == pytest.approx(100 * friday)
