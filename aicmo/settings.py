@@ -85,6 +85,10 @@ class AdsSettings(BaseSettings):
     rates_file: Path | None = Field(
         None, description="CSV of exchange rates: date, currency, rate (to the reporting currency)."
     )
+    rates_url: str | None = Field(
+        None,
+        description="Frankfurter server for daily ECB rates through the gateway (e.g. https://api.frankfurter.app).",
+    )
     day_first: bool = Field(False, description="Read ambiguous dates such as 03/11/2026 day-first.")
     pacing_tolerance: float = Field(0.10, ge=0, le=1, description="Pacing off by more than this is flagged.")
     exploration_floor: float = Field(

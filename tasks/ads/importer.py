@@ -23,6 +23,7 @@ from aicmo.storage.ads import Coverage, replace_ad_spend
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.repositories import record_partitions
+from aicmo.tasks.ads.rates import RatesSource
 from aicmo.tasks.ads.report_reader import ParsedReport, read_report
 from aicmo.tasks.analytics.currency import convert
 
@@ -57,15 +58,22 @@ class ImportReport:
         }
 
 
-def to_lake_rows(rows: pl.DataFrame, rates: pl.DataFrame | None, reporting_currency: str) -> pl.DataFrame:
-    """Normalized report rows in the ``ad_spend`` schema, money converted to ``reporting_currency``."""
+def to_lake_rows(rows: pl.DataFrame, rates: RatesSource, reporting_currency: str) -> pl.DataFrame:
+    """Normalized report rows in the ``ad_spend`` schema, money converted to ``reporting_currency``.
+
+    ``rates`` is a rates table, or a fetcher called with the foreign currencies and the rows'
+    first and last day (rates through the gateway), or None when every row is in the reporting
+    currency.
+    """
     reporting = reporting_currency.upper()
     frame = rows.rename({"spend": "spend_local", "conversion_value": "conversion_value_local"})
     foreign = sorted(c for c in frame["currency"].unique().drop_nulls().to_list() if c != reporting)
+    if callable(rates):
+        rates = rates(foreign, frame["date"].min(), frame["date"].max()) if foreign else None  # type: ignore[arg-type]
     if foreign and rates is None:
         raise InputError(
             f"amounts in {', '.join(foreign)} need rates to {reporting}: "
-            "pass --rates FILE or set AICMO_ADS_RATES_FILE (CSV: date,currency,rate)"
+            "pass --rates FILE, set AICMO_ADS_RATES_FILE (CSV: date,currency,rate) or AICMO_ADS_RATES_URL"
         )
     if rates is not None:
         frame = convert(frame, "spend_local", "currency", "date", rates, reporting, out="spend")
@@ -100,7 +108,7 @@ def import_reports(
     lake: Lake,
     *,
     engine: Engine | None = None,
-    rates: pl.DataFrame | None = None,
+    rates: RatesSource = None,
     reporting_currency: str = "USD",
     currency: str | None = None,
     account: str | None = None,

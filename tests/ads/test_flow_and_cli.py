@@ -167,3 +167,17 @@ def test_pace_and_bids_commands(home: Path, report_file: Path) -> None:
     assert missing.exit_code != 0 and "--campaign needs --start, --end" in str(missing.exception)
     unknown = runner.invoke(ads_app, ["bids", "--campaign", "Nope", "--target-roas", "2"])
     assert "no ad spend for campaign 'Nope'" in str(unknown.exception)
+
+
+def test_import_with_rates_through_the_gateway(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeAdPlatforms() as fake:
+        monkeypatch.setenv("AICMO_ADS_RATES_URL", fake.frankfurter_base_url)
+        reset_settings()
+        result = CliRunner().invoke(ads_app, ["import", str(DATA / "meta_ads_manager.csv")])
+        assert result.exit_code == 0, result.output
+        asked = [r for r in fake.state.requests if r[0] == "frankfurter"]
+    assert asked and asked[0][2] == {"from": "EUR", "to": "USD"}
+    rows = wiring.lake().scan("ad_spend").collect()
+    assert rows["spend_local"].sum() == pytest.approx(627.44)
+    ratio = rows["spend"].sum() / rows["spend_local"].sum()
+    assert 1.08 <= ratio <= 1.09  # the fake's EUR rate with its small daily drift

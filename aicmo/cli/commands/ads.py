@@ -39,11 +39,18 @@ def print_frame(df: pl.DataFrame, title: str) -> None:
     console.print(table)
 
 
-def _rates(path: Path | None) -> pl.DataFrame | None:
+def _rates(path: Path | None) -> Any:
+    """The rates file given or configured, else (with AICMO_ADS_RATES_URL) rates through the gateway."""
+    from aicmo.tasks.ads.rates import gateway_rates
     from aicmo.tasks.analytics.currency import load_rates_csv
 
-    chosen = path or get_settings().ads.rates_file
-    return load_rates_csv(chosen) if chosen else None
+    settings = get_settings()
+    chosen = path or settings.ads.rates_file
+    if chosen:
+        return load_rates_csv(chosen)
+    if settings.ads.rates_url:
+        return gateway_rates(settings.ads.rates_url, settings.ads.reporting_currency, settings.gateway)
+    return None
 
 
 RATES = typer.Option(None, "--rates", help="Rates CSV (date,currency,rate); default AICMO_ADS_RATES_FILE.")
