@@ -68,6 +68,7 @@ def ads(
                 str(settings.ads.rates_file) if settings.ads.rates_file else None,
                 settings.ads.reporting_currency,
                 settings.ads.day_first,
+                settings.ads.rates_url,
             )
             stats["import"] = imported.summary()
         report, days = ads_roi_task(lake.root, start, end)

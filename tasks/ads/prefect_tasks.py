@@ -15,6 +15,7 @@ from aicmo.storage.db import get_engine
 from aicmo.storage.lake import Lake
 from aicmo.tasks.ads.importer import ImportReport, import_reports
 from aicmo.tasks.ads.pacing import Flight, pace_flights
+from aicmo.tasks.ads.rates import RatesSource, gateway_rates
 from aicmo.tasks.ads.roi import RoiReport, roi_report, write_daily_roi
 from aicmo.tasks.analytics.currency import load_rates_csv
 
@@ -27,13 +28,23 @@ def import_ad_reports_task(
     rates_path: str | None,
     reporting_currency: str,
     day_first: bool = False,
+    rates_url: str | None = None,
 ) -> ImportReport:
-    """Import a batch of report files into ``ad_spend`` (each platform/account's days replaced)."""
+    """Import a batch of report files into ``ad_spend`` (each platform/account's days replaced).
+
+    Rates come from ``rates_path`` (CSV), else from a Frankfurter server at ``rates_url`` through
+    the gateway.
+    """
+    rates: RatesSource = None
+    if rates_path:
+        rates = load_rates_csv(Path(rates_path))
+    elif rates_url:
+        rates = gateway_rates(rates_url, reporting_currency)
     return import_reports(
         [Path(p) for p in paths],
         Lake(lake_root),
         engine=get_engine(database_url),
-        rates=load_rates_csv(Path(rates_path)) if rates_path else None,
+        rates=rates,
         reporting_currency=reporting_currency,
         day_first=day_first,
     )
