@@ -143,6 +143,45 @@ class TrackingSettings(BaseSettings):
         return value
 
 
+class AdsSettings(BaseSettings):
+    """Paid ads (phase 2): reporting currency, rates, pacing and allocation knobs, platform APIs."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_ADS_", extra="ignore")
+
+    reporting_currency: str = Field(
+        "USD", min_length=3, max_length=3, description="ISO code every amount is converted to."
+    )
+    rates_file: Path | None = Field(
+        None, description="CSV of exchange rates: date, currency, rate (to the reporting currency)."
+    )
+    rates_url: str | None = Field(
+        None,
+        description="Frankfurter server for daily ECB rates through the gateway (e.g. https://api.frankfurter.app).",
+    )
+    day_first: bool = Field(False, description="Read ambiguous dates such as 03/11/2026 day-first.")
+    pacing_tolerance: float = Field(0.10, ge=0, le=1, description="Pacing off by more than this is flagged.")
+    exploration_floor: float = Field(
+        0.05, ge=0, le=1, description="Share of the daily budget each ad set keeps at least."
+    )
+    max_share: float = Field(0.60, gt=0, le=1, description="Largest share of the budget one ad set may get.")
+    prior_strength: float = Field(
+        50.0, ge=0, description="Clicks' worth of the campaign mean that bid estimates are shrunk toward."
+    )
+    meta_base_url: str = "https://graph.facebook.com/v21.0"
+    meta_access_token: SecretStr | None = None
+    google_ads_base_url: str = "https://googleads.googleapis.com/v18"
+    google_ads_developer_token: SecretStr | None = None
+    google_ads_access_token: SecretStr | None = None
+    google_ads_login_customer_id: str | None = None
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError(f"not an ISO currency code: {value!r}")
+        return value.upper()
+
+
 class Settings(BaseSettings):
     """Top-level settings: where things live, plus each phase's section."""
 
@@ -167,6 +206,7 @@ class Settings(BaseSettings):
     providers: ProviderCredentials = Field(default_factory=ProviderCredentials)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    ads: AdsSettings = Field(default_factory=AdsSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -249,7 +289,14 @@ def _read_key(path: Path) -> str:
 
 SETTINGS_PREFIXES: dict[str, str] = {
     cls.__name__: str(cls.model_config.get("env_prefix", ""))
-    for cls in (Settings, GatewaySettings, ProviderCredentials, AnalyticsSettings, TrackingSettings)
+    for cls in (
+        Settings,
+        GatewaySettings,
+        ProviderCredentials,
+        AnalyticsSettings,
+        TrackingSettings,
+        AdsSettings,
+    )
 }
 
 

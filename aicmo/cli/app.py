@@ -29,6 +29,7 @@ app = typer.Typer(
 
 def _register() -> None:
     from aicmo.cli.commands import (
+        ads,
         analytics,
         contacts,
         db,
@@ -51,6 +52,7 @@ def _register() -> None:
     app.add_typer(analytics.app, name="analytics")
     app.add_typer(providers.app, name="providers")
     app.add_typer(events.app, name="events")
+    app.add_typer(ads.app, name="ads")
 
 
 def _settings_error(exc: ValidationError) -> str:
