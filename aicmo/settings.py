@@ -98,8 +98,11 @@ class TrackingSettings(BaseSettings):
         description="Public base URL of the service as recipients and providers reach it (behind a proxy: the proxy's).",
     )
     keys: list[SecretStr] = Field(
-        default_factory=lambda: [SecretStr("aicmo-dev-tracking-key-change-me")],
-        description="HMAC keys of tracking tokens, newest first: the first signs, every one verifies.",
+        default_factory=list,
+        description=(
+            "HMAC keys of tracking tokens, newest first: the first signs, every one verifies. Unset, a random "
+            "key is generated once per installation in home/tracking.key (mode 0600)."
+        ),
     )
     spool_dir: Path | None = Field(None, description="Folder of the durable spool; default home/spool.")
     flush_interval_s: float = Field(2.0, gt=0, description="Longest time an event waits in the spool.")
@@ -138,8 +141,8 @@ class TrackingSettings(BaseSettings):
     @field_validator("keys")
     @classmethod
     def _check_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
-        if not value or any(len(k.get_secret_value()) < 16 for k in value):
-            raise ValueError("give at least one key of 16 or more characters")
+        if any(len(k.get_secret_value()) < 16 for k in value):
+            raise ValueError("every key needs 16 or more characters")
         return value
 
 
