@@ -6,6 +6,7 @@ without a traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -35,6 +36,7 @@ def _register() -> None:
     app.add_typer(segments.app, name="segments")
     app.add_typer(analytics.app, name="analytics")
     app.add_typer(providers.app, name="providers")
+    app.add_typer(importlib.import_module("aicmo.cli.commands.media").app, name="media")
 
 
 def _settings_error(exc: ValidationError) -> str:
