@@ -131,10 +131,10 @@ class MediaSettings(BaseSettings):
         description="Addresses or networks allowed despite being private/loopback (e.g. 127.0.0.1 in tests).",
     )
     dupe_distance: int = Field(
-        8, ge=0, le=64, description="Largest pHash Hamming distance of a near-duplicate."
-    )
-    dupe_dhash_distance: int = Field(
-        12, ge=0, le=64, description="Largest dHash distance confirming a pHash near-duplicate."
+        18,
+        ge=0,
+        le=128,
+        description="Largest pHash + dHash Hamming distance (of 128 bits) of a near-duplicate.",
     )
     min_exposures: int = Field(200, ge=1, description="Deliveries an asset needs before it is judged.")
     fatigue_window_days: int = Field(

@@ -1,9 +1,12 @@
 """Exact and near-duplicate groups of the library.
 
-A pair is a near-duplicate when its pHashes are within ``distance`` bits (found with the
-``HammingIndex``, never an all-pairs scan) and its dHashes, a second, independent look at the
-image, within ``dhash_distance``: pHash alone matches some different pictures with a similar
-layout. Groups are the connected components of those pairs; each has a representative (the
+A pair is a near-duplicate when its pHash and dHash together (a 128-bit hash) differ in at most
+``distance`` bits. pHash (low DCT frequencies) and dHash (neighbour gradients) look at a picture
+differently: a light crop moves pHash most, a different photo in the same banner template can
+keep a close pHash but not a close dHash, so their sum separates edits from different pictures
+better than either alone. Pairs are found with two ``HammingIndex`` lookups, never an all-pairs
+scan: if p + d <= k then p <= k // 2 or d <= k // 2, so the candidates within k // 2 of either
+hash hold every answer, and each is verified exactly. Groups are the connected components of those pairs; each has a representative (the
 approved, then the largest, then the oldest asset), the one to keep when consolidating.
 """
 
@@ -16,8 +19,8 @@ from sqlalchemy import Engine
 
 from aicmo.storage.db import transaction
 from aicmo.storage.media import get_assets, image_hashes
-from aicmo.tasks.media.hashing import hamming, to_int
-from aicmo.tasks.media.index import HammingIndex
+from aicmo.tasks.media.hashing import to_int
+from aicmo.tasks.media.index import HammingIndex, popcount
 
 
 @dataclass(frozen=True)
@@ -30,20 +33,29 @@ class DupeGroup:
 
 
 def near_duplicate_pairs(
-    hashes: list[tuple[int, str, str | None]], distance: int, dhash_distance: int
+    hashes: list[tuple[int, str, str | None]], distance: int
 ) -> list[tuple[int, int, int, int]]:
-    """Pairs (a, b, pHash distance, dHash distance) that are near-duplicates, a < b."""
-    if not hashes:
+    """Pairs (a, b, pHash distance, dHash distance), a < b, whose summed distance is <= ``distance``."""
+    both = [h for h in hashes if h[2] is not None]
+    if not both:
         return []
-    ids = np.asarray([h[0] for h in hashes], dtype=np.int64)
-    index = HammingIndex(np.asarray([to_int(h[1]) for h in hashes], dtype=np.int64), ids)
-    dh = {h[0]: h[2] for h in hashes}
+    ids = np.asarray([h[0] for h in both], dtype=np.int64)
+    ph = np.asarray([to_int(h[1]) for h in both], dtype=np.int64).view(np.uint64)
+    dh = np.asarray([to_int(str(h[2])) for h in both], dtype=np.int64).view(np.uint64)
+    p_index, d_index = HammingIndex(ph), HammingIndex(dh)
+    half = distance // 2
     out = []
-    for a, b, d in index.pairs(distance):
-        da, db = dh[a], dh[b]
-        d2 = hamming(da, db) if da is not None and db is not None else 0
-        if d2 <= dhash_distance:
-            out.append((min(a, b), max(a, b), d, d2))
+    for i in range(len(both)):
+        cand = np.union1d(p_index.positions(int(ph[i]), half), d_index.positions(int(dh[i]), half))
+        cand = cand[cand > i]
+        if not len(cand):
+            continue
+        dp = popcount(ph[cand] ^ ph[i]).astype(np.int64)
+        dd = popcount(dh[cand] ^ dh[i]).astype(np.int64)
+        keep = dp + dd <= distance
+        for j, a, b in zip(cand[keep], dp[keep], dd[keep], strict=True):
+            x, y = int(ids[i]), int(ids[j])
+            out.append((min(x, y), max(x, y), int(a), int(b)))
     return sorted(out)
 
 
@@ -67,11 +79,11 @@ def _components(pairs: list[tuple[int, int, int, int]]) -> list[list[int]]:
     return [sorted(g) for g in groups.values()]
 
 
-def find_dupe_groups(engine: Engine, distance: int, dhash_distance: int) -> list[DupeGroup]:
+def find_dupe_groups(engine: Engine, distance: int) -> list[DupeGroup]:
     """The library's near-duplicate groups, largest first."""
     with transaction(engine) as session:
         hashes = image_hashes(session)
-        pairs = near_duplicate_pairs(hashes, distance, dhash_distance)
+        pairs = near_duplicate_pairs(hashes, distance)
         members = _components(pairs)
         assets = get_assets(session, [m for g in members for m in g])
     groups = []

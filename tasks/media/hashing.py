@@ -29,8 +29,8 @@ _DCT8 = _dct_rows(_SIDE, 8)
 
 
 def prepare(img: Image.Image) -> Image.Image:
-    """Ask the decoder for a small grey image (JPEG only; a no-op for other formats or once loaded)."""
-    if img.format == "JPEG" and getattr(img, "im", None) is None:
+    """Ask the decoder for a small grey image (JPEG only; Pillow ignores it for other formats or once loaded)."""
+    if img.format == "JPEG":
         img.draft("L", _DRAFT)
     return img
 

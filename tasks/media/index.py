@@ -28,13 +28,13 @@ I64 = npt.NDArray[np.int64]
 
 
 def as_u64(values: npt.ArrayLike) -> U64:
-    """Hashes (Python ints, signed or unsigned int64) as an unsigned 64-bit array."""
-    arr = np.asarray(values)
-    if arr.dtype == np.uint64:
-        return arr
-    if arr.dtype == np.int64:
-        return arr.view(np.uint64)
-    return np.asarray([int(v) & 0xFFFFFFFFFFFFFFFF for v in np.ravel(arr)], dtype=np.uint64)
+    """Hashes (an int64/uint64 array, or Python ints signed or not) as an unsigned 64-bit array."""
+    if isinstance(values, np.ndarray) and values.dtype in (np.uint64, np.int64):
+        return values.view(np.uint64)
+    # Python ints go one by one: NumPy would turn a list mixing ints above 2**63 into float64.
+    return np.fromiter(
+        (int(v) & 0xFFFFFFFFFFFFFFFF for v in np.ravel(np.asarray(values, dtype=object))), np.uint64
+    )
 
 
 def popcount(x: U64) -> npt.NDArray[np.uint8]:
@@ -79,52 +79,58 @@ class HammingIndex:
     def __len__(self) -> int:
         return len(self.hashes)
 
-    def _candidates(self, q: np.uint64, radius: int) -> npt.NDArray[np.int64]:
+    def positions_many(self, queries: npt.ArrayLike, radius: int, block: int = 512) -> list[I64]:
+        """For each query, the positions of the hashes within ``radius``, ascending (vectorized)."""
+        q_all = as_u64(queries)
+        out: list[I64] = []
+        for start in range(0, len(q_all), block):
+            out.extend(self._block(q_all[start : start + block], radius))
+        return out
+
+    def _block(self, q: U64, radius: int) -> list[I64]:
+        n, nq = len(self.hashes), len(q)
         per_chunk = radius // CHUNKS
-        if per_chunk >= len(_MASKS):  # wide radius: the masks would outnumber the items
-            return np.arange(len(self.hashes), dtype=np.int64)
-        masks = _MASKS[per_chunk]
-        parts = []
-        for c in range(CHUNKS):
-            keys = (int((q >> np.uint64(c * CHUNK_BITS)) & _MASK16) ^ masks) if per_chunk else None
-            starts = self._starts[c]
-            if keys is None:
-                key = int((q >> np.uint64(c * CHUNK_BITS)) & _MASK16)
-                parts.append(self._order[c][starts[key] : starts[key + 1]])
-                continue
-            lo, hi = starts[keys], starts[keys + 1]
-            lengths = hi - lo
-            total = int(lengths.sum())
-            if total == 0:
-                continue
-            # concatenate the slices [lo_i, hi_i) without a Python loop
-            offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
-            parts.append(self._order[c][offsets + np.arange(total)])
-        if not parts:
-            return np.empty(0, dtype=np.int64)
-        return np.unique(np.concatenate(parts))
+        if per_chunk not in _MASKS:  # wide radius: the masks would outnumber the items; verify all
+            pos = np.tile(np.arange(n, dtype=np.int64), nq)
+            qi = np.repeat(np.arange(nq, dtype=np.int64), n)
+        else:
+            masks = _MASKS[per_chunk]
+            pos_parts, qi_parts = [], []
+            for c in range(CHUNKS):
+                own = ((q >> np.uint64(c * CHUNK_BITS)) & _MASK16).astype(np.int64)
+                keys = (own[:, None] ^ masks[None, :]).ravel()
+                starts = self._starts[c]
+                lo = starts[keys]
+                lengths = starts[keys + 1] - lo
+                total = int(lengths.sum())
+                if not total:
+                    continue
+                # the bucket slices [lo_i, lo_i + len_i) concatenated without a Python loop
+                shift = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+                pos_parts.append(self._order[c][shift + np.arange(total)])
+                qi_parts.append(np.repeat(np.repeat(np.arange(nq, dtype=np.int64), len(masks)), lengths))
+            if not pos_parts:
+                return [np.empty(0, dtype=np.int64) for _ in range(nq)]
+            pos, qi = np.concatenate(pos_parts), np.concatenate(qi_parts)
+        hit = popcount(self.hashes[pos] ^ q[qi]) <= radius
+        found = np.unique(qi[hit] * n + pos[hit])  # a hash found through several chunks counts once
+        qi, pos = np.divmod(found, n)
+        bounds = np.searchsorted(qi, np.arange(nq + 1))
+        return [pos[bounds[i] : bounds[i + 1]] for i in range(nq)]
 
     def positions(self, query: int, radius: int) -> I64:
         """Positions (in insertion order) of the hashes within ``radius`` of ``query``, ascending."""
-        q = as_u64([query])[0]
-        cand = self._candidates(q, radius)
-        if len(cand) == 0:
-            return cand
-        return cand[popcount(self.hashes[cand] ^ q) <= radius]
+        return self._block(as_u64([query]), radius)[0]
 
     def query(self, query: int, radius: int) -> I64:
         """Ids of the hashes within ``radius`` of ``query``, in insertion order."""
         return self.ids[self.positions(query, radius)]
 
     def pairs(self, radius: int) -> list[tuple[int, int, int]]:
-        """Every pair of ids (a < b by position) within ``radius``, with their distance."""
+        """Every pair of ids (a before b in insertion order) within ``radius``, with their distance."""
         out: list[tuple[int, int, int]] = []
-        for i in range(len(self.hashes)):
-            found = self.positions(int(self.hashes[i]), radius)
-            found = found[found > i]
-            if len(found):
-                dist = popcount(self.hashes[found] ^ self.hashes[i])
-                out.extend(
-                    (int(self.ids[i]), int(self.ids[j]), int(d)) for j, d in zip(found, dist, strict=True)
-                )
+        for i, found in enumerate(self.positions_many(self.hashes, radius)):
+            later = found[found > i]
+            dist = popcount(self.hashes[later] ^ self.hashes[i])
+            out.extend((int(self.ids[i]), int(self.ids[j]), int(d)) for j, d in zip(later, dist, strict=True))
         return out

@@ -46,7 +46,7 @@ def suggest(
     """Compute every suggestion, store them as one run, and return them with the performance table."""
     run_at = run_at or utcnow()
     per_channel, found = performance_suggestions(lake, media)
-    groups = find_dupe_groups(engine, media.dupe_distance, media.dupe_dhash_distance)
+    groups = find_dupe_groups(engine, media.dupe_distance)
     found += consolidate_suggestions(groups)
     with transaction(engine) as session:
         rows = usage(session)

@@ -234,26 +234,25 @@ def archive_cmd(
 @app.command("dupes")
 def dupes_cmd(
     distance: int | None = typer.Option(
-        None, "--distance", help="Largest pHash distance (default: setting)."
+        None,
+        "--distance",
+        help="Largest pHash + dHash distance of 128 bits (default: AICMO_MEDIA_DUPE_DISTANCE).",
     ),
-    dhash_distance: int | None = typer.Option(None, "--dhash-distance"),
 ) -> None:
     """Near-duplicate groups, each with its representative."""
     from aicmo.tasks.media.dupes import find_dupe_groups
 
     media = get_settings().media
     k = media.dupe_distance if distance is None else distance
-    if not 0 <= k <= 64:
-        raise InputError(f"--distance: expected 0-64, got {k}")
-    groups = find_dupe_groups(
-        _engine(), k, media.dupe_dhash_distance if dhash_distance is None else dhash_distance
-    )
+    if not 0 <= k <= 128:
+        raise InputError(f"--distance: expected 0-128, got {k}")
+    groups = find_dupe_groups(_engine(), k)
     with transaction(engine()) as session:
         from aicmo.storage.media import get_assets
 
         names = {i: a.name for i, a in get_assets(session, [m for g in groups for m in g.members]).items()}
     table = Table(
-        title=f"near-duplicate groups at pHash distance <= {k} ({len(groups)})", title_justify="left"
+        title=f"near-duplicate groups at pHash + dHash distance <= {k} ({len(groups)})", title_justify="left"
     )
     for col in ("group", "representative", "members"):
         table.add_column(col, overflow="fold")
