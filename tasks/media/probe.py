@@ -73,8 +73,11 @@ def _check_image(data: bytes, fmt: str, limits: Limits) -> tuple[int, int, int, 
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data), formats=list(limits.formats))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ValueError(f"decompression bomb refused ({exc})") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ValueError(
+                f"decompression bomb refused: the header claims more than {limits.max_pixels:,} pixels "
+                "(AICMO_MEDIA_MAX_IMAGE_PIXELS)"
+            ) from None
         except UnidentifiedImageError:
             raise ValueError(f"not a readable {fmt} image (corrupt header)") from None
         with img:
