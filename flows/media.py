@@ -41,6 +41,10 @@ def media_suggest(
             "ingest": ingested,
             "suggestions": counts,
             "dupe_groups": len(result["dupe_groups"]),
+            "near_duplicates": [
+                {"keep": g.representative, "copies": ", ".join(str(m) for m in g.members[1:])}
+                for g in result["dupe_groups"]
+            ],
             "top_suggestions": rows[:12],
             "performance": performance_rows(result["performance"], limit=12),
         }

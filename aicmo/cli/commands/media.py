@@ -326,4 +326,9 @@ def demo_step() -> dict[str, Any]:
 
     folder = get_settings().home / "assets"
     summary = media_suggest(paths=[str(folder)], library="sample")
+    # names and reasons come from files: escaped before the demo's tables render them
+    summary["top_suggestions"] = [
+        {k: escape(v) if isinstance(v, str) else v for k, v in row.items()}
+        for row in summary["top_suggestions"]
+    ]
     return summary
