@@ -69,11 +69,13 @@ class HammingIndex:
         if len(self.ids) != n:
             raise ValueError(f"{len(self.ids)} ids for {n} hashes")
         self._order: list[npt.NDArray[np.int64]] = []
+        self._sorted: list[U64] = []  # the hashes in each chunk's bucket order: candidates read contiguously
         self._starts: list[npt.NDArray[np.int64]] = []
         for c in range(CHUNKS):
             chunk = ((self.hashes >> np.uint64(c * CHUNK_BITS)) & _MASK16).astype(np.int64)
             order = np.argsort(chunk, kind="stable")
             self._order.append(order)
+            self._sorted.append(self.hashes[order])
             self._starts.append(np.searchsorted(chunk[order], np.arange(_BUCKETS + 1)).astype(np.int64))
 
     def __len__(self) -> int:
@@ -93,12 +95,14 @@ class HammingIndex:
         if per_chunk not in _MASKS:  # wide radius: the masks would outnumber the items; verify all
             pos = np.tile(np.arange(n, dtype=np.int64), nq)
             qi = np.repeat(np.arange(nq, dtype=np.int64), n)
+            hit = popcount(self.hashes[pos] ^ q[qi]) <= radius
+            pos, qi = pos[hit], qi[hit]
         else:
             masks = _MASKS[per_chunk]
             pos_parts, qi_parts = [], []
             for c in range(CHUNKS):
                 own = ((q >> np.uint64(c * CHUNK_BITS)) & _MASK16).astype(np.int64)
-                keys = (own[:, None] ^ masks[None, :]).ravel()
+                keys = (own[:, None] ^ masks[None, :]).ravel()  # query-major: query i owns len(masks) keys
                 starts = self._starts[c]
                 lo = starts[keys]
                 lengths = starts[keys + 1] - lo
@@ -106,14 +110,15 @@ class HammingIndex:
                 if not total:
                     continue
                 # the bucket slices [lo_i, lo_i + len_i) concatenated without a Python loop
-                shift = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
-                pos_parts.append(self._order[c][shift + np.arange(total)])
-                qi_parts.append(np.repeat(np.repeat(np.arange(nq, dtype=np.int64), len(masks)), lengths))
+                idx = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+                qi = np.repeat(np.arange(nq, dtype=np.int64), lengths.reshape(nq, len(masks)).sum(axis=1))
+                hit = popcount(self._sorted[c][idx] ^ q[qi]) <= radius
+                pos_parts.append(self._order[c][idx[hit]])
+                qi_parts.append(qi[hit])
             if not pos_parts:
                 return [np.empty(0, dtype=np.int64) for _ in range(nq)]
             pos, qi = np.concatenate(pos_parts), np.concatenate(qi_parts)
-        hit = popcount(self.hashes[pos] ^ q[qi]) <= radius
-        found = np.unique(qi[hit] * n + pos[hit])  # a hash found through several chunks counts once
+        found = np.unique(qi * n + pos)  # a hash found through several chunks counts once
         qi, pos = np.divmod(found, n)
         bounds = np.searchsorted(qi, np.arange(nq + 1))
         return [pos[bounds[i] : bounds[i + 1]] for i in range(nq)]
