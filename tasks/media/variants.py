@@ -18,9 +18,10 @@ from PIL import Image, ImageOps, features
 from sqlalchemy import Engine
 
 from aicmo.errors import InputError
+from aicmo.models.media import AssetVariant
 from aicmo.settings import ChannelSpec, MediaSettings
 from aicmo.storage.db import transaction
-from aicmo.storage.media import ContentStore, get_assets, insert_variants, variants_by_key
+from aicmo.storage.media import ContentStore, get_assets, insert_variants, variants_by_key, variants_of
 
 MIME = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg"}
 PILLOW_FORMAT = {"webp": "WEBP", "avif": "AVIF", "jpeg": "JPEG"}
@@ -164,3 +165,21 @@ def _run(jobs: list[Job], workers: int) -> list[list[tuple[Rendition, bytes, int
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
             return list(pool.map(render, jobs))
     return [render(j) for j in jobs]
+
+
+def variant_for(engine: Engine, asset_id: int, channel: str, width: int | None = None) -> AssetVariant | None:
+    """The rendered variant publishing should send on ``channel``: the narrowest responsive width
+    at least ``width`` wide (the widest when none is, or when no width is asked); None when the
+    asset has no variant for that channel yet (``aicmo media variants`` renders them)."""
+    with transaction(engine) as session:
+        found = [
+            v for v in variants_of(session, asset_id) if v.channel == channel and v.spec_key.startswith("w")
+        ]
+    if not found:
+        return None
+    found.sort(key=lambda v: v.width)
+    if width is not None:
+        wide_enough = [v for v in found if v.width >= width]
+        if wide_enough:
+            return wide_enough[0]
+    return found[-1]

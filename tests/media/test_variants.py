@@ -48,3 +48,19 @@ def test_avif_spec_falls_back_when_pillow_cannot_encode_it() -> None:
     from PIL import features
 
     assert encoder_for("avif") == ("avif" if features.check("avif") else "webp")
+
+
+def test_publishing_picks_the_variant_for_its_channel(sqlite_engine: Engine, media: MediaSettings) -> None:
+    from aicmo.tasks.media.variants import variant_for
+
+    store = ContentStore(str(media.store_url))
+    src = ingest_bytes(sqlite_engine, encode(photo(2, (1400, 700))), "b.png", "t:b", media=media).added[0]
+    assert variant_for(sqlite_engine, src, "email") is None
+    make_variants(sqlite_engine, store, [src], ["email"], media)
+    picked = variant_for(sqlite_engine, src, "email", width=700)
+    assert picked is not None and (picked.width, picked.mime_type) == (1200, "image/jpeg")
+    widest = variant_for(sqlite_engine, src, "email")
+    assert widest is not None and widest.width == 1200
+    narrow = variant_for(sqlite_engine, src, "email", width=500)
+    assert narrow is not None and narrow.width == 600
+    assert variant_for(sqlite_engine, src, "push") is None
