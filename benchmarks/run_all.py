@@ -32,6 +32,20 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_attribution.py": ["--journeys", "500000", "--runs", "1"],
     "bench_ltv.py": ["--customers", "100000", "--runs", "1"],
     "bench_cohorts.py": ["--customers", "100000", "--runs", "1"],
+    "bench_media.py": [
+        "--hash-files",
+        "10",
+        "--hashes",
+        "30000",
+        "--queries",
+        "200",
+        "--tree-queries",
+        "10",
+        "--ingest-files",
+        "100",
+        "--runs",
+        "1",
+    ],
 }
 
 
