@@ -55,8 +55,12 @@ def suggest(
             used_on.setdefault(r["asset_id"], set()).add(r["channel"])
         assets = get_assets(session, used_on)
         found += spec_suggestions(assets, used_on, media.channel_specs)
-        known = get_assets(session, [s["asset_id"] for s in found])
-        found = [s for s in found if s["asset_id"] in known]  # events may name deleted assets
+        known = {
+            i: a
+            for i, a in get_assets(session, [s["asset_id"] for s in found]).items()
+            if a.status != "archived"
+        }
+        found = [s for s in found if s["asset_id"] in known]  # events may name deleted or archived assets
         found.sort(key=lambda s: (KIND_ORDER[s["kind"]], s["asset_id"], s["channel"] or ""))
         write_suggestions(session, run_at, found)
         names = {i: a.name for i, a in known.items()}
