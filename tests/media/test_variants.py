@@ -44,10 +44,20 @@ def test_variants_per_spec_are_cached_and_linked(sqlite_engine: Engine, media: M
     assert (again.rendered, again.cached) == (0, len(variants))
 
 
-def test_avif_spec_falls_back_when_pillow_cannot_encode_it() -> None:
-    from PIL import features
+def test_avif_where_pillow_can_encode_it(sqlite_engine: Engine, media: MediaSettings) -> None:
+    from aicmo.settings import ChannelSpec
 
-    assert encoder_for("avif") == ("avif" if features.check("avif") else "webp")
+    specs = {**media.channel_specs, "display": ChannelSpec(widths=[96], format="avif", quality=60)}
+    custom = media.model_copy(update={"channel_specs": specs, "thumbnail_px": 32})
+    src = ingest_bytes(sqlite_engine, encode(photo(3, (160, 120))), "c.png", "t:c", media=media).added[0]
+    store = ContentStore(str(media.store_url))
+    make_variants(sqlite_engine, store, [src], ["display"], custom)
+    with transaction(sqlite_engine) as session:
+        (variant,) = [v for v in variants_of(session, src) if v.spec_key.startswith("w")]
+    expected = encoder_for("avif")  # AVIF when this Pillow has libavif, else WebP
+    assert variant.spec_key == f"w96.{expected}.q60" and variant.mime_type == f"image/{expected}"
+    with Image.open(io.BytesIO(store.get(f"{variant.source_sha256}.{variant.spec_key}"))) as img:
+        assert img.format == expected.upper() and img.size == (96, 72)
 
 
 def test_publishing_picks_the_variant_for_its_channel(sqlite_engine: Engine, media: MediaSettings) -> None:
