@@ -23,7 +23,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from aicmo.errors import InputError
+from aicmo.errors import ConfigError, InputError
 from aicmo.settings import MediaSettings
 
 Resolver = Callable[[str, int], list[str]]
@@ -166,8 +166,6 @@ class Download:
 
 def allowed_networks(media: MediaSettings) -> list[IPNetwork]:
     """The explicitly allowed networks of the settings (a bad entry is a config error)."""
-    from aicmo.errors import ConfigError
-
     nets = []
     for entry in media.fetch_allowed_ips:
         try:

@@ -68,7 +68,14 @@ def _mb(n: int) -> str:
 
 def _check_image(data: bytes, fmt: str, limits: Limits) -> tuple[int, int, int, str, str]:
     """(width, height, frames, pHash, dHash) of an image, or ValueError with the reason."""
-    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, limits.max_pixels
+    try:
+        return _open_and_check(data, fmt, limits)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _open_and_check(data: bytes, fmt: str, limits: Limits) -> tuple[int, int, int, str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
