@@ -4,8 +4,8 @@ Files are probed (type from content, limits, integrity, hashes) in a process poo
 enough of them; a refused file becomes one line in the report and the batch goes on. Bytes go to
 the content-addressed store before their row is inserted (an orphaned object is harmless, a row
 without its bytes is not); rows are inserted per chunk in one transaction each. Adding bytes that
-are already stored returns the existing asset, whatever the file is called, and fills in what an
-older row lacks (the stored copy, dHash, kind).
+are already stored returns the existing asset, whatever the file is called, adds the new tags and
+fills in what the row lacks (the stored copy, dHash, kind, a library or owner).
 """
 
 from __future__ import annotations
@@ -159,6 +159,12 @@ class _Batch:
                     fill["path"] = self.store.put(sha, data)
                 if asset.dhash is None and p.dhash is not None:
                     fill.update(phash=p.phash, dhash=p.dhash, kind=p.kind, frames=p.frames)
+                if self.labels.library and asset.library is None:
+                    fill["library"] = self.labels.library
+                if self.labels.owner and asset.owner is None:
+                    fill["owner"] = self.labels.owner
+                if not set(self.labels.tags) <= set(asset.tags or []):
+                    fill["tags"] = sorted(set(asset.tags or []) | set(self.labels.tags))
                 if fill:
                     complete_asset(session, asset.id, fill)
             ids = insert_assets(session, new_rows)

@@ -48,7 +48,9 @@ def test_files_and_folders_go_in_and_the_same_bytes_return_the_same_asset(
     _write(tmp_path / "in" / "sub" / "banner.jpg", jpeg)
     report = ingest_paths(engine, [tmp_path / "in"], Labels("ana", "spring", ("sale",)), media=media)
     assert len(report.added) == 2 and not report.rejected
-    again = ingest_paths(engine, [_write(tmp_path / "copy-with-another-name.png", png), a], media=media)
+    again = ingest_paths(
+        engine, [_write(tmp_path / "copy-with-another-name.png", png), a], Labels(tags=("hero",)), media=media
+    )
     assert again.added == [] and set(again.existing) == {report.by_name[str(a)]}
     with transaction(engine) as session:
         asset = get_asset(session, report.by_name[str(a)])
@@ -59,7 +61,7 @@ def test_files_and_folders_go_in_and_the_same_bytes_return_the_same_asset(
             "image",
         )
         assert (asset.width, asset.height, asset.size_bytes, asset.status) == (120, 90, len(png), "draft")
-        assert (asset.owner, asset.library, asset.tags) == ("ana", "spring", ["sale"])
+        assert (asset.owner, asset.library, asset.tags) == ("ana", "spring", ["hero", "sale"])
         assert len(asset.phash or "") == 16 and len(asset.dhash or "") == 16
         assert len(list_assets(session, AssetFilter(tag="sale", kind="image"))) == 2
         assert list_assets(session, AssetFilter(library="other")) == []
