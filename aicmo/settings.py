@@ -11,8 +11,9 @@ import secrets
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aicmo.errors import ConfigError
@@ -185,6 +186,79 @@ class AdsSettings(BaseSettings):
         return value.upper()
 
 
+class ChannelSpec(BaseModel):
+    """What a channel accepts from a creative: dimensions, aspect ratio, file size, and its variants."""
+
+    min_width: int = Field(1, ge=1)
+    min_height: int = Field(1, ge=1)
+    max_width: int | None = Field(None, ge=1)
+    max_height: int | None = Field(None, ge=1)
+    min_aspect: float = Field(0.0, ge=0, description="Lowest width / height accepted.")
+    max_aspect: float = Field(100.0, gt=0, description="Highest width / height accepted.")
+    max_bytes: int = Field(5_000_000, ge=1)
+    widths: list[int] = Field(default_factory=lambda: [320, 640], description="Responsive variant widths.")
+    format: Literal["webp", "avif", "jpeg"] = Field("webp", description="Variant encoding (avif falls back).")
+    quality: int = Field(80, ge=1, le=100)
+
+
+def _default_channel_specs() -> dict[str, ChannelSpec]:
+    return {
+        # Email clients render a 600 px column; 2x for high-density screens; Gmail clips big messages.
+        "email": ChannelSpec(min_width=600, max_width=2400, min_aspect=0.5, max_aspect=4.0,
+                             max_bytes=1_000_000, widths=[600, 1200], format="jpeg"),
+        # Android's big-picture notification is 2:1; FCM refuses images over 1 MB.
+        "push": ChannelSpec(min_width=512, min_height=256, min_aspect=1.5, max_aspect=2.5,
+                            max_bytes=1_000_000, widths=[512, 1024], format="jpeg"),
+        # Chrome shows web-push images at 3:2 (1350x900 recommended).
+        "web_push": ChannelSpec(min_width=720, min_height=480, min_aspect=1.2, max_aspect=2.0,
+                                max_bytes=1_000_000, widths=[720, 1350], format="webp"),
+        # A social post image: portrait 4:5 up to the 1.91:1 link card, 1080 px wide.
+        "social": ChannelSpec(min_width=600, min_height=315, min_aspect=0.8, max_aspect=1.91,
+                              max_bytes=8_000_000, widths=[600, 1080], format="webp"),
+    }  # fmt: skip
+
+
+class MediaSettings(BaseSettings):
+    """Media library (phase 4): ingest limits, URL fetching, near-duplicates, suggestions, channel specs."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_MEDIA_", extra="ignore")
+
+    store_url: str | None = Field(
+        None, description="Path or fsspec URL of the asset store; default home/media."
+    )
+    max_bytes: int = Field(50_000_000, ge=1, description="Largest file accepted, in bytes.")
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest image accepted (decompression bombs)."
+    )
+    accepted_formats: list[str] = Field(
+        default_factory=lambda: ["JPEG", "PNG", "GIF", "WEBP"], description="Pillow formats accepted."
+    )
+    fetch_timeout_s: float = Field(
+        10.0, gt=0, description="Timeout of a URL fetch (connect, each read, total)."
+    )
+    fetch_max_redirects: int = Field(5, ge=0)
+    fetch_allowed_ips: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks allowed despite being private/loopback (e.g. 127.0.0.1 in tests).",
+    )
+    dupe_distance: int = Field(
+        18,
+        ge=0,
+        le=128,
+        description="Largest pHash + dHash Hamming distance (of 128 bits) of a near-duplicate.",
+    )
+    min_exposures: int = Field(200, ge=1, description="Deliveries an asset needs before it is judged.")
+    fatigue_window_days: int = Field(
+        28, ge=2, description="Recent days of exposures the fatigue test looks at."
+    )
+    fatigue_z: float = Field(2.33, gt=0, description="One-sided z of the CTR trend test (2.33: 1%).")
+    fatigue_min_drop: float = Field(0.2, ge=0, le=1, description="Relative CTR drop that counts as fatigue.")
+    confidence_z: float = Field(1.96, gt=0, description="z of the Wilson intervals (1.96: 95%).")
+    workers: int = Field(2, ge=1, description="Processes for hashing and variants.")
+    thumbnail_px: int = Field(256, ge=16, description="Longest side of a thumbnail.")
+    channel_specs: dict[str, ChannelSpec] = Field(default_factory=_default_channel_specs)
+
+
 class Settings(BaseSettings):
     """Top-level settings: where things live, plus each phase's section."""
 
@@ -210,6 +284,7 @@ class Settings(BaseSettings):
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     ads: AdsSettings = Field(default_factory=AdsSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -250,6 +325,11 @@ class Settings(BaseSettings):
     def spool_dir(self) -> Path:
         """The tracking service's durable spool folder."""
         return self.tracking.spool_dir or self.home / "spool"
+
+    @property
+    def resolved_media_store(self) -> str:
+        """The asset store's root as a path string or fsspec URL."""
+        return self.media.store_url or str(self.home / "media")
 
     @property
     def artifacts_dir(self) -> Path:
@@ -299,6 +379,7 @@ SETTINGS_PREFIXES: dict[str, str] = {
         AnalyticsSettings,
         TrackingSettings,
         AdsSettings,
+        MediaSettings,
     )
 }
 

@@ -36,6 +36,7 @@ def _register() -> None:
         demo,
         events,
         generate,
+        media,
         pipeline,
         providers,
         segments,
@@ -53,6 +54,7 @@ def _register() -> None:
     app.add_typer(providers.app, name="providers")
     app.add_typer(events.app, name="events")
     app.add_typer(ads.app, name="ads")
+    app.add_typer(media.app, name="media")
 
 
 def _settings_error(exc: ValidationError) -> str:

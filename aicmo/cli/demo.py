@@ -91,6 +91,7 @@ def run_demo(
 ) -> dict[str, dict[str, Any]]:
     """Generate a dataset ending ``end`` (default yesterday) and run every flow on it; prints a
     summary and returns each step's."""
+    from aicmo.cli.commands.media import demo_step as media_demo_step
     from aicmo.fakes.provider_server import FakeProviderServer
     from aicmo.flows.aggregate import aggregate
     from aicmo.flows.enrich import enrich_contacts
@@ -119,6 +120,7 @@ def run_demo(
                 ("sync Stripe revenue (phase 0)", lambda: sync_stripe_revenue()),
                 ("aggregate KPIs, attribution, trends (phase 3)", lambda: aggregate(full=True)),
                 ("score: engagement, LTV, tiers, cohorts (phase 3)", lambda: score()),
+                ("media: ingest creatives, near-duplicates, suggestions (phase 4)", media_demo_step),
             ]
         )
     console.rule("[bold]Summary")
