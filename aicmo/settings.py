@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,19 @@ class AnalyticsSettings(BaseSettings):
     )
     ltv_horizon_days: int = Field(365, ge=1)
     ltv_discount_rate_annual: float = Field(0.10, ge=0)
+    ltv_purchase_model: Literal["bgnbd", "mbgnbd", "auto"] = Field(
+        "auto",
+        description="Purchase model of the LTV: BG/NBD, MBG/NBD, or auto (the one with the smaller "
+        "calibration/holdout error, BG/NBD unless MBG/NBD does better).",
+    )
+    ltv_holdout_days: int = Field(
+        90, ge=7, description="Holdout period of the calibration/holdout check that 'auto' chooses by."
+    )
+    ltv_spend_excludes_zero_orders: bool = Field(
+        False,
+        description="Leave zero-value purchases out of Gamma-Gamma's spend (they always count as "
+        "purchases for frequency, recency and T).",
+    )
     anomaly_z_threshold: float = Field(3.5, gt=0)
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal, cast
 
 import polars as pl
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -208,30 +209,52 @@ def ltv_cmd(
     top: int = typer.Option(
         10, "--top", min=0, help="How many contacts with the highest predicted LTV to list."
     ),
+    model: str | None = typer.Option(
+        None, "--model", help="Purchase model: bgnbd, mbgnbd or auto; default: from settings."
+    ),
 ) -> None:
-    """Fit BG/NBD + Gamma-Gamma on the order log and show parameters and the top predicted LTVs (no writes)."""
+    """Fit the purchase model + Gamma-Gamma on the order log; parameters with 95% intervals, top LTVs (no writes)."""
     from aicmo.tasks.analytics.ltv import compute_ltv
 
     day = _as_of(as_of)
     analytics = get_settings().analytics
+    chosen = model or analytics.ltv_purchase_model
+    if chosen not in ("bgnbd", "mbgnbd", "auto"):
+        raise InputError(f"--model: expected bgnbd, mbgnbd or auto, got {chosen!r}")
     result = compute_ltv(
         lake().scan("orders", end=day),
         day,
         horizon_days=analytics.ltv_horizon_days,
         discount_rate_annual=analytics.ltv_discount_rate_annual,
+        purchase_model=cast(Literal["bgnbd", "mbgnbd", "auto"], chosen),
+        holdout_days=analytics.ltv_holdout_days,
+        spend_excludes_zero_orders=analytics.ltv_spend_excludes_zero_orders,
     )
     if result.frame.is_empty():
         raise InputError(f"no purchases on or before {day} in the lake's orders table")
     params = [
-        {"model": m, "parameter": k, "value": v}
-        for m, fit in (("bgnbd", result.bgnbd), ("gamma_gamma", result.gamma_gamma))
+        {
+            "model": fit_name,
+            "parameter": k,
+            "value": v,
+            "std_error": fit.std_errors.get(k),
+            "ci95_low": fit.confidence_intervals()[k][0],
+            "ci95_high": fit.confidence_intervals()[k][1],
+        }
+        for fit_name, fit in (
+            (result.bgnbd.model if result.bgnbd else "", result.bgnbd),
+            ("gamma_gamma", result.gamma_gamma),
+        )
         if fit is not None
         for k, v in fit.params().items()
     ]
     if params:
         _print(pl.DataFrame(params), f"Fitted parameters as of {day} (time in days)")
+    if result.holdout is not None:
+        errors = ", ".join(f"{m} {e:.4f}" for m, e in result.holdout.errors.items())
+        console.print(f"holdout error per customer group: {errors}; using {result.holdout.chosen}")
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(
         f"{result.frame.height:,} customers, revenue to date {result.frame['revenue'].sum():,.2f}, "
         f"predicted {analytics.ltv_horizon_days}-day CLV {result.frame['predicted_ltv'].fill_null(0).sum():,.2f}"
@@ -240,6 +263,34 @@ def ltv_cmd(
         cols = ["contact_id", "orders", "revenue", "aov", "p_alive", "expected_purchases", "predicted_ltv"]
         best = result.frame.sort("predicted_ltv", descending=True, nulls_last=True).head(top).select(cols)
         _print(best, f"Top {top} by predicted LTV")
+
+
+@app.command("ltv-check")
+def ltv_check_cmd(
+    as_of: str | None = AS_OF,
+    holdout_days: int | None = typer.Option(
+        None, "--holdout-days", min=7, help="Holdout length in days; default: from settings."
+    ),
+) -> None:
+    """Calibration/holdout check: fit before the holdout, predict it, compare per frequency group (table + PNG)."""
+    from datetime import timedelta
+
+    from aicmo.tasks.analytics.bgnbd import FitError
+    from aicmo.tasks.analytics.ltv_holdout import holdout_check, plot_holdout
+
+    day = _as_of(as_of)
+    settings = get_settings()
+    days = holdout_days or settings.analytics.ltv_holdout_days
+    calibration_end = day - timedelta(days=days)
+    try:
+        check = holdout_check(lake().scan("orders", end=day), calibration_end, day)
+    except (ValueError, FitError) as exc:
+        raise InputError(f"--holdout-days {days}: {exc}") from exc
+    _print(check.table, f"Holdout purchases {calibration_end} .. {day}: actual vs predicted (group means)")
+    for m, error in check.errors.items():
+        console.print(f"{m}: mean absolute error {error:.4f}" + (" (chosen)" if m == check.chosen else ""))
+    out = settings.artifacts_dir / "ltv" / day.isoformat() / f"holdout-{days}d.png"
+    console.print(f"plot: {plot_holdout(check, out)}")
 
 
 @app.command("cohorts")
