@@ -67,6 +67,12 @@ class AnalyticsSettings(BaseSettings):
     engagement_half_life_days: float = Field(30.0, gt=0)
     attribution_lookback_days: int = Field(30, ge=1)
     time_decay_half_life_days: float = Field(7.0, gt=0)
+    attribution_markov_order: int = Field(
+        1,
+        ge=1,
+        le=4,
+        description="Touches a Markov attribution state remembers (ChannelAttribution's order).",
+    )
     tier_thresholds: dict[str, float] = Field(
         default_factory=lambda: {"silver": 100.0, "gold": 500.0, "platinum": 2000.0}
     )

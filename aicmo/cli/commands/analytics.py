@@ -99,8 +99,11 @@ def attribution_cmd(
     end: str | None = END,
     value: str = typer.Option("conversions", "--value", help="conversions or revenue."),
     lookback: int | None = typer.Option(None, "--lookback-days", min=1, help="Default: from settings."),
+    order: int | None = typer.Option(
+        None, "--order", min=1, max=4, help="Markov chain order 1-4; default: from settings."
+    ),
 ) -> None:
-    """Conversions (or revenue) credited to each channel by every attribution model."""
+    """Conversions (or revenue) credited to each channel by every attribution model (see docs/ANALYTICS.md)."""
     from aicmo.tasks.analytics.attribution import attribute_lake
 
     if value not in ("conversions", "revenue"):
@@ -114,9 +117,11 @@ def attribution_cmd(
         datetime.now(UTC),
         lookback or settings.attribution_lookback_days,
         settings.time_decay_half_life_days,
+        order or settings.attribution_markov_order,
     )
     _print(result.by_channel(value), f"{value} credited per channel")
-    _print(result.markov.frame(), "Markov removal effects")
+    _print(result.markov.frame(), f"Markov removal effects (order {result.markov.order}, exact)")
+    _print(result.shapley.frame(), "Shapley values over channel sets (conversion and value rates)")
     console.print(
         f"{result.credited_conversions:,} of {result.conversions:,} conversions credited "
         f"({result.unattributed_conversions:,} without a touchpoint in the window)"
