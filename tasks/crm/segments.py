@@ -287,6 +287,14 @@ def parse(definition: Any, *, now: datetime | None = None, path: str = "") -> No
     return _last_activity(sub, value, now)
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line report as one line: the problem and where it is."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def load_definition(path: Path) -> Any:
     """Read a definition from a JSON or YAML file; InputError naming the file if it does not parse."""
     if not path.is_file():
@@ -294,10 +302,12 @@ def load_definition(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
     try:
         return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except json.JSONDecodeError as exc:
         raise InputError(
-            f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"
+            f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
 
 
 # ---- SQL -------------------------------------------------------------------------------------

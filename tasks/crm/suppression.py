@@ -27,7 +27,7 @@ _CHUNK = 5_000
 
 def hmac_key() -> str:
     """The configured HMAC key (never logged)."""
-    return get_settings().hmac_key.get_secret_value()
+    return get_settings().resolved_hmac_key()
 
 
 def normalize_address(address: str, channel: str) -> str:

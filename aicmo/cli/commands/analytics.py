@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 import polars as pl
 import typer
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import select
 
 from aicmo.cli.commands.options import parse_day
 from aicmo.cli.console import console
+from aicmo.cli.tables import frame_table
 from aicmo.errors import InputError
 from aicmo.models.publishing import Campaign
 from aicmo.settings import get_settings
@@ -40,21 +40,8 @@ def _campaign_names() -> pl.DataFrame:
     )
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
-    return str(value)
-
-
 def _print(df: pl.DataFrame, title: str) -> None:
-    table = Table(title=title)
-    for col in df.columns:
-        table.add_column(col, justify="right" if df.schema[col].is_numeric() else "left")
-    for row in df.iter_rows():
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
+    console.print(frame_table(df, title=title))
 
 
 @app.command("kpis")
@@ -158,7 +145,7 @@ def trends_cmd(start: str | None = START, end: str | None = END) -> None:
             "Campaigns far below their peers",
         )
     for plot in report.plots:
-        console.print(f"plot: {plot}")
+        console.print(escape(f"plot: {plot}"))
 
 
 @app.command("aggregate")
@@ -295,7 +282,7 @@ def ltv_check_cmd(
     for m, error in check.errors.items():
         console.print(f"{m}: mean absolute error {error:.4f}" + (" (chosen)" if m == check.chosen else ""))
     out = settings.artifacts_dir / "ltv" / day.isoformat() / f"holdout-{days}d.png"
-    console.print(f"plot: {plot_holdout(check, out)}")
+    console.print(escape(f"plot: {plot_holdout(check, out)}"))
 
 
 @app.command("cohorts")
@@ -331,4 +318,4 @@ def cohorts_cmd(
     wide = cohort_matrix(table, metric).tail(last)
     _print(wide.select(wide.columns[: 2 + 13]), f"{metric} by {period} cohort ({basis}) as of {day}")
     out = get_settings().artifacts_dir / "cohorts" / day.isoformat() / f"{basis}-{metric}-{period}.png"
-    console.print(f"heatmap: {heatmap_png(table, out, column=metric)}")
+    console.print(escape(f"heatmap: {heatmap_png(table, out, column=metric)}"))
