@@ -63,18 +63,41 @@ class ShapleyModel:
 
 
 def channel_sets(touches: pl.DataFrame) -> pl.DataFrame:
-    """Distinct channel sets of the journeys: ``channels`` (sorted list), ``journeys``, ``conversions``, ``value``."""
-    per_journey = (
-        touches.lazy()
-        .group_by("journey")
-        .agg(
-            pl.col("channel").unique().sort().alias("channels"),
-            pl.col("converted").first(),
-            pl.col("revenue").first().fill_null(0.0),
+    """Distinct channel sets of the journeys: ``channels`` (sorted list), ``journeys``, ``conversions``, ``value``.
+
+    Up to 63 channels a journey's set is a bitmask (one ``bitwise_or`` per journey, integers
+    only); the few distinct masks are then decoded to channel lists. More channels take the
+    slower list path.
+    """
+    names = sorted(touches.get_column("channel").unique().drop_nulls().to_list())
+    per_journey: pl.LazyFrame
+    if len(names) <= 63:
+        bit = pl.col("channel").replace_strict(
+            names, [1 << i for i in range(len(names))], return_dtype=pl.Int64
         )
-    )
-    return (
-        per_journey.group_by("channels")
+        per_journey = (
+            touches.lazy()
+            .group_by("journey")
+            .agg(
+                bit.bitwise_or().alias("mask"),
+                pl.col("converted").first(),
+                pl.col("revenue").first().fill_null(0.0),
+            )
+        )
+        key = "mask"
+    else:
+        per_journey = (
+            touches.lazy()
+            .group_by("journey")
+            .agg(
+                pl.col("channel").unique().sort().alias("channels"),
+                pl.col("converted").first(),
+                pl.col("revenue").first().fill_null(0.0),
+            )
+        )
+        key = "channels"
+    sets = (
+        per_journey.group_by(key)
         .agg(
             pl.len().cast(pl.Int64).alias("journeys"),
             pl.col("converted").sum().cast(pl.Int64).alias("conversions"),
@@ -82,6 +105,12 @@ def channel_sets(touches: pl.DataFrame) -> pl.DataFrame:
         )
         .collect()
     )
+    if key == "mask":
+        decoded = [
+            [n for i, n in enumerate(names) if mask >> i & 1] for mask in sets.get_column("mask").to_list()
+        ]
+        sets = sets.drop("mask").insert_column(0, pl.Series("channels", decoded, dtype=pl.List(pl.String)))
+    return sets
 
 
 def fit_shapley(sets: pl.DataFrame) -> ShapleyModel:
