@@ -117,18 +117,19 @@ def attribution_cmd(
 
 @app.command("trends")
 def trends_cmd(start: str | None = START, end: str | None = END) -> None:
-    """Anomalous days (seasonal robust z) and broken campaigns, from ``kpis_daily``."""
+    """Anomalous days of the window (seasonal robust z against the weeks before it) and broken campaigns."""
     from aicmo.tasks.analytics.kpis import window_rollups
-    from aicmo.tasks.analytics.trends import trend_report
+    from aicmo.tasks.analytics.trends import window_trend_report
 
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
     settings = get_settings()
-    daily = lake().scan("kpis_daily", first, last).drop("dt").collect()
-    if daily.height == 0:
+    if lake().scan("kpis_daily", first, last).select(pl.len()).collect().item() == 0:
         raise InputError("kpis_daily is empty for that window: run `aicmo analytics aggregate` first")
     campaigns = window_rollups(lake(), first, last, _known_campaigns(), datetime.now(UTC))["campaign"]
-    report = trend_report(
-        daily,
+    report = window_trend_report(
+        lake(),
+        first,
+        last,
         campaigns,
         threshold=settings.analytics.anomaly_z_threshold,
         out_dir=settings.artifacts_dir / "aggregate",
