@@ -34,7 +34,12 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
-from aicmo.tasks.analytics.fit_uncertainty import observed_information, standard_errors, wald_intervals
+from aicmo.tasks.analytics.fit_uncertainty import (
+    json_errors,
+    observed_information,
+    standard_errors,
+    wald_intervals,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -75,8 +80,11 @@ class BgNbdFit:
         return wald_intervals(self.params(), self.std_errors, level)
 
     def as_dict(self) -> dict[str, Any]:
-        """Everything, as plain values (for artifacts and the flow's summary)."""
-        return asdict(self)
+        """Everything, as plain values (for artifacts and the flow's summary).
+
+        A standard error that could not be estimated is None, so the summary stays valid JSON.
+        """
+        return {**asdict(self), "std_errors": json_errors(self.std_errors)}
 
 
 def _dot(a: FloatArray, b: FloatArray) -> float:

@@ -53,3 +53,8 @@ def wald_intervals(
         name: (value - z * std_errors.get(name, nan), value + z * std_errors.get(name, nan))
         for name, value in estimates.items()
     }
+
+
+def json_errors(std_errors: Mapping[str, float]) -> dict[str, float | None]:
+    """Standard errors for JSON: NaN (information not positive definite) becomes None."""
+    return {k: (v if np.isfinite(v) else None) for k, v in std_errors.items()}

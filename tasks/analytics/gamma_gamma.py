@@ -23,7 +23,12 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
 from aicmo.tasks.analytics.bgnbd import FitError, _dot, warm_start_rows
-from aicmo.tasks.analytics.fit_uncertainty import observed_information, standard_errors, wald_intervals
+from aicmo.tasks.analytics.fit_uncertainty import (
+    json_errors,
+    observed_information,
+    standard_errors,
+    wald_intervals,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,8 +54,8 @@ class GammaGammaFit:
         return wald_intervals(self.params(), self.std_errors, level)
 
     def as_dict(self) -> dict[str, Any]:
-        """Everything, as plain values."""
-        return asdict(self)
+        """Everything, as plain values (a standard error that could not be estimated is None)."""
+        return {**asdict(self), "std_errors": json_errors(self.std_errors)}
 
     @property
     def population_mean(self) -> float:

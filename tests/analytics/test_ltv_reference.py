@@ -261,3 +261,21 @@ def test_auto_falls_back_to_bgnbd_when_the_holdout_has_too_few_customers() -> No
     result = compute_ltv(orders.lazy(), date(2025, 7, 31), purchase_model="auto", holdout_days=90)
     assert result.bgnbd is not None and result.bgnbd.model == "bgnbd"
     assert any("holdout check skipped" in n for n in result.notes)
+
+
+def test_summary_is_json_even_when_a_standard_error_cannot_be_estimated() -> None:
+    import json
+
+    fit = bgnbd.BgNbdFit(
+        r=0.5,
+        alpha=60.0,
+        a=0.8,
+        b=2.5,
+        log_likelihood=-1.0,
+        n_customers=1,
+        n_unique=1,
+        iterations=0,
+        std_errors={"r": float("nan"), "alpha": 1.0, "a": 0.1, "b": 0.2},
+    )
+    text = json.dumps(fit.as_dict(), allow_nan=False)
+    assert json.loads(text)["std_errors"] == {"r": None, "alpha": 1.0, "a": 0.1, "b": 0.2}
