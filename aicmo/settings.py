@@ -96,7 +96,12 @@ class AnalyticsSettings(BaseSettings):
         description="Leave zero-value purchases out of Gamma-Gamma's spend (they always count as "
         "purchases for frequency, recency and T).",
     )
-    anomaly_z_threshold: float = Field(3.5, gt=0)
+    anomaly_z_threshold: float = Field(
+        4.5,
+        gt=0,
+        description="Robust z beyond which a day is flagged: about one false alarm per metric per quarter "
+        "at most, the injected bounce spike always found (docs/ANALYTICS.md).",
+    )
 
 
 class Settings(BaseSettings):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from aicmo.models.runs import FlowRunRecord
 from aicmo.storage.db import transaction
 from aicmo.wiring import engine
+from tests.fixed_days import DEMO
 
 
 @pytest.mark.slow
@@ -20,7 +21,7 @@ def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: 
     from aicmo.flows.backfill import backfill
     from aicmo.flows.daily import daily_pipeline
 
-    results = run_demo(contacts=400, days=21, seed=3)
+    results = run_demo(contacts=DEMO.contacts, days=DEMO.days, seed=DEMO.seed, end=DEMO.end)
     generated = results["generate sample data"]
     assert generated["contacts"] == 400 and generated["events"] > 1000
     assert results["enrich contacts (phase 0 + 1)"]["selected"] == 400
@@ -28,6 +29,7 @@ def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: 
     assert results["aggregate KPIs, attribution, trends (phase 3)"]["kpi_rows"] > 0
     assert results["score: engagement, LTV, tiers, cohorts (phase 3)"]["contacts_scored"] > 0
     end = date.fromisoformat(str(generated["end"]))
+    assert end == DEMO.end
 
     with FakeProviderServer() as fakes, env_overrides(fakes.settings_env()):
         daily = daily_pipeline(run_date=end)

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from rich.table import Table
@@ -85,8 +86,11 @@ def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[st
     return results
 
 
-def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, dict[str, Any]]:
-    """Generate a dataset and run every flow on it; prints a summary and returns each step's."""
+def run_demo(
+    contacts: int = 5000, days: int = 90, seed: int = 7, end: date | None = None
+) -> dict[str, dict[str, Any]]:
+    """Generate a dataset ending ``end`` (default yesterday) and run every flow on it; prints a
+    summary and returns each step's."""
     from aicmo.fakes.provider_server import FakeProviderServer
     from aicmo.flows.aggregate import aggregate
     from aicmo.flows.enrich import enrich_contacts
@@ -103,7 +107,7 @@ def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, d
         console.print(f"fake providers (Stripe, GitHub, OpenWeather, company) at {fakes.base_url}")
 
         def generate() -> dict[str, Any]:
-            summary = generate_sample_data(contacts=contacts, days=days, seed=seed)
+            summary = generate_sample_data(contacts=contacts, days=days, seed=seed, end=end)
             # Stripe's fake customers are some of the generated contacts, plus strangers and guests.
             fakes.seed_stripe_from_contacts(engine(), seed=seed)
             return summary
