@@ -32,6 +32,8 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_attribution.py": ["--journeys", "500000", "--runs", "1"],
     "bench_ltv.py": ["--customers", "100000", "--runs", "1"],
     "bench_cohorts.py": ["--customers", "100000", "--runs", "1"],
+    "bench_tracking.py": ["--requests", "1000", "--rounds", "1"],
+    "bench_ads_import.py": ["--ad-sets", "100", "--days", "90", "--runs", "1"],
 }
 
 

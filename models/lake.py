@@ -7,7 +7,7 @@ key are dropped on write).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -47,9 +47,19 @@ EVENTS = schema(
         "utm_medium": pl.String,
         "utm_campaign": pl.String,
         "utm_content": pl.String,
+        # written by the tracking service (phase 2); null for events from other sources
+        "provider": pl.String,  # sendgrid | mailgun | postmark | ses | twilio | standard | pixel | redirect | ...
+        "provider_event_id": pl.String,  # the provider's own id of the event, when it has one
+        "is_machine": pl.Boolean,  # an open or click made by a proxy, prefetcher or link scanner
+        "user_agent_class": pl.String,  # apple_mpp | scanner | proxy | browser | mail_client | ...
+        "url": pl.String,  # the clicked link
     }
 )
 
+# Money columns ``spend`` and ``conversion_value`` are in the reporting currency (what the KPIs
+# add up); ``currency`` is the ad account's own currency and the ``*_local`` columns the amounts
+# as the platform reported them (null for rows written before currencies were recorded).
+# Conversions are fractional: Google Ads reports data-driven credit such as 2.5.
 AD_SPEND = schema(
     {
         "date": pl.Date,
@@ -61,8 +71,12 @@ AD_SPEND = schema(
         "impressions": pl.Int64,
         "clicks": pl.Int64,
         "spend": pl.Float64,
-        "conversions": pl.Int64,
+        "conversions": pl.Float64,
         "conversion_value": pl.Float64,
+        "account": pl.String,
+        "currency": pl.String,
+        "spend_local": pl.Float64,
+        "conversion_value_local": pl.Float64,
     }
 )
 
@@ -86,11 +100,19 @@ class LakeTable:
     schema: pl.Schema
     partition_column: str
     key: tuple[str, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Values of key columns that writers from before the column existed leave out."""
 
 
 TABLES: dict[str, LakeTable] = {
     "events": LakeTable("events", EVENTS, "ts", ("event_id",)),
-    "ad_spend": LakeTable("ad_spend", AD_SPEND, "date", ("date", "platform", "campaign", "ad_set", "ad")),
+    "ad_spend": LakeTable(
+        "ad_spend",
+        AD_SPEND,
+        "date",
+        ("date", "platform", "account", "campaign", "ad_set", "ad"),
+        defaults={"account": ""},
+    ),
     "orders": LakeTable("orders", ORDERS, "ts", ("order_id",)),
 }
 
@@ -140,6 +162,8 @@ KPIS_DAILY = schema(
         "ad_spend": pl.Float64,
         "cost": pl.Float64,
         **{c: pl.Float64 for c in KPI_RATE_COLUMNS},
+        "human_opens": pl.Int64,  # opens not flagged as a machine's (Apple MPP, scanners)
+        "human_clicks": pl.Int64,  # clicks not flagged as a link scanner's
     }
 )
 EVENT_QUALITY = schema({"day": pl.Date, "issue": pl.String, "rows": pl.Int64, "total_rows": pl.Int64})
@@ -209,4 +233,28 @@ register(
     LakeTable(
         "cohort_retention", COHORT_RETENTION, "as_of", ("as_of", "basis", "period_unit", "cohort", "period")
     )
+)
+
+# ---- phase 2 derived table: paid ads cost and return --------------------------------------------
+ADS_ROI_DAILY = schema(
+    {
+        "day": pl.Date,
+        "platform": pl.String,
+        "account": pl.String,
+        "campaign": pl.String,
+        "ad_set": pl.String,
+        "spend": pl.Float64,
+        "impressions": pl.Int64,
+        "clicks": pl.Int64,
+        "conversions": pl.Float64,
+        "revenue": pl.Float64,
+        "ctr": pl.Float64,
+        "cpc": pl.Float64,
+        "cpm": pl.Float64,
+        "cpa": pl.Float64,
+        "roas": pl.Float64,
+    }
+)
+register(
+    LakeTable("ads_roi_daily", ADS_ROI_DAILY, "day", ("day", "platform", "account", "campaign", "ad_set"))
 )
