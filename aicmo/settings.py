@@ -72,11 +72,30 @@ class AnalyticsSettings(BaseSettings):
     engagement_half_life_days: float = Field(30.0, gt=0)
     attribution_lookback_days: int = Field(30, ge=1)
     time_decay_half_life_days: float = Field(7.0, gt=0)
+    attribution_markov_order: int = Field(
+        1,
+        ge=1,
+        le=4,
+        description="Touches a Markov attribution state remembers (ChannelAttribution's order).",
+    )
     tier_thresholds: dict[str, float] = Field(
         default_factory=lambda: {"silver": 100.0, "gold": 500.0, "platinum": 2000.0}
     )
     ltv_horizon_days: int = Field(365, ge=1)
     ltv_discount_rate_annual: float = Field(0.10, ge=0)
+    ltv_purchase_model: Literal["bgnbd", "mbgnbd", "auto"] = Field(
+        "auto",
+        description="Purchase model of the LTV: BG/NBD, MBG/NBD, or auto (the one with the smaller "
+        "calibration/holdout error, BG/NBD unless MBG/NBD does better).",
+    )
+    ltv_holdout_days: int = Field(
+        90, ge=7, description="Holdout period of the calibration/holdout check that 'auto' chooses by."
+    )
+    ltv_spend_excludes_zero_orders: bool = Field(
+        False,
+        description="Leave zero-value purchases out of Gamma-Gamma's spend (they always count as "
+        "purchases for frequency, recency and T).",
+    )
     anomaly_z_threshold: float = Field(
         4.5,
         gt=0,

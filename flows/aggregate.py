@@ -124,6 +124,7 @@ def aggregate(start: date | None = None, end: date | None = None, full: bool = F
         now,
         settings.analytics.attribution_lookback_days,
         settings.analytics.time_decay_half_life_days,
+        settings.analytics.attribution_markov_order,
     )
     out_dir = settings.artifacts_dir / "aggregate"
     trends = trends_task(

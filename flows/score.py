@@ -16,8 +16,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
-from aicmo.tasks.analytics.cohorts import Period, matrix
-from aicmo.tasks.analytics.scoring import (
+from aicmo.tasks.analytics.cohorts import Period, cohort_matrix
+from aicmo.tasks.analytics.score_steps import (
     TierMethod,
     build_cohorts_task,
     build_scores_task,
@@ -59,7 +59,7 @@ def _publish(day: date, scores: dict[str, Any], stored: dict[str, int], cohorts:
         part = retention.filter(pl.col("basis") == basis)
         if part.is_empty():
             continue
-        wide = matrix(part).tail(MAX_MATRIX_ROWS)
+        wide = cohort_matrix(part).tail(MAX_MATRIX_ROWS)
         table = [
             {
                 k: (round(v, 4) if isinstance(v, float) else (str(v) if isinstance(v, date) else v))

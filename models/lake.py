@@ -182,9 +182,8 @@ register(LakeTable("event_quality", EVENT_QUALITY, "day", ("day", "issue")))
 register(LakeTable("attribution", ATTRIBUTION, "day", ("day", "model", "channel", "campaign_id")))
 
 # ---- phase 3 derived tables: scores (LTV, tiers, RFM, engagement) and cohorts -----------------
-LTV = schema(
+RFM_SUMMARY = schema(
     {
-        "as_of": pl.Date,
         "contact_id": pl.Int64,
         "first_purchase": pl.Date,
         "last_purchase": pl.Date,
@@ -195,6 +194,13 @@ LTV = schema(
         "recency": pl.Int64,
         "T": pl.Int64,
         "monetary_value": pl.Float64,
+    }
+)
+"""One row per purchasing contact, in lifetimes' conventions (see ``aicmo.tasks.analytics.rfm``)."""
+LTV = schema(
+    {
+        "as_of": pl.Date,
+        **RFM_SUMMARY,
         "expected_purchases": pl.Float64,
         "p_alive": pl.Float64,
         "expected_spend": pl.Float64,

@@ -25,9 +25,9 @@ from aicmo.settings import AnalyticsSettings
 from aicmo.storage.db import get_engine
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.cohorts import Period, cohort_table, heatmap_png
+from aicmo.tasks.analytics.contact_scores import write_scores
 from aicmo.tasks.analytics.engagement import ACTIVITY_TYPES, engagement_scores
 from aicmo.tasks.analytics.ltv import compute_ltv
-from aicmo.tasks.analytics.score_store import write_scores
 from aicmo.tasks.analytics.tiers import DEFAULT_TIER_QUANTILES, assign_tiers, rfm_segments
 
 TierMethod = Literal["thresholds", "quantiles"]
@@ -61,6 +61,9 @@ def build_scores(
         as_of,
         horizon_days=settings.ltv_horizon_days,
         discount_rate_annual=settings.ltv_discount_rate_annual,
+        purchase_model=settings.ltv_purchase_model,
+        holdout_days=settings.ltv_holdout_days,
+        spend_excludes_zero_orders=settings.ltv_spend_excludes_zero_orders,
     )
     customers = ltv.frame.lazy().with_columns(
         (pl.col("revenue") + pl.col("predicted_ltv").fill_null(0.0)).alias("ltv_value")
