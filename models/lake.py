@@ -30,6 +30,8 @@ EVENT_TYPES = (
     "unsubscribe",
     "complaint",
 )
+# What publishing records beside ``send`` for rows that did not go out (``reason`` says why).
+OUTCOME_EVENT_TYPES = ("skip", "fail", "unknown")
 EVENT_CHANNELS = ("email", "sms", "push", "webhook", "ads", "organic", "social", "search", "direct")
 
 EVENTS = schema(
@@ -47,6 +49,8 @@ EVENTS = schema(
         "utm_medium": pl.String,
         "utm_campaign": pl.String,
         "utm_content": pl.String,
+        "variant_id": pl.Int64,
+        "reason": pl.String,
     }
 )
 

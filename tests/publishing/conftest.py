@@ -1,0 +1,16 @@
+"""Fixtures of the publishing tests: a local SMTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from aicmo.fakes.smtp_server import LocalSmtpServer
+
+
+@pytest.fixture
+def smtp() -> Iterator[LocalSmtpServer]:
+    """A recording SMTP server on 127.0.0.1 (ephemeral port)."""
+    with LocalSmtpServer() as server:
+        yield server
