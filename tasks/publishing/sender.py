@@ -173,6 +173,7 @@ class CampaignSender:
         self._last_flush = time.monotonic()
         self._stopped = False
         self._effects: list[tuple[str, Envelope, Verdict]] = []
+        self._eligible = eligibility_check(settings)
         with transaction(engine) as session:
             campaign = campaign_by_id(session, campaign_id)
             self.name = campaign.name
@@ -201,7 +202,7 @@ class CampaignSender:
                     self.worker,
                     limit=self.batch,
                     lease_s=self.settings.lease_s,
-                    check=eligibility_check(self.settings),
+                    check=self._check,
                 )
                 if rows:
                     await self._work(rows)
@@ -222,6 +223,13 @@ class CampaignSender:
             self._flush_events(force=True)
             self._summarize()
         return self.report
+
+    def _check(self, session: Session, rows: list[LedgerRow]) -> dict[int, str]:
+        skipped = self._eligible(session, rows)
+        for reason in skipped.values():
+            self.report.skipped[reason] = self.report.skipped.get(reason, 0) + 1
+        self.report.outcomes[SKIPPED] = self.report.outcomes.get(SKIPPED, 0) + len(skipped)
+        return skipped
 
     def _idle_s(self) -> float:
         retry = next_retry_at(self.engine, self.campaign_id)
