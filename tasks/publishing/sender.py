@@ -366,8 +366,9 @@ class CampaignSender:
 
         def side_effects(session: Session) -> None:
             for channel, envelope, verdict in effects:
-                if verdict.suppress and channel == "email":
-                    suppress(session, envelope.address, "email", "hard_bounce", source="smtp")
+                if verdict.suppress and channel in ("email", "sms"):
+                    reason = "sms_stop" if channel == "sms" else "hard_bounce"
+                    suppress(session, envelope.address, channel, reason, source=channel)
                 if verdict.drop_endpoint:
                     drop_push_endpoints(
                         session, "fcm" if channel == "push" else "webpush", [envelope.address]

@@ -19,7 +19,12 @@ def main() -> None:
     )
     engine = make_engine(url)
     sender = CampaignSender(
-        engine, campaign_id, settings=settings, channel_factory=channel_factory(settings), links=LINKS, poll_s=0.2
+        engine,
+        campaign_id,
+        settings=settings,
+        channel_factory=channel_factory(settings),
+        links=LINKS,
+        poll_s=0.2,
     )
     report = asyncio.run(sender.run())
     print(f"sent {report.sent} unknown {len(report.unknown)} status {report.status}", flush=True)

@@ -25,7 +25,7 @@ from aicmo.storage.migrate import upgrade
 from aicmo.tasks.crm.consent import withdraw
 from aicmo.tasks.publishing.campaigns import status
 from aicmo.tasks.publishing.sender import CampaignSender
-from tests.publishing.helpers import LINKS, add_contacts, email_definition, run, sender, started
+from tests.publishing.helpers import add_contacts, email_definition, run, sender, started
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,9 @@ def _addresses(ids: list[int]) -> dict[int, str]:
 
 
 @pytest.mark.slow
-def test_killed_sender_rerun_never_duplicates_and_skips_only_unknown_rows(tmp_path: Path, smtp: LocalSmtpServer) -> None:
+def test_killed_sender_rerun_never_duplicates_and_skips_only_unknown_rows(
+    tmp_path: Path, smtp: LocalSmtpServer
+) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = make_engine(url)
     upgrade(engine)
@@ -84,7 +86,9 @@ async def test_smtp_outage_after_k_of_n_then_restart_delivers_exactly_the_rest(
     ids = add_contacts(engine, n)
     campaign_id = started(engine, email_definition("outage", ids))
     smtp.stop_after(k)
-    settings = smtp.settings(rate_limit_per_s=5_000, retry_backoff_s=0.1, max_attempts=100, handover_window=10)
+    settings = smtp.settings(
+        rate_limit_per_s=5_000, retry_backoff_s=0.1, max_attempts=100, handover_window=10
+    )
     task = asyncio.create_task(run(engine, campaign_id, settings))
     while not smtp.handler.limit_reached.is_set():
         await asyncio.sleep(0.02)
@@ -142,7 +146,9 @@ async def test_unsubscribe_mid_campaign_stops_messages_to_that_contact(
     assert report.skipped == {"suppressed": 1}
 
 
-async def test_pause_stops_claims_within_seconds_and_resume_finishes(engine: Engine, smtp: LocalSmtpServer) -> None:
+async def test_pause_stops_claims_within_seconds_and_resume_finishes(
+    engine: Engine, smtp: LocalSmtpServer
+) -> None:
     from aicmo.tasks.publishing.campaigns import pause, resume
 
     n = 80
