@@ -47,9 +47,8 @@ class FakeMastodon(BackgroundApp):
         if known is None:
             if not text.strip():
                 return web.json_response({"error": "Validation failed: Text can't be blank"}, status=422)
-            media_ids = (
-                form.getall("media_ids[]", []) if hasattr(form, "getall") else form.get("media_ids", [])
-            )
+            raw = form.getall("media_ids[]", []) if hasattr(form, "getall") else form.get("media_ids", [])
+            media_ids = [str(m) for m in raw]
             with self.lock:
                 known = {
                     "id": str(103254962155278888 + len(self.statuses)),
