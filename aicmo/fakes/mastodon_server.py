@@ -40,7 +40,9 @@ class FakeMastodon(BackgroundApp):
         if not self._authorized(request):
             return web.json_response({"error": "The access token is invalid"}, status=401)
         key = request.headers.get("Idempotency-Key")
-        form = await request.post() if request.content_type != "application/json" else await request.json()
+        form: Any = (
+            await request.post() if request.content_type != "application/json" else await request.json()
+        )
         text = str(form.get("status", ""))
         with self.lock:
             known = self._by_key.get(key) if key else None
