@@ -110,7 +110,7 @@ def test_yaml_file_and_unapproved_assets(engine: Engine, tmp_path: Path) -> None
     with pytest.raises(InputError, match="assets: 42 missing or not approved"):
         create_campaign(engine, definition)
     (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
-    with pytest.raises(InputError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(InputError, match=r"bad\.yaml: not valid YAML"):
         load_definition(tmp_path / "bad.yaml")
 
 
