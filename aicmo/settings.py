@@ -106,6 +106,7 @@ class PublishingSettings(BaseSettings):
         20, ge=1, description="Messages marked handed per commit (max unknown after a crash)."
     )
     retry_backoff_s: float = Field(5.0, ge=0, description="First wait after a transient failure (doubles).")
+    senders_per_campaign: int = Field(1, ge=1, description="Prefect concurrency slots per campaign.")
     max_attempts: int = Field(
         5, ge=1, description="Transient failures of a row before it is failed permanently."
     )

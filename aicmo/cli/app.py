@@ -25,7 +25,17 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from aicmo.cli.commands import analytics, contacts, db, demo, generate, pipeline, providers, segments
+    from aicmo.cli.commands import (
+        analytics,
+        campaigns,
+        contacts,
+        db,
+        demo,
+        generate,
+        pipeline,
+        providers,
+        segments,
+    )
 
     demo.register(app)
     generate.register(app)
@@ -35,6 +45,7 @@ def _register() -> None:
     app.add_typer(segments.app, name="segments")
     app.add_typer(analytics.app, name="analytics")
     app.add_typer(providers.app, name="providers")
+    app.add_typer(campaigns.app, name="campaigns")
 
 
 def _settings_error(exc: ValidationError) -> str:

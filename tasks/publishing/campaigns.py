@@ -8,6 +8,9 @@ the ledger alone decides what is sent.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,7 +40,9 @@ from aicmo.storage.publishing import (
 )
 from aicmo.tasks.crm.emails import normalize_email
 from aicmo.tasks.crm.segment_store import get_segment, segment_contact_ids
+from aicmo.tasks.publishing.channels.base import Envelope, Verdict
 from aicmo.tasks.publishing.definition import PER_CAMPAIGN_CHANNELS, CampaignDefinition, from_row, to_columns
+from aicmo.tasks.publishing.eligibility import e164
 from aicmo.tasks.publishing.links import LinkSigner
 from aicmo.tasks.publishing.sender import ChannelFactory, RunReport, send_campaign
 from aicmo.tasks.publishing.templates import SAMPLE, Rendered, check_templates, render_message
@@ -276,3 +281,59 @@ def campaign_rows(engine: Engine) -> list[dict[str, Any]]:
             }
             for c in list_campaigns(session)
         ]
+
+
+async def _test_send(
+    definition: CampaignDefinition,
+    channel_name: str,
+    contact: Any,
+    to: str,
+    channel_factory: ChannelFactory,
+    links: LinkSigner,
+) -> Verdict:
+    rendered = render_message(definition, channel_name, contact)
+    key = hashlib.sha256(f"test:{uuid.uuid4()}".encode()).hexdigest()
+    envelope = Envelope(
+        row_id=0,
+        campaign_id=0,
+        contact_id=contact.id or None,
+        idempotency_key=key,
+        address=to,
+        message=Rendered(**{**rendered.__dict__, "subject": f"[TEST] {rendered.subject}"}),
+        unsubscribe_url=links.unsubscribe_url(0, contact.id, channel_name),
+    )
+    channel = channel_factory(channel_name, definition)
+    await channel.open()
+    try:
+        return (await channel.send([envelope]))[0]
+    finally:
+        await channel.close()
+
+
+def test_send(
+    engine: Engine, name: str, to: str, *, channel_factory: ChannelFactory, links: LinkSigner
+) -> tuple[str, Verdict]:
+    """Send one copy of the campaign's email (``to`` an address) or SMS (``to`` a number), outside the ledger.
+
+    The message is rendered for the contact with that address when there is one, else for a
+    sample contact; the subject is marked ``[TEST]``. Returns the channel used and its verdict.
+    """
+    with transaction(engine) as session:
+        definition = definition_of(get_campaign(session, name))
+        contact = SAMPLE
+        if "@" in to:
+            cid = contact_id_by_email(session, normalize_email(to))
+            if cid is not None:
+                contact = recipients(session, [cid])[cid]
+    channel_name = "email" if "@" in to else "sms"
+    if channel_name not in definition.channels:
+        raise InputError(f"campaign {name!r} has no {channel_name} message to test-send to {to!r}")
+    if channel_name == "sms":
+        number = e164(to)
+        if number is None:
+            raise InputError(
+                f"--to {to!r}: not an email address or a valid phone number (E.164, e.g. +14155550100)"
+            )
+        to = number
+    verdict = asyncio.run(_test_send(definition, channel_name, contact, to, channel_factory, links))
+    return channel_name, verdict

@@ -81,3 +81,8 @@ class HmacLinks:
         if not hmac.compare_digest(expected, query["s"]):
             return None
         return {"action": action, **{k: v for k, v in query.items() if k != "s"}}
+
+
+def default_links(base_url: str, key: str) -> HmacLinks:
+    """The link signer used when no other is configured (tracking base URL + the HMAC key)."""
+    return HmacLinks(base_url, key)
