@@ -84,6 +84,9 @@ class PublishingSettings(BaseSettings):
     smtp_user: str | None = Field(None, description="SMTP AUTH user (auth only when set).")
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_connections: int = Field(
+        2, ge=1, le=16, description="SMTP connections a sender keeps open and reuses."
+    )
     smtp_validate_certs: bool = Field(True, description="Check the SMTP server's TLS certificate.")
     smtp_timeout_s: float = Field(30.0, gt=0)
     mail_from: str = Field("AICMO <news@example.com>", description="From: of campaign email.")

@@ -732,12 +732,6 @@ def write_events(lake: Lake, events: pl.DataFrame) -> int:
     return sum(written.values())
 
 
-__all__ = [
-    "CLAIMED",
-    "FAILED_PERMANENT",
-    "FAILED_TRANSIENT",
-    "PENDING",
-    "SENT",
-    "SKIPPED",
-    "UNKNOWN",
-]
+def first_contact_ids(session: Session, limit: int) -> list[int]:
+    """The ``limit`` oldest contact ids (the demo's audience)."""
+    return list(session.scalars(select(Contact.id).order_by(Contact.id).limit(limit)))

@@ -109,6 +109,7 @@ def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[st
 
 def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, dict[str, Any]]:
     """Generate a dataset and run every flow on it; prints a summary and returns each step's."""
+    from aicmo.cli.publish_demo import publish_demo
     from aicmo.fakes.provider_server import FakeProviderServer
     from aicmo.flows.aggregate import aggregate
     from aicmo.flows.enrich import enrich_contacts
@@ -137,6 +138,7 @@ def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, d
                 ("sync Stripe revenue (phase 0)", lambda: sync_stripe_revenue()),
                 ("aggregate KPIs, attribution, trends (phase 3)", lambda: aggregate(full=True)),
                 ("score: engagement, LTV, tiers, cohorts (phase 3)", lambda: score()),
+                ("publish a campaign: email, SMS, push, webhooks (phase 2)", publish_demo),
             ]
         )
     console.rule("[bold]Summary")

@@ -88,6 +88,17 @@ class LocalChannels:
         values.update(overrides)
         return PublishingSettings(**values)
 
+    def env(self) -> dict[str, str]:
+        """The same settings as ``AICMO_*`` environment variables (for flows that read settings)."""
+        out: dict[str, str] = {}
+        for key, value in self.settings().model_dump().items():
+            if value is None:
+                continue
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            out[f"AICMO_{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
     def subscription(self) -> tuple[str, dict[str, str], ec.EllipticCurvePrivateKey]:
         """A new browser subscription: endpoint, ``{"p256dh", "auth"}`` keys, and the browser's private key."""
         private = ec.generate_private_key(ec.SECP256R1())

@@ -14,7 +14,7 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -108,7 +108,7 @@ class BackgroundApp:
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1]
 
-    def start(self) -> BackgroundApp:
+    def start(self) -> Self:
         """Start serving."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=type(self).__name__, daemon=True)

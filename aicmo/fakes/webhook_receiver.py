@@ -61,3 +61,27 @@ class WebhookReceiver(BackgroundApp):
         with self.lock:
             self.deliveries.setdefault(headers.get("webhook-id", ""), payload)
         return web.Response(status=204)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the receiver in the foreground until SIGTERM/SIGINT; print the port, then the delivery count."""
+    import argparse
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(description="Local Standard Webhooks receiver")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-verify", action="store_true", help="Accept without checking signatures.")
+    args = parser.parse_args(argv)
+    receiver = WebhookReceiver(port=args.port, verify=not args.no_verify).start()
+    print(f"port {receiver.port}", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    print(f"count {len(receiver.deliveries)} rejected {receiver.rejected}", flush=True)
+    receiver.close()
+
+
+if __name__ == "__main__":
+    main()

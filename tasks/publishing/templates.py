@@ -94,6 +94,12 @@ def utm_params(utm: Utm, channel: str, campaign_name: str) -> dict[str, str]:
 
 def with_utm(url: str, params: dict[str, str]) -> str:
     """``url`` with the UTM parameters it does not carry already (its own values win)."""
+    return _with_utm(url, tuple(params.items()))
+
+
+@lru_cache(maxsize=4096)
+def _with_utm(url: str, items: tuple[tuple[str, str], ...]) -> str:
+    params = dict(items)
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     present = {k for k, _ in query}

@@ -1,4 +1,4 @@
-"""Email over SMTP (aiosmtplib): one connection reused for many messages, per-recipient verdicts.
+"""Email over SMTP (aiosmtplib): connections reused for many messages, per-recipient verdicts.
 
 Each message is ``multipart/alternative`` (text + HTML) with a ``Message-ID`` derived from the
 ledger row's idempotency key, ``List-Unsubscribe`` (mailto and HTTPS) with
@@ -13,8 +13,11 @@ the footer, and the approved assets attached. Replies map to verdicts:
 
 from __future__ import annotations
 
+import asyncio
+import binascii
 import mimetypes
 import re
+from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, parseaddr
@@ -85,6 +88,76 @@ def build_email(envelope: Envelope, settings: PublishingSettings) -> EmailMessag
     return msg
 
 
+_CRLF_RE = re.compile(r"[\r\n]+")
+
+
+def _header_value(value: str) -> str:
+    """A header value on one line; RFC 2047 encoded when it is not ASCII (no header injection)."""
+    value = _CRLF_RE.sub(" ", value)
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode(maxlinelen=998)
+
+
+def _qp(text: str) -> bytes:
+    """The quoted-printable body of a text part, CRLF line ends (binascii's C encoder)."""
+    raw = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    return binascii.b2a_qp(raw, istext=True, header=False)
+
+
+def email_bytes(envelope: Envelope, settings: PublishingSettings) -> bytes:
+    """The wire form of one envelope's message.
+
+    Without attachments the multipart/alternative message is assembled directly (headers on
+    one line each, RFC 2047 where needed, quoted-printable bodies): the stdlib's header
+    registry and generator cost more per message than the SMTP round trips. With attachments
+    the stdlib ``EmailMessage`` builds it (``build_email``).
+    """
+    if envelope.assets:
+        return build_email(envelope, settings).as_bytes()
+    rendered = envelope.message
+    domain = _domain(settings.mail_from)
+    mailto = f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe-{envelope.idempotency_key[:40]}"
+    unsubscribe = envelope.unsubscribe_url or mailto
+    boundary = f"=_aicmo_{envelope.idempotency_key[:24]}"
+    headers = [
+        f"From: {_header_value(settings.mail_from)}",
+        f"To: {_header_value(envelope.address)}",
+        f"Subject: {_header_value(rendered.subject)}",
+        f"Date: {formatdate(localtime=False)}",
+        f"Message-ID: <{envelope.idempotency_key[:40]}@{domain}>",
+        f"List-Unsubscribe: <{mailto}>"
+        + (f",\r\n <{_CRLF_RE.sub('', envelope.unsubscribe_url)}>" if envelope.unsubscribe_url else ""),
+    ]
+    if envelope.unsubscribe_url:
+        headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    headers += [f"X-Campaign-Id: {envelope.campaign_id}", "MIME-Version: 1.0"]
+    text = (rendered.text or "") + footer_text(settings.postal_address, unsubscribe)
+    text_part = (
+        b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        + _qp(text)
+    )
+    if not rendered.html:
+        return ("\r\n".join(headers) + "\r\n").encode() + text_part + b"\r\n"
+    html = rendered.html + footer_html(settings.postal_address, unsubscribe, envelope.open_url)
+    html_part = (
+        b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        + _qp(html)
+    )
+    headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+    b = boundary.encode()
+    return b"".join(
+        (
+            ("\r\n".join(headers) + "\r\n\r\n").encode(),
+            b"--" + b + b"\r\n",
+            text_part,
+            b"\r\n--" + b + b"\r\n",
+            html_part,
+            b"\r\n--" + b + b"--\r\n",
+        )
+    )
+
+
 def _sender_address(settings: PublishingSettings) -> str:
     name, address = parseaddr(settings.mail_from)
     return address or formataddr((name, settings.mail_from))
@@ -97,17 +170,19 @@ class EmailChannel:
 
     def __init__(self, settings: PublishingSettings, *, rate_per_s: float | None = None) -> None:
         self.settings = settings
-        self._smtp: aiosmtplib.SMTP | None = None
+        self.lanes = settings.smtp_connections
+        self._smtp: list[aiosmtplib.SMTP | None] = [None] * self.lanes
         self._bucket = TokenBucket(rate_per_s or settings.rate_limit_per_s)
         self._envelope_from = _sender_address(settings)
         self.connections_opened = 0
 
     async def open(self) -> None:
-        """Nothing up front: the connection opens with the first message (and after a 421)."""
+        """Nothing up front: connections open with the first messages (and again after a 421)."""
 
-    async def _connection(self) -> aiosmtplib.SMTP:
-        if self._smtp is not None and self._smtp.is_connected:
-            return self._smtp
+    async def _connection(self, lane: int) -> aiosmtplib.SMTP:
+        current = self._smtp[lane]
+        if current is not None and current.is_connected:
+            return current
         s = self.settings
         smtp = aiosmtplib.SMTP(
             hostname=s.smtp_host,
@@ -127,66 +202,84 @@ class EmailChannel:
                     f"SMTP server {s.smtp_host}:{s.smtp_port} refused the login ({exc.code}): "
                     "check AICMO_SMTP_USER and AICMO_SMTP_PASSWORD; the campaign is paused"
                 ) from None
-        self._smtp = smtp
+        self._smtp[lane] = smtp
         self.connections_opened += 1
         return smtp
 
-    def _drop(self) -> None:
-        if self._smtp is not None:
-            self._smtp.close()
-        self._smtp = None
+    def _drop(self, lane: int) -> None:
+        current = self._smtp[lane]
+        if current is not None:
+            current.close()
+        self._smtp[lane] = None
 
     async def send(self, envelopes: list[Envelope]) -> list[Verdict]:
-        """Send each envelope in turn over the shared connection."""
-        verdicts: list[Verdict] = []
-        for index, envelope in enumerate(envelopes):
-            try:
-                verdicts.append(await self._send_one(envelope))
-            except ChannelHalt as halt:
-                halt.verdicts = [*verdicts, *(Verdict.not_tried("halted") for _ in envelopes[index:])]
-                raise
-        return verdicts
+        """Send the window over ``smtp_connections`` reused connections, each message in turn on its lane.
 
-    async def _send_one(self, envelope: Envelope) -> Verdict:
+        With two lanes one message is being built while the other waits for the server's reply.
+        """
+        verdicts: list[Verdict | None] = [None] * len(envelopes)
+        lanes = max(1, min(self.lanes, len(envelopes)))
+        halts: list[ChannelHalt] = []
+
+        async def lane(k: int) -> None:
+            for i in range(k, len(envelopes), lanes):
+                if halts:
+                    return
+                try:
+                    verdicts[i] = await self._send_one(envelopes[i], k)
+                except ChannelHalt as halt:
+                    halts.append(halt)
+                    return
+
+        await asyncio.gather(*(lane(k) for k in range(lanes)))
+        done = [v if v is not None else Verdict.not_tried("halted") for v in verdicts]
+        if halts:
+            halts[0].verdicts = done
+            raise halts[0]
+        return done
+
+    async def _send_one(self, envelope: Envelope, lane: int) -> Verdict:
         await self._bucket.acquire()
         try:
-            body = build_email(envelope, self.settings).as_bytes()
+            body = email_bytes(envelope, self.settings)
         except OSError as exc:
             return Verdict.permanent(f"attachment unreadable: {exc}", "bad_attachment")
         try:
-            smtp = await self._connection()
+            smtp = await self._connection(lane)
         except ChannelHalt:
             raise
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-            self._drop()
+            self._drop(lane)
             return Verdict.transient(f"connect: {type(exc).__name__}: {exc}")
         # MAIL and RCPT: nothing has been handed over yet, so any failure is safe to retry.
         try:
             await smtp.mail(self._envelope_from)
             await smtp.rcpt(envelope.address)
         except aiosmtplib.SMTPResponseException as exc:
-            return await self._refused(smtp, exc)
+            return await self._refused(smtp, exc, lane)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-            self._drop()
+            self._drop(lane)
             return Verdict.transient(f"before DATA: {type(exc).__name__}: {exc}")
         try:
             response = await smtp.data(body)
         except aiosmtplib.SMTPResponseException as exc:
-            return await self._refused(smtp, exc)
+            return await self._refused(smtp, exc, lane)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-            self._drop()
+            self._drop(lane)
             return Verdict.unknown(f"during DATA: {type(exc).__name__}: {exc}")
         return Verdict.sent(_queue_id(response.message) or f"<{envelope.idempotency_key[:40]}>")
 
-    async def _refused(self, smtp: aiosmtplib.SMTP, exc: aiosmtplib.SMTPResponseException) -> Verdict:
+    async def _refused(
+        self, smtp: aiosmtplib.SMTP, exc: aiosmtplib.SMTPResponseException, lane: int
+    ) -> Verdict:
         detail = f"{exc.code} {exc.message}"
         if smtp.is_connected and exc.code != 421:
             try:
                 await smtp.rset()
             except (TimeoutError, aiosmtplib.SMTPException, OSError):
-                self._drop()
+                self._drop(lane)
         else:
-            self._drop()
+            self._drop(lane)
         if exc.code in TRANSIENT_CODES or 400 <= exc.code < 500:
             return Verdict.transient(detail)
         if exc.code == 535:
@@ -198,13 +291,14 @@ class EmailChannel:
         return Verdict.permanent(detail, "rejected")
 
     async def close(self) -> None:
-        """Say QUIT (best effort)."""
-        if self._smtp is not None and self._smtp.is_connected:
-            try:
-                await self._smtp.quit()
-            except (TimeoutError, aiosmtplib.SMTPException, OSError):
-                self._smtp.close()
-        self._smtp = None
+        """Say QUIT on every connection (best effort)."""
+        for lane, smtp in enumerate(self._smtp):
+            if smtp is not None and smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                    smtp.close()
+            self._smtp[lane] = None
 
 
 _QUEUED = re.compile(r"(?:queued as|id[=:])\s*<?([\w.@-]+)>?", re.IGNORECASE)
