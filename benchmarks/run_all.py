@@ -32,7 +32,16 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_attribution.py": ["--journeys", "500000", "--runs", "1"],
     "bench_ltv.py": ["--customers", "100000", "--runs", "1"],
     "bench_cohorts.py": ["--customers", "100000", "--runs", "1"],
-    "bench_publish.py": ["--emails", "2000", "--per-message-emails", "200", "--webhooks", "2000", "--repeat", "1"],
+    "bench_publish.py": [
+        "--emails",
+        "2000",
+        "--per-message-emails",
+        "200",
+        "--webhooks",
+        "2000",
+        "--repeat",
+        "1",
+    ],
 }
 
 
