@@ -191,17 +191,26 @@ class EmailChannel:
             start_tls=s.smtp_starttls,
             validate_certs=s.smtp_validate_certs,
         )
-        await smtp.connect()
-        if s.smtp_user:
-            password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-            try:
+        try:
+            await smtp.connect()
+            if s.smtp_user:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 await smtp.login(s.smtp_user, password)
-            except aiosmtplib.SMTPAuthenticationError as exc:
-                smtp.close()
-                raise ChannelHalt(
-                    f"SMTP server {s.smtp_host}:{s.smtp_port} refused the login ({exc.code}): "
-                    "check AICMO_SMTP_USER and AICMO_SMTP_PASSWORD; the campaign is paused"
-                ) from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            raise ChannelHalt(
+                f"SMTP server {s.smtp_host}:{s.smtp_port} refused the login ({exc.code}): "
+                "check AICMO_SMTP_USER and AICMO_SMTP_PASSWORD; the campaign is paused"
+            ) from None
+        except aiosmtplib.SMTPException as exc:
+            smtp.close()
+            if isinstance(exc, OSError):  # refused, dropped: the server may be back soon
+                raise
+            # STARTTLS or AUTH not offered, TLS refused: retrying cannot help, the settings must change
+            raise ChannelHalt(
+                f"SMTP server {s.smtp_host}:{s.smtp_port}: {exc}; check AICMO_SMTP_STARTTLS, "
+                "AICMO_SMTP_USER and the server's TLS/AUTH configuration; the campaign is paused"
+            ) from None
         self._smtp[lane] = smtp
         self.connections_opened += 1
         return smtp
