@@ -17,10 +17,14 @@ Backoff (full jitter), Retry-After parsing and the circuit breaker are the gatew
 from __future__ import annotations
 
 import asyncio
+import base64
+import json as jsonlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
+from multidict import CIMultiDictProxy
 
 from aicmo.settings import GatewaySettings
 from aicmo.tasks.gateway.breaker import CircuitBreaker
@@ -28,6 +32,24 @@ from aicmo.tasks.gateway.errors import ProviderError
 from aicmo.tasks.gateway.retry import backoff_s, parse_retry_after
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class PostReply:
+    """A whole answer to a POST: status, case-insensitive headers, body."""
+
+    status_code: int
+    headers: CIMultiDictProxy[str] | Mapping[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON (ValueError if it is not)."""
+        return jsonlib.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+        return self.content.decode("utf-8", "replace")
 
 
 class PostFailed(ProviderError):
@@ -47,8 +69,24 @@ class PostFailed(ProviderError):
         self.may_have_arrived = may_have_arrived
 
 
+def make_session(settings: GatewaySettings, *, connections: int = 32) -> aiohttp.ClientSession:
+    """An aiohttp session for POSTs: pooled keep-alive connections, the gateway's timeouts."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.timeout_s, sock_read=settings.timeout_s
+        ),
+        headers={"User-Agent": "aicmo-publisher/0.1"},
+    )
+
+
+async def _once(session: aiohttp.ClientSession, url: str, body: Any, headers: Mapping[str, str]) -> PostReply:
+    async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
+        return PostReply(response.status, response.headers, await response.read())
+
+
 async def post(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     url: str,
     *,
     provider: str,
@@ -61,14 +99,23 @@ async def post(
     idempotency_key: str | None = None,
     key_honoured: bool = False,
     breaker: CircuitBreaker | None = None,
-) -> httpx.Response:
-    """POST with safe retries; returns the final response (2xx, or a 4xx/5xx the caller classifies).
+) -> PostReply:
+    """POST with safe retries; returns the final answer (2xx, or a 4xx/5xx the caller classifies).
 
     Raises ``PostFailed`` when no answer could be had (or the breaker is open).
     """
     sent_headers = dict(headers or {})
     if idempotency_key is not None:
         sent_headers["Idempotency-Key"] = idempotency_key
+    body: Any = content
+    if json is not None:
+        body = jsonlib.dumps(json, separators=(",", ":")).encode()
+        sent_headers.setdefault("Content-Type", "application/json")
+    elif data is not None:
+        body = dict(data)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        sent_headers["Authorization"] = f"Basic {token}"
     may_have_arrived = False
     attempt = 0
     while True:
@@ -78,15 +125,8 @@ async def post(
                 provider, "circuit_open", "breaker open, not sent", may_have_arrived=may_have_arrived
             )
         try:
-            response = await client.post(
-                url,
-                content=content,
-                json=json,
-                data=data,
-                headers=sent_headers,
-                auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.ConnectError as exc:  # refused, DNS: the request never left
+            response = await _once(session, url, body, sent_headers)
+        except aiohttp.ClientConnectorError as exc:  # refused, DNS: the request never left
             failure = PostFailed(
                 provider, "connection", f"not sent: {exc}", may_have_arrived=may_have_arrived
             )
@@ -96,10 +136,12 @@ async def post(
                 raise failure from None
             await asyncio.sleep(backoff_s(failure, attempt, settings))
             continue
-        except httpx.TransportError as exc:  # timeout / reset after sending: it may have arrived
+        except (TimeoutError, aiohttp.ClientError) as exc:  # timeout / reset after sending: may have arrived
             may_have_arrived = True
-            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-            failure = PostFailed(provider, kind, f"no answer: {exc}", may_have_arrived=True)
+            kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+            failure = PostFailed(
+                provider, kind, f"no answer: {type(exc).__name__}: {exc}", may_have_arrived=True
+            )
             if breaker is not None:
                 breaker.record_failure()
             if not key_honoured or attempt >= settings.max_attempts:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import socket
 
-import httpx
 import pytest
 
 from aicmo.fakes.webhook_receiver import WebhookReceiver
 from aicmo.settings import GatewaySettings
 from aicmo.tasks.gateway.breaker import CircuitBreaker
-from aicmo.tasks.gateway.post import PostFailed, post
+from aicmo.tasks.gateway.post import PostFailed, make_session, post
 
 FAST = GatewaySettings(backoff_base_s=0.01, backoff_max_s=0.05, max_attempts=3, timeout_s=1.0)
 
@@ -22,7 +21,7 @@ def _closed_port() -> int:
 
 
 async def test_connection_refused_is_retried_and_reported_as_never_sent() -> None:
-    async with httpx.AsyncClient() as client:
+    async with make_session(FAST) as client:
         with pytest.raises(PostFailed) as info:
             await post(
                 client, f"http://127.0.0.1:{_closed_port()}/x", provider="t", settings=FAST, content=b"{}"
@@ -36,7 +35,7 @@ async def test_lost_answer_is_retried_only_when_the_key_is_honoured(
 ) -> None:
     with WebhookReceiver(verify=False) as receiver:
         receiver.faults.add("hooks", kind="drop")
-        async with httpx.AsyncClient() as client:
+        async with make_session(FAST) as client:
             if honoured:
                 response = await post(
                     client,
@@ -62,7 +61,7 @@ async def test_429_waits_retry_after_and_5xx_without_key_is_returned() -> None:
         receiver.faults.add("hooks", status=429, retry_after="0")
         receiver.faults.add("hooks", status=503)
         breaker = CircuitBreaker(5, 30)
-        async with httpx.AsyncClient() as client:
+        async with make_session(FAST) as client:
             response = await post(
                 client, receiver.url, provider="t", settings=FAST, content=b"{}", breaker=breaker
             )

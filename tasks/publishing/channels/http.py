@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 
 from aicmo.settings import GatewaySettings, PublishingSettings
 from aicmo.tasks.gateway.breaker import CircuitBreaker
-from aicmo.tasks.gateway.post import PostFailed
+from aicmo.tasks.gateway.post import PostFailed, PostReply, make_session
 from aicmo.tasks.gateway.ratelimit import TokenBucket
 from aicmo.tasks.gateway.retry import parse_retry_after
-from aicmo.tasks.gateway.transport import make_client
 from aicmo.tasks.publishing.channels.base import ChannelHalt, Envelope, Verdict
 
 
@@ -36,27 +35,25 @@ class HttpChannel:
         rate_per_s: float | None = None,
         concurrency: int = 32,
         gateway: GatewaySettings | None = None,
-        client_factory: Callable[[], httpx.AsyncClient] | None = None,
+        client_factory: Callable[[], aiohttp.ClientSession] | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway or GatewaySettings(backoff_base_s=0.05, backoff_max_s=2.0, max_attempts=4)
         self._bucket = TokenBucket(rate_per_s or settings.rate_limit_per_s)
         self._limit = asyncio.Semaphore(concurrency)
-        self._client_factory = client_factory or (
-            lambda: make_client(self.gateway, max_connections=concurrency)
-        )
-        self.client: httpx.AsyncClient | None = None
+        self._client_factory = client_factory or (lambda: make_session(self.gateway, connections=concurrency))
+        self.client: aiohttp.ClientSession | None = None
         self.breaker = CircuitBreaker(self.gateway.breaker_failure_threshold, self.gateway.breaker_reset_s)
         self._halt: str | None = None
 
     async def open(self) -> None:
-        """Create the pooled client."""
+        """Create the pooled session."""
         self.client = self._client_factory()
 
     async def close(self) -> None:
         """Close the pooled client."""
         if self.client is not None:
-            await self.client.aclose()
+            await self.client.close()
             self.client = None
 
     async def deliver(self, envelope: Envelope) -> Verdict:
@@ -87,7 +84,7 @@ class HttpChannel:
             raise ChannelHalt(self._halt, verdicts)
         return verdicts
 
-    def classify(self, response: httpx.Response, detail: str) -> Verdict:
+    def classify(self, response: PostReply, detail: str) -> Verdict:
         """The verdict of a non-2xx answer (adapters refine the 4xx cases)."""
         status = response.status_code
         if status in (401, 403):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from aicmo.errors import ConfigError
 from aicmo.settings import PublishingSettings
 from aicmo.tasks.gateway.post import PostFailed, post
@@ -36,22 +38,21 @@ class SocialChannel(HttpChannel):
         ids: list[str] = []
         for asset in envelope.assets:
             path = Path(asset.path)
-            files = {
-                "file": (
-                    asset.name or path.name,
-                    path.read_bytes(),
-                    asset.mime_type or "application/octet-stream",
-                )
-            }
-            response = await self.client.post(f"{self.base}/api/v2/media", files=files, headers=self.headers)
-            if response.status_code not in (200, 202):
-                raise PostFailed(
-                    "mastodon",
-                    "client_error",
-                    f"media upload: {response.status_code}",
-                    may_have_arrived=False,
-                )
-            ids.append(str(response.json()["id"]))
+            form = aiohttp.FormData()
+            form.add_field(
+                "file",
+                path.read_bytes(),
+                filename=asset.name or path.name,
+                content_type=asset.mime_type or "application/octet-stream",
+            )
+            async with self.client.post(
+                f"{self.base}/api/v2/media", data=form, headers=self.headers
+            ) as response:
+                if response.status not in (200, 202):
+                    raise PostFailed(
+                        "mastodon", "client_error", f"media upload: {response.status}", may_have_arrived=False
+                    )
+                ids.append(str((await response.json(content_type=None))["id"]))
         return ids
 
     async def deliver(self, envelope: Envelope) -> Verdict:
