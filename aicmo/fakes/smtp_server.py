@@ -19,15 +19,51 @@ import argparse
 import asyncio
 import email
 import signal
+import ssl
 import sys
+import tempfile
 import threading
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from aicmo.settings import PublishingSettings
+
+
+def self_signed_context(folder: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for localhost (written to ``folder``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
 
 
 class RecordingHandler:
@@ -105,7 +141,9 @@ class LocalSmtpServer:
         credentials: tuple[str, str] | None = None,
         tls_context: Any = None,
         keep_bodies: bool = True,
+        require_starttls: bool = True,
     ) -> None:
+        self.require_starttls = require_starttls
         self.host = host
         self.port = port
         self.credentials = credentials
@@ -135,7 +173,7 @@ class LocalSmtpServer:
                 auth_require_tls=self.tls_context is not None,
             )
         if self.tls_context is not None:
-            kwargs.update(tls_context=self.tls_context, require_starttls=True)
+            kwargs.update(tls_context=self.tls_context, require_starttls=self.require_starttls)
         return SMTP(self.handler, **kwargs)
 
     async def _listen(self) -> None:
@@ -257,8 +295,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local recording SMTP server")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--keep-bodies", action="store_true")
+    parser.add_argument("--tls", action="store_true", help="Offer STARTTLS (self-signed certificate).")
     args = parser.parse_args(argv)
-    server = LocalSmtpServer(port=args.port, keep_bodies=args.keep_bodies).start()
+    context = self_signed_context(Path(tempfile.mkdtemp(prefix="aicmo-smtp-"))) if args.tls else None
+    server = LocalSmtpServer(port=args.port, keep_bodies=args.keep_bodies, tls_context=context).start()
     print(f"port {server.port}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

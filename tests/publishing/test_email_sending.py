@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import email.policy
-import ssl
-from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 
 import polars as pl
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
-from aicmo.fakes.smtp_server import LocalSmtpServer
+from aicmo.fakes.smtp_server import LocalSmtpServer, self_signed_context
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.tasks.crm.suppression import is_suppressed
@@ -109,34 +103,9 @@ async def test_answer_lost_after_data_is_unknown_and_never_resent(
     assert max(smtp.per_recipient().values()) == 1
 
 
-def _self_signed(tmp: Path) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
-    return context
-
-
 async def test_starttls_and_auth_when_configured(engine: Engine, tmp_path: Path) -> None:
     ids = add_contacts(engine, 3)
-    context = _self_signed(tmp_path)
+    context = self_signed_context(tmp_path)
     with LocalSmtpServer(credentials=("mailer", "s3cret"), tls_context=context) as smtp:
         campaign_id = started(engine, email_definition("tls", ids))
         settings = smtp.settings(smtp_starttls=True, smtp_validate_certs=False)
