@@ -274,7 +274,9 @@ class CampaignSender:
                 continue
             ready.setdefault(row.channel, []).append(envelope)
         self._settle(outcomes)
-        for channel_name, envelopes in ready.items():
+        channels = list(ready)
+        for index, channel_name in enumerate(channels):
+            envelopes = ready[channel_name]
             for start in range(0, len(envelopes), self.window):
                 window = envelopes[start : start + self.window]
                 if self._stopped or not self._still_sending():
@@ -284,8 +286,11 @@ class CampaignSender:
                 held = mark_handed(
                     self.engine, [e.row_id for e in window], self.worker, lease_s=self.settings.lease_s
                 )
-                if held != len(window):  # reaped under us (a stall past the lease): let the owner decide
+                if held != len(window):
+                    # Some rows were reaped under us (a stall past the lease): hand nothing over,
+                    # give back what is still ours, and let the next claim sort it out.
                     self._stopped = True
+                    self._settle([Outcome(e.row_id, PENDING) for e in envelopes[start:]])
                     break
                 try:
                     channel = await self._channel(channel_name)
@@ -297,10 +302,9 @@ class CampaignSender:
                     self._halt(str(halt))
                     break
                 self._settle(self._outcomes(channel_name, window, verdicts))
-            if self._stopped:
-                # release the other channels' envelopes of this batch
-                rest = [e for name, es in ready.items() if name != channel_name for e in es]
-                self._settle([Outcome(e.row_id, PENDING) for e in rest])
+            if self._stopped:  # give back the later channels' rows of this batch
+                later = [e for name in channels[index + 1 :] for e in ready[name]]
+                self._settle([Outcome(e.row_id, PENDING) for e in later])
                 break
         self._flush_events()
 
