@@ -26,9 +26,13 @@ def start_due_campaigns_task(database_url: str, name: str | None = None) -> list
     return [cid for cid in ids if start(engine, cid)]
 
 
-@task(name="send-campaign", persist_result=False)
+@task(name="send-campaign", persist_result=False, retries=2, retry_delay_seconds=10)
 def send_campaign_task(database_url: str, campaign_id: int, lake_root: str) -> dict[str, Any]:
-    """One sender run over a campaign's ledger; returns its report as plain data."""
+    """One sender run over a campaign's ledger; returns its report as plain data.
+
+    Retrying after a crash is safe: the rerun reaps the dead claims and sends only what the ledger
+    says was never handed over.
+    """
     settings = get_settings()
     report = send_campaign(
         get_engine(database_url),

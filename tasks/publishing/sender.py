@@ -216,6 +216,12 @@ class CampaignSender:
                     break
                 await asyncio.sleep(self._idle_s())
                 reap(self.engine, self.campaign_id, is_dead=worker_is_dead)
+        except BaseException:
+            # A crash of this run (not of the process): free its claims now rather than at lease
+            # expiry; rows already handed over become unknown, as after a kill.
+            with contextlib.suppress(Exception):
+                reap(self.engine, self.campaign_id, is_dead=lambda worker: worker == self.worker)
+            raise
         finally:
             for channel in self._channels.values():
                 with contextlib.suppress(Exception):  # best effort; the ledger is already right
