@@ -25,7 +25,7 @@ from aicmo.storage.migrate import upgrade
 from aicmo.tasks.crm.consent import withdraw
 from aicmo.tasks.publishing.campaigns import status
 from aicmo.tasks.publishing.sender import CampaignSender
-from tests.publishing.helpers import add_contacts, email_definition, run, sender, started
+from tests.publishing.helpers import LINKS, add_contacts, email_definition, run, sender, started
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,3 +171,34 @@ async def test_pause_stops_claims_within_seconds_and_resume_finishes(
     resume(engine, "pause")
     report = await run(engine, campaign_id, smtp.settings(rate_limit_per_s=10_000), poll_s=0.2)
     assert report.finished and smtp.count == n and max(smtp.per_recipient().values()) == 1
+
+
+async def test_a_run_that_fails_frees_its_claims_at_once(engine: Engine, smtp: LocalSmtpServer) -> None:
+    from aicmo.tasks.publishing.channels.email import EmailChannel
+
+    n = 30
+    ids = add_contacts(engine, n)
+    campaign_id = started(engine, email_definition("bug", ids))
+    settings = smtp.settings(rate_limit_per_s=10_000, handover_window=5, claim_batch=20)
+
+    class BrokenAfterTen(EmailChannel):
+        async def send(self, envelopes):  # type: ignore[no-untyped-def]
+            if smtp.count >= 10:
+                raise RuntimeError("a bug in a channel adapter")
+            return await super().send(envelopes)
+
+    broken = CampaignSender(
+        engine,
+        campaign_id,
+        settings=settings,
+        channel_factory=lambda name, d: BrokenAfterTen(settings),
+        links=LINKS,
+    )
+    with pytest.raises(RuntimeError, match="a bug"):
+        await broken.run()
+    st = status(engine, "bug")
+    assert st.ledger.get(("claimed", "email"), 0) == 0  # nothing waits for a lease to expire
+    assert st.ledger[("unknown", "email")] == 5  # the window being handed over
+    report = await run(engine, campaign_id, settings)
+    assert report.finished
+    assert smtp.count == n - 5 and max(smtp.per_recipient().values()) == 1
