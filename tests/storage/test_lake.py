@@ -36,6 +36,8 @@ def _events(n: int, day: date, start_id: int = 0) -> pl.DataFrame:
             "utm_medium": ["email"] * n,
             "utm_campaign": ["spring"] * n,
             "utm_content": [None] * n,
+            "variant_id": [None] * n,
+            "reason": [None] * n,
         },
         schema=EVENTS,
     )
