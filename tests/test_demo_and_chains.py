@@ -28,6 +28,12 @@ def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: 
     assert results["sync Stripe revenue (phase 0)"]["orders_written"] > 0
     assert results["aggregate KPIs, attribution, trends (phase 3)"]["kpi_rows"] > 0
     assert results["score: engagement, LTV, tiers, cohorts (phase 3)"]["contacts_scored"] > 0
+    published = results["publish a campaign: email, SMS, push, webhooks (phase 2)"]
+    sent = {r["channel"]: r["rows"] for r in published["ledger"] if r["state"] == "sent"}
+    assert published["status"] == "sent"
+    assert sent["email"] == published["received"]["smtp_messages"] == 300
+    assert sent["webhook"] == published["received"]["webhook_deliveries"] == 300
+    assert sent["push"] == published["received"]["fcm_messages"] == 299  # one device uninstalled
     end = date.fromisoformat(str(generated["end"]))
     assert end == DEMO.end
 
