@@ -572,6 +572,21 @@ def counts(session: Session, campaign_id: int) -> dict[tuple[str, str], int]:
     }
 
 
+def sent_contact_ids(session: Session, campaign_id: int, channel: str) -> list[int]:
+    """The contacts a campaign's message on ``channel`` was sent to, in id order."""
+    query = (
+        select(OutboxMessage.contact_id)
+        .where(
+            OutboxMessage.campaign_id == campaign_id,
+            OutboxMessage.channel == channel,
+            OutboxMessage.state == "sent",
+            OutboxMessage.contact_id.is_not(None),
+        )
+        .order_by(OutboxMessage.contact_id)
+    )
+    return [int(cid) for cid in session.scalars(query) if cid is not None]
+
+
 def skip_reasons(session: Session, campaign_id: int) -> dict[str, int]:
     """``{reason: rows}`` of the campaign's skipped and permanently failed rows."""
     return {

@@ -92,7 +92,7 @@ def run_demo(
     """Generate a dataset ending ``end`` (default yesterday) and run every flow on it; prints a
     summary and returns each step's."""
     from aicmo.cli.commands.media import demo_step as media_demo_step
-    from aicmo.cli.publish_demo import publish_demo
+    from aicmo.cli.publish_demo import publish_demo, track_demo
     from aicmo.fakes.provider_server import FakeProviderServer
     from aicmo.flows.aggregate import aggregate
     from aicmo.flows.enrich import enrich_contacts
@@ -120,6 +120,7 @@ def run_demo(
                 ("enrich contacts (phase 0 + 1)", lambda: enrich_contacts()),
                 ("sync Stripe revenue (phase 0)", lambda: sync_stripe_revenue()),
                 ("publish a campaign: email, SMS, push, webhooks (phase 2)", publish_demo),
+                ("track opens, clicks, unsubscribes through aicmo serve (phase 2)", track_demo),
                 ("aggregate KPIs, attribution, trends (phase 3)", lambda: aggregate(full=True)),
                 ("score: engagement, LTV, tiers, cohorts (phase 3)", lambda: score()),
                 ("media: ingest creatives, near-duplicates, suggestions (phase 4)", media_demo_step),

@@ -4,6 +4,10 @@ Starts a local SMTP server and the Twilio, FCM and webhook fakes, gives the firs
 confirmed consent (double opt-in, confirmed) and a device token, creates a campaign, runs the
 publish flow on it, and returns the ledger counts. One device token is uninstalled on purpose,
 so the summary shows a dropped token beside the sends.
+
+The tracking step then runs ``aicmo serve``'s app on 127.0.0.1 and plays the recipients of the
+campaign's email opening, clicking and unsubscribing through it (some opens from Apple's proxy, some
+clicks from a link scanner), so the next aggregation shows raw and human opens and clicks.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from typing import Any
 
 from aicmo.cli.demo import env_overrides
 from aicmo.fakes.channels import LocalChannels
+from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
-from aicmo.storage.publishing import add_push_endpoint, first_contact_ids
+from aicmo.storage.publishing import add_push_endpoint, first_contact_ids, get_campaign, sent_contact_ids
 from aicmo.tasks.crm.consent import confirm, request_opt_in
 from aicmo.tasks.publishing.campaigns import create_campaign, schedule, status
 from aicmo.tasks.publishing.definition import parse_definition
-from aicmo.wiring import engine
+from aicmo.wiring import engine, lake
 
 CAMPAIGN = "demo-winter-launch"
 
@@ -96,3 +101,34 @@ def status_or_none(name: str) -> str | None:
         return status(engine(), name).status
     except InputError:
         return None
+
+
+def track_demo() -> dict[str, Any]:
+    """Opens, clicks and unsubscribes of the demo campaign's emails, through the tracking service."""
+    from aicmo.tasks.tracking.demo import serve_in_background, simulate_engagement
+
+    settings = get_settings()
+    eng = engine()
+    with transaction(eng) as session:
+        campaign_id = get_campaign(session, CAMPAIGN).id
+        recipients = sent_contact_ids(session, campaign_id, "email")
+    with serve_in_background(settings, engine=eng, lake=lake()) as base_url:
+        report = simulate_engagement(
+            base_url,
+            campaign_id,
+            recipients,
+            tracking=settings.tracking,
+            links=("https://shop.example.com/winter?utm_source=aicmo-demo&utm_campaign=winter-launch",),
+        )
+    return {
+        "campaign": CAMPAIGN,
+        "recipients": len(recipients),
+        "opens": report.opens,
+        "human_opens": report.human_opens,
+        "machine_opens": report.machine_opens,
+        "clicks": report.clicks,
+        "human_clicks": report.human_clicks,
+        "scanner_clicks": report.scanner_clicks,
+        "unsubscribes": report.unsubscribes,
+        "not_acknowledged": report.failed,
+    }
