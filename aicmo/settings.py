@@ -9,8 +9,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProviderLimit(BaseModel):
+    """Requests per second (None: unlimited) and calls in flight (None: unlimited) of one provider."""
+
+    rps: float | None = Field(None, gt=0)
+    concurrency: int | None = Field(None, ge=1)
 
 
 class GatewaySettings(BaseSettings):
@@ -30,6 +37,13 @@ class GatewaySettings(BaseSettings):
     concurrency: int = Field(50, ge=1, description="Calls in flight at once in one batch.")
     cache_ttl_s: int = Field(7 * 86400, ge=0, description="TTL of a cached positive answer.")
     negative_cache_ttl_s: int = Field(86400, ge=0, description="TTL of a cached 'not found'.")
+    provider_limits: dict[str, ProviderLimit] = Field(
+        default_factory=dict,
+        description=(
+            "Client-side rate limits by provider, overriding the published defaults; JSON, e.g. "
+            '{"github": {"rps": 5, "concurrency": 4}} (the local fake server raises them).'
+        ),
+    )
 
 
 class ProviderCredentials(BaseSettings):
@@ -45,6 +59,13 @@ class ProviderCredentials(BaseSettings):
     openweather_base_url: str = "https://api.openweathermap.org"
     company_api_key: SecretStr | None = None
     company_base_url: str = "https://company.clearbit.com"
+    provider_secret_blocks: bool = Field(
+        False,
+        description=(
+            "Read a credential missing from the environment from its Prefect Secret block "
+            "(aicmo-stripe-api-key, ...), so a deployment keeps its keys in Prefect."
+        ),
+    )
 
 
 class AnalyticsSettings(BaseSettings):

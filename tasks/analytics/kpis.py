@@ -53,7 +53,7 @@ from aicmo.models.lake import EVENT_QUALITY, KPI_RATE_COLUMNS, KPIS_DAILY
 from aicmo.models.runs import LakePartitionState
 from aicmo.storage.db import get_engine, transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import partitions_written_since, record_partitions
+from aicmo.storage.runs import partitions_written_since, record_partitions
 from aicmo.tasks.analytics.quality import clean, flag_events, quality_report, summarize
 
 OPEN_TRACKING_CHANNELS = ("email", "push")

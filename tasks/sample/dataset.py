@@ -30,9 +30,11 @@ from aicmo.errors import InputError
 from aicmo.models.crm import Company, Contact
 from aicmo.models.lake import EVENT_TYPES
 from aicmo.models.media import Asset, AssetUsage
+from aicmo.storage.campaigns import upsert_campaigns
+from aicmo.storage.crm import upsert_contacts
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import record_partitions, upsert_campaigns, upsert_contacts
+from aicmo.storage.runs import record_partitions
 from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.sample.adspend import simulate_ad_spend
 from aicmo.tasks.sample.bgnbd import day_start_us, simulate_order_arrays

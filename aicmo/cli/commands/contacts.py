@@ -6,16 +6,13 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from aicmo.cli.console import console, err_console, progress_bar
-from aicmo.errors import InputError
-from aicmo.models.crm import Contact
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm import consent as consent_ops
+from aicmo.tasks.crm.contacts import find_contact_id, get_contact
 from aicmo.tasks.crm.csv_import import import_contacts
-from aicmo.tasks.crm.emails import normalize_email
 from aicmo.tasks.crm.erasure import erase_contact
 from aicmo.tasks.crm.export import export_contacts
 from aicmo.tasks.crm.lifecycle import change_stage, history
@@ -28,12 +25,7 @@ app = typer.Typer(help="Import, export, erase and inspect contacts.", no_args_is
 
 
 def _contact_id(email: str) -> int:
-    normalized = normalize_email(email)
-    with engine().connect() as conn:
-        cid = conn.scalar(select(Contact.id).where(Contact.email == normalized))
-    if cid is None:
-        raise InputError(f"no contact with email {normalized}")
-    return cid
+    return find_contact_id(engine(), email)
 
 
 @app.command("import")
@@ -111,8 +103,7 @@ def history_cmd(email: str = typer.Argument(..., help="Email of the contact.")) 
     with transaction(engine()) as session:
         changes = history(session, cid)
         consents = consent_ops.status(session, cid)
-        contact = session.get(Contact, cid)
-        assert contact is not None
+        contact = get_contact(session, cid)
         reason = is_suppressed(session, contact.email, "email")
     table = Table(title=f"lifecycle of contact {cid} (now {contact.lifecycle_stage})")
     for col in ("when", "from", "to", "reason"):

@@ -14,10 +14,10 @@ from functools import partial
 import httpx
 
 from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway.errors import ProviderError
-from aicmo.tasks.gateway.metrics import MetricsBook
-from aicmo.tasks.gateway.outcome import Answer, Outcome
-from aicmo.tasks.gateway.provider import Provider
+from aicmo.tasks.gateway._errors import ProviderError
+from aicmo.tasks.gateway._metrics import MetricsBook
+from aicmo.tasks.gateway._outcome import Answer, Outcome
+from aicmo.tasks.gateway._provider import Provider
 
 
 def normalize_key(key: str) -> str:
