@@ -6,11 +6,16 @@ scheduled run, a manual run from the Prefect UI and a backfill all see the same 
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aicmo.errors import ConfigError
 
 
 class ProviderLimit(BaseModel):
@@ -105,9 +110,12 @@ class Settings(BaseSettings):
     lake_root: str | None = Field(
         None, description="Path or fsspec URL of the Parquet lake; default home/lake."
     )
-    hmac_key: SecretStr = Field(
-        SecretStr("aicmo-dev-erasure-key-change-me"),
-        description="Key of the HMAC tombstones kept for erased contacts.",
+    hmac_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key of the suppression HMACs and erasure tombstones; unset, a random key is generated once "
+            "per installation in home/hmac.key (mode 0600). Every worker sharing a store needs the same key."
+        ),
     )
     enrichment_ttl_days: int = Field(30, ge=1)
     batch_size: int = Field(5000, ge=1)
@@ -123,6 +131,9 @@ class Settings(BaseSettings):
             return None
         if "://" not in value:
             raise ValueError(f"not a database URL (expected e.g. sqlite:///file.db): {value!r}")
+        backend = value.split("://", 1)[0].split("+", 1)[0].lower()
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"unsupported database {backend!r}: use sqlite:///path.db or postgresql://...")
         return value
 
     @model_validator(mode="after")
@@ -142,10 +153,49 @@ class Settings(BaseSettings):
         """The lake's root as a path string or fsspec URL."""
         return self.lake_root or str(self.home / "lake")
 
+    def resolved_hmac_key(self) -> str:
+        """The HMAC key: the configured one, else this installation's key file (created on first use)."""
+        if self.hmac_key is not None and self.hmac_key.get_secret_value():
+            return self.hmac_key.get_secret_value()
+        return installation_key(self.home / HMAC_KEY_FILE)
+
     @property
     def artifacts_dir(self) -> Path:
         """Where plots and exported reports are written."""
         return self.home / "artifacts"
+
+
+HMAC_KEY_FILE = "hmac.key"
+
+
+def installation_key(path: Path) -> str:
+    """The key stored at ``path``, created with 256 random bits and mode 0600 when there is none.
+
+    Creation is exclusive (``O_EXCL``), so two processes starting at once agree on one key.
+    """
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_key(path)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    for _ in range(50):  # a concurrent creator may not have written it yet
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise ConfigError(f"{path}: the HMAC key file is empty; restore it from a backup or set AICMO_HMAC_KEY")
 
 
 SETTINGS_PREFIXES: dict[str, str] = {

@@ -4,6 +4,9 @@ Every layer asks here for the parts it runs on instead of assembling them from s
 so a scheduled run, a manual run, the demo and the tests are wired the same way. It is the one
 kernel module that knows the storage and task libraries; it imports them inside its functions,
 so importing the kernel stays cheap and free of cycles.
+
+The embedded SQLite store creates and migrates itself on first use; a configured store (PostgreSQL)
+that is behind the code is refused with one line saying to run ``aicmo db upgrade``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aicmo.errors import ConfigError
 from aicmo.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
@@ -22,13 +27,51 @@ if TYPE_CHECKING:
     from aicmo.tasks.gateway import ProviderChain
 
 _LAKES: dict[str, Lake] = {}
+_CHECKED: set[str] = set()
 
 
-def engine() -> Engine:
-    """The store's engine per the current settings (pooled, one per database URL)."""
+def engine(*, check_schema: bool = True) -> Engine:
+    """The store's engine per the current settings (pooled), its schema checked once per process.
+
+    ``check_schema=False`` is for the commands that inspect or migrate the schema themselves.
+    """
     from aicmo.storage.db import get_engine
+    from aicmo.storage.migrate import ensure_schema
 
-    return get_engine(get_settings().resolved_database_url)
+    settings = get_settings()
+    url = settings.resolved_database_url
+    if settings.database_url is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    else:
+        _check_sqlite_folder(url)
+    eng = get_engine(url)
+    if check_schema and url not in _CHECKED:
+        if settings.database_url is None:
+            ensure_schema(eng)
+        else:
+            _refuse_if_behind(eng)
+        _CHECKED.add(url)
+    return eng
+
+
+def _check_sqlite_folder(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        folder = Path(parsed.database).expanduser().parent
+        if not folder.is_dir():
+            raise ConfigError(f"AICMO_DATABASE_URL: folder {folder} does not exist; create it or fix the URL")
+
+
+def _refuse_if_behind(eng: Engine) -> None:
+    from aicmo.storage.migrate import current_revision, head_revision
+
+    current, head = current_revision(eng), head_revision(eng)
+    if current != head:
+        where = eng.url.render_as_string(hide_password=True)
+        state = f"at revision {current}" if current else "not migrated"
+        raise ConfigError(f"the store {where} is {state}, this version needs {head}: run `aicmo db upgrade`")
 
 
 def lake() -> Lake:

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aicmo.storage.db import transaction
 from aicmo.storage.migrate import ensure_schema
-from aicmo.storage.runs import finish_run, start_run
+from aicmo.storage.runs import crash_dead_runs, finish_run, start_run
 from aicmo.wiring import engine
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (a zombie counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 @contextmanager
 def logged_run(flow_name: str, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Record a run's start, then its end with the stats the body put in the yielded dict."""
+    """Record a run's start, then its end with the stats the body put in the yielded dict.
+
+    Rows left ``running`` by processes of this host that were killed are marked ``crashed`` first.
+    """
     eng = engine()
     ensure_schema(eng)
+    host = socket.gethostname()
     with transaction(eng) as session:
-        run_id = start_run(session, flow_name, {k: str(v) for k, v in parameters.items()})
+        crash_dead_runs(session, host, pid_alive)
+        owner = {"host": host, "pid": os.getpid()}
+        run_id = start_run(session, flow_name, {k: str(v) for k, v in parameters.items()}, owner)
     stats: dict[str, Any] = {}
     try:
         yield stats

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from aicmo.models.base import Base, IdPk, utcnow
 
-RunStatus = Literal["running", "completed", "failed"]
+RunStatus = Literal["running", "completed", "failed", "crashed"]
 
 
 class FlowRunRecord(Base):

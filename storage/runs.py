@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -28,12 +29,33 @@ def partitions_written_since(session: Session, table: str, since: datetime | Non
     return sorted(session.scalars(query))
 
 
-def start_run(session: Session, flow_name: str, parameters: dict[str, Any]) -> int:
-    """Record that a pipeline run started; returns its id."""
-    record = FlowRunRecord(flow_name=flow_name, parameters=parameters, status="running")
+def start_run(
+    session: Session, flow_name: str, parameters: dict[str, Any], owner: dict[str, Any] | None = None
+) -> int:
+    """Record that a pipeline run started (and by which host and process); returns its id."""
+    stats = {"owner": owner} if owner else {}
+    record = FlowRunRecord(flow_name=flow_name, parameters=parameters, status="running", stats=stats)
     session.add(record)
     session.flush()
     return record.id
+
+
+def crash_dead_runs(session: Session, host: str, is_alive: Callable[[int], bool]) -> list[int]:
+    """Mark ``running`` rows started on ``host`` by a process that no longer exists as ``crashed``.
+
+    A run killed with SIGKILL never records its end; the next run on the same host notices.
+    Returns the ids it marked.
+    """
+    marked: list[int] = []
+    for record in session.scalars(select(FlowRunRecord).where(FlowRunRecord.status == "running")):
+        owner = record.stats.get("owner") or {}
+        pid = owner.get("pid")
+        if owner.get("host") == host and isinstance(pid, int) and not is_alive(pid):
+            record.status = "crashed"
+            record.finished_at = utcnow()
+            record.stats = {**record.stats, "error": "process ended without recording the run's end"}
+            marked.append(record.id)
+    return marked
 
 
 def finish_run(session: Session, run_id: int, status: RunStatus, stats: dict[str, Any]) -> None:
@@ -42,7 +64,8 @@ def finish_run(session: Session, run_id: int, status: RunStatus, stats: dict[str
     if record is None:
         raise LookupError(f"no flow run record {run_id}")
     record.status = status
-    record.stats = stats
+    owner = record.stats.get("owner")
+    record.stats = {**stats, "owner": owner} if owner else stats
     record.finished_at = utcnow()
 
 

@@ -10,6 +10,9 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from aicmo.cli.console import err_console
 from aicmo.errors import AicmoError
@@ -47,6 +50,17 @@ def _settings_error(exc: ValidationError) -> str:
     return "invalid setting: " + "; ".join(parts)
 
 
+def _store_error(exc: DBAPIError) -> str:
+    """One line: which store could not be used and the driver's first line of why."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc).splitlines()[0]
+    try:
+        where = get_settings().resolved_database_url
+        where = make_url(where).render_as_string(hide_password=True)
+    except Exception:
+        where = "the store"
+    return f"cannot use the store {where}: {reason} (check AICMO_DATABASE_URL)"
+
+
 def main() -> None:
     """Entry point: configure Prefect for offline use, run the app, turn known errors into one line."""
     try:
@@ -55,10 +69,13 @@ def main() -> None:
         _register()
         app()
     except ValidationError as exc:
-        err_console.print(f"[red]error:[/] {_settings_error(exc)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(_settings_error(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except DBAPIError as exc:
+        err_console.print(f"[red]error:[/] {escape(_store_error(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except AicmoError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")

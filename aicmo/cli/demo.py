@@ -14,6 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from aicmo.cli.console import console, progress_bar
+from aicmo.cli.tables import pairs_table, rows_table
 from aicmo.settings import get_settings
 from aicmo.storage.migrate import ensure_schema
 from aicmo.wiring import engine, settings_overrides
@@ -21,25 +22,6 @@ from aicmo.wiring import engine, settings_overrides
 
 def _is_rows(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def rows_table(title: str, rows: list[dict[str, Any]], limit: int = 12) -> Table:
-    """A table of dict rows (a step's per-provider metrics, top campaigns, ...)."""
-    table = Table(title=title, title_justify="left")
-    columns = list(rows[0])
-    for column in columns:
-        table.add_column(str(column), overflow="fold")
-    for row in rows[:limit]:
-        table.add_row(*(_shown(row.get(c)) for c in columns))
-    if len(rows) > limit:
-        table.add_row(*(["…"] * len(columns)))
-    return table
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".")
-    return "" if value is None else str(value)
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -58,14 +40,10 @@ def summary_table(title: str, summary: dict[str, Any], limit: int = 24) -> Table
     """A two-column table of a step's summary (nested keys dotted, long lists counted)."""
     flat: dict[str, Any] = {}
     _flatten("", summary, flat)
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what", style="cyan")
-    table.add_column("value", overflow="fold")
-    for key, value in list(flat.items())[:limit]:
-        table.add_row(key, _shown(value))
+    pairs = list(flat.items())[:limit]
     if len(flat) > limit:
-        table.add_row("…", f"{len(flat) - limit} more")
-    return table
+        pairs.append(("…", f"{len(flat) - limit} more"))
+    return pairs_table(pairs, title=title)
 
 
 def print_summary(title: str, summary: dict[str, Any]) -> None:
@@ -73,7 +51,7 @@ def print_summary(title: str, summary: dict[str, Any]) -> None:
     console.print(summary_table(title, summary))
     for key, value in summary.items():
         if _is_rows(value):
-            console.print(rows_table(f"{title}: {key}", value))
+            console.print(rows_table(value, title=f"{title}: {key}", limit=12))
 
 
 def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[str, dict[str, Any]]:

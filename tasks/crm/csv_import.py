@@ -264,10 +264,17 @@ def _validate_rows(
     with bar("validating", len(table.records)) as advance:
         for start in range(0, len(table.records), batch_size):
             for offset, cells in enumerate(table.records[start : start + batch_size]):
+                row_no = start + offset + table.first_data_row
+                unreadable = table.broken.get(start + offset)
+                if unreadable is not None:
+                    report.rows += 1
+                    report.invalid_rows += 1
+                    report.errors.append(RowError(row_no, "(row)", f"not imported: {unreadable}"))
+                    continue
                 if not any(c.strip() for c in cells):
                     continue
                 report.rows += 1
-                record, errors = validate_record(start + offset + table.first_data_row, cells, table)
+                record, errors = validate_record(row_no, cells, table)
                 if record is None:
                     report.invalid_rows += 1
                     report.errors.extend(errors)

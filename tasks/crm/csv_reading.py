@@ -4,6 +4,11 @@ The bytes are decoded as UTF-8 (a BOM is dropped), UTF-16 when a UTF-16 BOM says
 Windows-1252/Latin-1. The delimiter is Excel's ``sep=`` hint line when there is one, else the one
 of ``,;\\t|`` under which the header maps to the most known columns. Line endings may be
 ``\\r\\n``, ``\\n`` or ``\\r``. Headers are matched through a table of common aliases.
+
+A record that cannot be parsed (an unclosed quote, stray text after a closing quote, a cell over
+``MAX_CELL_CHARS``) is kept as a broken row with its reason and reading resumes on the next line, so
+one bad row never swallows the rows after it. Quoted values after a space (``a, "Foo"``) lose their
+quotes, as spreadsheet tools read them. Mailchimp's list export (one JSON array per line) is read too.
 """
 
 from __future__ import annotations
@@ -11,13 +16,19 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aicmo.errors import InputError
 
 DELIMITERS = (",", ";", "\t", "|")
+MAX_CELL_CHARS = 65_536
+"""The longest cell a contacts CSV may hold; a longer one rejects its row, not the file."""
+
+# The reader itself must not stop at its 128 KiB default: an oversized cell is a row error.
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "email": ("email", "e-mail", "email address", "e-mail address", "emailaddress", "mail", "email_address"),
@@ -74,6 +85,7 @@ class CsvTable:
     ignored: list[str]
     records: list[list[str]]
     first_data_row: int = 2  # the spreadsheet row number of records[0] (3 after a ``sep=`` line)
+    broken: dict[int, str] = field(default_factory=dict)  # index in records -> why it could not be read
 
 
 def decode(data: bytes, path: Path) -> tuple[str, str]:
@@ -81,7 +93,13 @@ def decode(data: bytes, path: Path) -> tuple[str, str]:
     if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise NotCsvError(f"{path}: not a CSV file (binary content)")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16"), "utf-16"
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise NotCsvError(
+                f"{path}: starts with a UTF-16 byte-order mark but is not valid UTF-16 "
+                f"({exc.reason} at byte {exc.start}); re-save it as UTF-8 or UTF-16"
+            ) from None
     try:
         return data.decode("utf-8-sig"), "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
     except UnicodeDecodeError:
@@ -124,6 +142,13 @@ def read_csv(path: Path) -> CsvTable:
     if not text.strip():
         raise NotCsvError(f"{path}: empty file")
     first, rest = _split_first_line(text)
+    json_header = _json_array(first)
+    if json_header is not None:
+        header, records, broken = _json_lines(text, path)
+        columns, ignored = map_header(header)
+        if "email" not in columns.values():
+            raise NotCsvError(f"{path}: JSON-lines export without an email column (found {json_header[:8]})")
+        return CsvTable(path, encoding, "json-lines", header, columns, ignored, records, 2, broken)
     if first.lower().startswith("sep=") and len(first) == 5:  # Excel's delimiter hint line
         delimiter = first[4]
         text = rest
@@ -138,14 +163,102 @@ def read_csv(path: Path) -> CsvTable:
                 best = score
         assert best is not None
         delimiter = best[2]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = [h.strip() for h in next(reader)]
-        records = list(reader)
-    except csv.Error as exc:
-        raise NotCsvError(f"{path}: not a readable CSV file ({exc})") from None
+    header, records, broken = parse_records(text, delimiter, path)
+    header = [h.strip() for h in header]
     columns, ignored = map_header(header)
     if "email" not in columns.values():
         shown = ", ".join(repr(h) for h in header[:8])
         raise NotCsvError(f"{path}: no email column in the header (found {shown}); expected e.g. 'email'")
-    return CsvTable(path, encoding, delimiter, header, columns, ignored, records, first_data_row)
+    return CsvTable(path, encoding, delimiter, header, columns, ignored, records, first_data_row, broken)
+
+
+def _keep_row(cells: list[str], records: list[list[str]], broken: dict[int, str]) -> None:
+    """Append a row, or an empty placeholder and the reason when a cell is too big to import."""
+    too_big = _oversized(cells)
+    if too_big:
+        broken[len(records)] = too_big
+        records.append([])
+    else:
+        records.append(cells)
+
+
+def _oversized(cells: list[str]) -> str | None:
+    longest = max((len(c) for c in cells), default=0)
+    if longest > MAX_CELL_CHARS:
+        return f"a cell of {longest:,} characters (the limit is {MAX_CELL_CHARS:,})"
+    return None
+
+
+def parse_records(text: str, delimiter: str, path: Path) -> tuple[list[str], list[list[str]], dict[int, str]]:
+    """The header, the data records and the records that could not be read (index -> reason).
+
+    Parsing is strict; where a record breaks (an unclosed quote runs to the end of the file, text
+    follows a closing quote), that record is reported and reading starts again on its next line.
+    """
+    lines = io.StringIO(text, newline="").readlines()
+    records: list[list[str]] = []
+    broken: dict[int, str] = {}
+    header: list[str] | None = None
+    pos = 0
+    while pos < len(lines):
+        reader = csv.reader(iter(lines[pos:]), delimiter=delimiter, strict=True, skipinitialspace=True)
+        while True:
+            started = reader.line_num
+            try:
+                cells = next(reader)
+            except StopIteration:
+                pos = len(lines)
+                break
+            except csv.Error as exc:
+                reason = str(exc)
+                if "unexpected end of data" in reason or "EOF" in reason:
+                    reason = "a quote opened in this row is never closed"
+                elif "expected after" in reason:
+                    reason = "text follows a closing quote (a quote is left open or not doubled)"
+                if header is None:
+                    raise NotCsvError(f"{path}: the header line is not readable CSV ({reason})") from None
+                broken[len(records)] = reason
+                records.append([])
+                pos += started + 1
+                break
+            if header is None:
+                header = cells
+                continue
+            _keep_row(cells, records, broken)
+    return header or [], records, broken
+
+
+def _json_array(line: str) -> list[str] | None:
+    """The line as a JSON array of strings, or None when it is not one."""
+    stripped = line.strip()
+    if not (stripped.startswith("[") and stripped.endswith("]")):
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+def _json_lines(text: str, path: Path) -> tuple[list[str], list[list[str]], dict[int, str]]:
+    """Mailchimp's list export: a JSON array of column names, then one JSON array per member."""
+    lines = [line for line in io.StringIO(text, newline="").read().splitlines() if line.strip()]
+    header = json.loads(lines[0])
+    records: list[list[str]] = []
+    broken: dict[int, str] = {}
+    for line in lines[1:]:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            broken[len(records)] = f"not a JSON array ({exc.msg})"
+            records.append([])
+            continue
+        if not isinstance(value, list):
+            broken[len(records)] = "not a JSON array"
+            records.append([])
+            continue
+        cells = ["" if v is None else str(v) for v in value]
+        _keep_row(cells, records, broken)
+    return header, records, broken

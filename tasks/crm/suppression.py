@@ -24,7 +24,7 @@ SUPPRESSION_CHANNELS: tuple[SuppressionChannel, ...] = get_args(SuppressionChann
 
 def hmac_key() -> str:
     """The configured HMAC key (never logged)."""
-    return get_settings().hmac_key.get_secret_value()
+    return get_settings().resolved_hmac_key()
 
 
 def normalize_address(address: str, channel: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 
 import httpx
@@ -53,75 +54,109 @@ class ProviderChain:
         self, key: str, client: httpx.AsyncClient, *, metrics: MetricsBook | None = None
     ) -> Outcome:
         """Ask the providers in turn for ``key``; never raises for a provider's failure."""
-        started = time.perf_counter()
+        attempt = _ChainAttempt(key, time.perf_counter())
         book = metrics if metrics is not None else self.metrics
         lookup = self.normalize(key)
-        errors: list[ProviderError] = []
-        tried: list[str] = []
-        attempts = 0
-        not_found_by: str | None = None
         for index, provider in enumerate(self.providers):
-            tried.append(provider.name)
-            provider_metrics = book[provider.name]
-            try:
-                answer, n = await provider.guard.run(
-                    partial(provider.fetch, lookup, client),
-                    self.settings,
-                    provider_metrics,
-                )
-            except ProviderError as exc:
-                attempts += exc.attempts
-                errors.append(exc)
-                if index < len(self.providers) - 1:
-                    provider_metrics.failovers += 1
-                continue
-            attempts += n
-            if not isinstance(answer, Answer):
-                raise TypeError(f"{provider.name}.fetch returned {type(answer).__name__}, not Answer")
-            if answer.found:
-                provider_metrics.successes += 1
-                return Outcome(
-                    key=key,
-                    ok=True,
-                    found=True,
-                    value=answer.value,
-                    provider=provider.name,
-                    attempts=attempts,
-                    elapsed_s=time.perf_counter() - started,
-                    error="; ".join(str(e) for e in errors) or None,
-                    tried=tried,
-                )
-            provider_metrics.not_found += 1
-            not_found_by = not_found_by or provider.name
-        elapsed = time.perf_counter() - started
-        if not_found_by is not None:
+            answer = await self._ask(
+                provider, lookup, client, book, attempt, last=index == len(self.providers) - 1
+            )
+            if answer is not None and answer.found:
+                book[provider.name].successes += 1
+                return attempt.found(provider.name, answer)
+            if answer is not None:
+                book[provider.name].not_found += 1
+                attempt.not_found_by = attempt.not_found_by or provider.name
+        return attempt.unanswered(self.capability)
+
+    async def _ask(
+        self,
+        provider: Provider,
+        lookup: str,
+        client: httpx.AsyncClient,
+        book: MetricsBook,
+        attempt: _ChainAttempt,
+        *,
+        last: bool,
+    ) -> Answer | None:
+        """One provider's answer through its guard, None (and the error noted) when it failed."""
+        attempt.tried.append(provider.name)
+        provider_metrics = book[provider.name]
+        try:
+            answer, n = await provider.guard.run(
+                partial(provider.fetch, lookup, client), self.settings, provider_metrics
+            )
+        except ProviderError as exc:
+            attempt.attempts += exc.attempts
+            attempt.errors.append(exc)
+            if not last:
+                provider_metrics.failovers += 1
+            return None
+        attempt.attempts += n
+        if not isinstance(answer, Answer):
+            raise TypeError(f"{provider.name}.fetch returned {type(answer).__name__}, not Answer")
+        return answer
+
+
+@dataclass
+class _ChainAttempt:
+    """What one ``call`` has seen so far: providers tried, HTTP attempts, errors, a 'not found'."""
+
+    key: str
+    started: float
+    tried: list[str] = field(default_factory=list)
+    errors: list[ProviderError] = field(default_factory=list)
+    attempts: int = 0
+    not_found_by: str | None = None
+
+    def _error_text(self) -> str | None:
+        return "; ".join(str(e) for e in self.errors) or None
+
+    def found(self, provider: str, answer: Answer) -> Outcome:
+        """The outcome when ``provider`` found the key."""
+        return Outcome(
+            key=self.key,
+            ok=True,
+            found=True,
+            value=answer.value,
+            provider=provider,
+            attempts=self.attempts,
+            elapsed_s=time.perf_counter() - self.started,
+            error=self._error_text(),
+            tried=self.tried,
+        )
+
+    def unanswered(self, capability: str) -> Outcome:
+        """The outcome when no provider found the key: an honest 'not found', or the failure."""
+        elapsed = time.perf_counter() - self.started
+        if self.not_found_by is not None:
             return Outcome(
-                key=key,
+                key=self.key,
                 ok=True,
                 found=False,
-                provider=not_found_by,
-                attempts=attempts,
+                provider=self.not_found_by,
+                attempts=self.attempts,
                 elapsed_s=elapsed,
-                error="; ".join(str(e) for e in errors) or None,
+                error=self._error_text(),
                 error_kind="not_found",
-                tried=tried,
+                tried=self.tried,
             )
-        if not errors:
+        if not self.errors:
             return Outcome(
-                key=key,
+                key=self.key,
                 ok=False,
                 attempts=0,
                 elapsed_s=elapsed,
-                error=f"no provider configured for {self.capability}",
+                error=f"no provider configured for {capability}",
                 error_kind="not_configured",
             )
         return Outcome(
-            key=key,
+            key=self.key,
             ok=False,
-            provider=errors[-1].provider,
-            attempts=attempts,
+            provider=self.errors[-1].provider,
+            attempts=self.attempts,
             elapsed_s=elapsed,
-            error="; ".join(str(e) for e in errors),
-            error_kind=errors[-1].kind,
-            tried=tried,
+            error=self._error_text(),
+            error_kind=self.errors[-1].kind,
+            tried=self.tried,
         )

@@ -168,8 +168,14 @@ def test_saved_segments_preview_and_yaml_files(
     assert result.sample.height == min(5, expected)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(InputError, match=r"bad\.json: not valid JSON"):
+    with pytest.raises(InputError, match=r"bad\.json: not valid JSON") as info:
         load_definition(bad)
+    assert "\n" not in str(info.value) and "line 1, column 2" in str(info.value)
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("and:\n  - lifecycle_stage: [lead\n  - tags: {contains: vip}\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: not valid YAML") as info:
+        load_definition(bad_yaml)
+    assert "\n" not in str(info.value) and "(line 3, column 9)" in str(info.value)
 
 
 def test_polars_evaluates_a_large_frame_quickly() -> None:
@@ -202,6 +208,7 @@ def test_cli_segments_preview_save_list_and_bad_definition(
     from aicmo.storage.migrate import upgrade
 
     monkeypatch.setenv("COLUMNS", "200")
+    aicmo_home.mkdir(parents=True, exist_ok=True)  # the store's folder must exist
     engine = make_engine(f"sqlite:///{aicmo_home / 'aicmo.db'}")
     upgrade(engine)
     add_contacts(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 import polars as pl
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from aicmo.cli.commands.options import parse_day
 from aicmo.cli.console import console
+from aicmo.cli.tables import frame_table
 from aicmo.errors import InputError
 from aicmo.settings import get_settings
 from aicmo.tasks.analytics.campaigns import campaign_names_frame, known_campaign_ids
@@ -22,21 +23,8 @@ START = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the
 END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the lake's last.")
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
-    return str(value)
-
-
 def _print(df: pl.DataFrame, title: str) -> None:
-    table = Table(title=title)
-    for col in df.columns:
-        table.add_column(col, justify="right" if df.schema[col].is_numeric() else "left")
-    for row in df.iter_rows():
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
+    console.print(frame_table(df, title=title))
 
 
 @app.command("kpis")
@@ -141,7 +129,7 @@ def trends_cmd(start: str | None = START, end: str | None = END) -> None:
             "Campaigns far below their peers",
         )
     for plot in report.plots:
-        console.print(f"plot: {plot}")
+        console.print(escape(f"plot: {plot}"))
 
 
 @app.command("aggregate")
@@ -220,7 +208,7 @@ def ltv_cmd(
     if params:
         _print(pl.DataFrame(params), f"Fitted parameters as of {day} (time in days)")
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(
         f"{result.frame.height:,} customers, revenue to date {result.frame['revenue'].sum():,.2f}, "
         f"predicted {analytics.ltv_horizon_days}-day CLV {result.frame['predicted_ltv'].fill_null(0).sum():,.2f}"
@@ -264,4 +252,4 @@ def cohorts_cmd(
     wide = matrix(table, metric).tail(last)
     _print(wide.select(wide.columns[: 2 + 13]), f"{metric} by {period} cohort ({basis}) as of {day}")
     out = get_settings().artifacts_dir / "cohorts" / day.isoformat() / f"{basis}-{metric}-{period}.png"
-    console.print(f"heatmap: {heatmap_png(table, out, column=metric)}")
+    console.print(escape(f"heatmap: {heatmap_png(table, out, column=metric)}"))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aicmo.cli.console import console, err_console, progress_bar
+from aicmo.cli.tables import pairs_table, rows_table
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm import consent as consent_ops
@@ -38,19 +40,16 @@ def import_cmd(
 ) -> None:
     """Import contacts; bad rows go to an errors CSV and make the exit code 1, good rows are imported."""
     report = import_contacts(engine(), file, errors_path=errors, batch_size=batch_size, progress=progress_bar)
-    table = Table(title=f"import of {file.name} ({report.encoding}, {report.delimiter!r}-separated)")
-    table.add_column("outcome")
-    table.add_column("count", justify="right")
-    for name, value in report.counts().items():
-        table.add_row(name.replace("_", " "), str(value))
-    console.print(table)
+    title = f"import of {file.name} ({report.encoding}, {report.delimiter!r}-separated)"
+    console.print(pairs_table(((k.replace("_", " "), v) for k, v in report.counts().items()), title=title))
     if report.ignored_columns:
-        console.print(f"ignored columns: {', '.join(report.ignored_columns)}")
+        console.print(f"ignored columns: {escape(', '.join(report.ignored_columns))}")
     if report.skipped_erased:
         console.print(f"{report.skipped_erased} row(s) skipped: the address was erased earlier")
     if report.errors:
         err_console.print(
-            f"[yellow]{report.invalid_rows} bad row(s); details in {report.errors_path}[/]", highlight=False
+            f"[yellow]{report.invalid_rows} bad row(s); details in {escape(str(report.errors_path))}[/]",
+            highlight=False,
         )
         raise typer.Exit(1)
 
@@ -71,7 +70,7 @@ def export_cmd(
                 definition = get_segment(session, segment)
         where = compile_sql(definition)
     result = export_contacts(eng, path, where=where, home=get_settings().home)
-    console.print(f"exported {result.rows} contact(s) to {result.path}")
+    console.print(escape(f"exported {result.rows} contact(s) to {result.path}"))
 
 
 @app.command("erase")
@@ -105,18 +104,13 @@ def history_cmd(email: str = typer.Argument(..., help="Email of the contact.")) 
         consents = consent_ops.status(session, cid)
         contact = get_contact(session, cid)
         reason = is_suppressed(session, contact.email, "email")
-    table = Table(title=f"lifecycle of contact {cid} (now {contact.lifecycle_stage})")
-    for col in ("when", "from", "to", "reason"):
-        table.add_column(col)
-    for c in changes:
-        table.add_row(
-            c.changed_at.isoformat(timespec="seconds"), c.from_stage or "-", c.to_stage, c.reason or ""
-        )
-    console.print(table)
+    rows = [
+        {"when": c.changed_at, "from": c.from_stage, "to": c.to_stage, "reason": c.reason} for c in changes
+    ]
+    console.print(rows_table(rows, title=f"lifecycle of contact {cid} (now {contact.lifecycle_stage})"))
     for channel, consent in sorted(consents.items()):
-        console.print(
-            f"consent {channel}: {consent.status} (source {consent.source}, text {consent.text_version})"
-        )
+        line = f"consent {channel}: {consent.status} (source {consent.source}, text {consent.text_version})"
+        console.print(escape(line))
     console.print(f"email suppressed: {reason or 'no'}")
 
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from aicmo.cli.console import console, err_console
+from aicmo.cli.tables import rows_table
 from aicmo.errors import ConfigError, InputError
 
 app = typer.Typer(
@@ -19,15 +20,7 @@ app = typer.Typer(
 
 
 def _table(rows: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title)
-    if not rows:
-        table.add_column("nothing")
-        return table
-    for column in rows[0]:
-        table.add_column(str(column))
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    return table
+    return rows_table(rows, title=title)
 
 
 @app.command("chains")

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from aicmo.cli.console import console
+from aicmo.cli.tables import frame_table, rows_table
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm.segment_store import get_segment, list_segments, preview, save_segment
 from aicmo.tasks.crm.segments import load_definition
@@ -36,12 +37,7 @@ def preview_cmd(
     result = preview(engine(), _definition(segment), sample=sample)
     console.print(f"{result.count} of {result.total} contact(s) match")
     if result.sample.height:
-        table = Table()
-        for col in result.sample.columns:
-            table.add_column(col)
-        for row in result.sample.iter_rows():
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
+        console.print(frame_table(result.sample))
 
 
 @app.command("save")
@@ -54,7 +50,7 @@ def save_cmd(
     definition = load_definition(file)
     with transaction(engine()) as session:
         save_segment(session, name, definition, description)
-    console.print(f"segment {name!r} saved")
+    console.print(escape(f"segment {name!r} saved"))
 
 
 @app.command("list")
@@ -65,9 +61,5 @@ def list_cmd() -> None:
     if not segments:
         console.print("no segments saved")
         return
-    table = Table()
-    for col in ("name", "description", "updated"):
-        table.add_column(col)
-    for s in segments:
-        table.add_row(s.name, s.description or "", s.updated_at.isoformat(timespec="seconds"))
-    console.print(table)
+    rows = [{"name": s.name, "description": s.description or "", "updated": s.updated_at} for s in segments]
+    console.print(rows_table(rows))

@@ -1,0 +1,95 @@
+"""A run killed with SIGKILL leaves no Prefect server behind, and its run-log row ends as crashed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from aicmo.models.runs import FlowRunRecord
+from aicmo.storage.db import make_engine, transaction
+
+AICMO = [sys.executable, "-c", "from aicmo.cli import main; main()"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _is_server(pid: int) -> bool:
+    try:
+        return b"uvicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _statuses(home: Path) -> list[str]:
+    """The run log's statuses in order ([] while the store is still being created)."""
+    if not (home / "aicmo.db").exists():
+        return []
+    engine = make_engine(f"sqlite:///{home / 'aicmo.db'}")
+    try:
+        with transaction(engine) as session:
+            query = select(FlowRunRecord.status).order_by(FlowRunRecord.id)
+            return list(session.scalars(query))
+    except OperationalError:
+        return []
+    finally:
+        engine.dispose()
+
+
+def test_kill_9_ends_the_ephemeral_server_and_the_next_run_marks_the_row_crashed(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AICMO_"))}
+    env["AICMO_HOME"] = str(home)
+    run = subprocess.Popen(
+        [*AICMO, "pipeline", "enrich"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        servers: list[int] = []
+
+        def server_started() -> bool:
+            servers[:] = [p for p in _children(run.pid) if _is_server(p)]
+            return (
+                bool(servers) and _statuses(home).count("running") == 1
+                if (home / "aicmo.db").exists()
+                else False
+            )
+
+        assert _wait_for(server_started, 240), "the run never started its Prefect server and its run row"
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+        assert _wait_for(lambda: not any(_is_server(p) for p in servers), 20), "server outlived its parent"
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert _statuses(home) == ["running"]
+    again = subprocess.run(
+        [*AICMO, "pipeline", "enrich"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    assert _statuses(home) == ["crashed", "completed"]
