@@ -17,7 +17,7 @@ from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.analytics.cohorts import Period
 from aicmo.tasks.analytics.report import publish_scores
-from aicmo.tasks.analytics.scoring import (
+from aicmo.tasks.analytics.score_steps import (
     TierMethod,
     build_cohorts_task,
     build_scores_task,

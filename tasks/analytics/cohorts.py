@@ -115,7 +115,7 @@ def cohort_table(
     )
 
 
-def matrix(table: pl.DataFrame, column: str = "retention") -> pl.DataFrame:
+def cohort_matrix(table: pl.DataFrame, column: str = "retention") -> pl.DataFrame:
     """The long table pivoted to one row per cohort, one column per period (``"0"``, ``"1"``, ...)."""
     if table.is_empty():
         return pl.DataFrame(schema={"cohort": pl.Date, "cohort_size": pl.UInt32})
@@ -134,7 +134,7 @@ def heatmap_png(
     import matplotlib.pyplot as plt
     import numpy as np
 
-    wide = matrix(table, column)
+    wide = cohort_matrix(table, column)
     periods = [c for c in wide.columns if c not in ("cohort", "cohort_size")]
     data = wide.select(periods).to_numpy().astype(float) if periods else np.zeros((0, 0))
     labels = [d.isoformat() for d in wide["cohort"].to_list()] if wide.height else []

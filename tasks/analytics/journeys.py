@@ -70,7 +70,7 @@ def touches_of(events: pl.LazyFrame, touch_types: tuple[str, ...] = TOUCH_TYPES)
     )
 
 
-def runs(key: str) -> tuple[pl.Expr, pl.Expr]:
+def run_position_and_length(key: str) -> tuple[pl.Expr, pl.Expr]:
     """``(position, length)`` of each row within its run of equal ``key`` values.
 
     For a frame sorted by ``key``: linear scans (shift, forward/backward fill) instead of a
@@ -156,7 +156,7 @@ def build_journeys(
     span = conversions.height + 1
     converted = pl.col("__next").is_not_null() & ((pl.col("conv_ts") - pl.col("ts")) <= lookback)
     null_id = -(pl.col("contact_id") * span + pl.col("__next").fill_null(NO_CONVERSION) + 1) - 1
-    position, length = runs("journey")
+    position, length = run_position_and_length("journey")
     touches = (
         frame.filter(~pl.col("__conv"))
         .with_columns(converted.alias("converted"))

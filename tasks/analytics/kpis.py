@@ -46,11 +46,10 @@ from datetime import date, datetime
 
 import polars as pl
 from prefect import task
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicmo.models.lake import EVENT_QUALITY, KPI_RATE_COLUMNS, KPIS_DAILY
-from aicmo.models.runs import LakePartitionState
+from aicmo.storage.analytics import partition_write_times
 from aicmo.storage.db import get_engine, transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.runs import partitions_written_since, record_partitions
@@ -300,15 +299,6 @@ def compute_daily_kpis(
     return daily_kpis(events, ad_spend).collect(engine="streaming", optimizations=NO_SHARED_SCAN)
 
 
-def _partition_times(session: Session, table: str) -> dict[date, datetime]:
-    rows = session.execute(
-        select(LakePartitionState.dt, LakePartitionState.written_at).where(
-            LakePartitionState.table_name == table
-        )
-    )
-    return {dt: at for dt, at in rows}
-
-
 def touched_days(
     session: Session, lake: Lake, start: date | None = None, end: date | None = None, *, full: bool = False
 ) -> list[date]:
@@ -327,13 +317,13 @@ def touched_days(
     if full:
         return sorted(source_days)
     have = set(lake.partitions(KPIS_TABLE))
-    kpi_at = _partition_times(session, KPIS_TABLE)
+    kpi_at = partition_write_times(session, KPIS_TABLE)
     touched = {d for d in source_days if d not in have or d not in kpi_at}
     for table in SOURCE_TABLES:
         for d in partitions_written_since(session, table, None):
             if not in_range(d) or d in touched:
                 continue
-            written = _partition_times(session, table).get(d)
+            written = partition_write_times(session, table).get(d)
             if written is not None and written > kpi_at.get(d, written):
                 touched.add(d)
     return sorted(touched)

@@ -16,7 +16,7 @@ from prefect.artifacts import create_image_artifact, create_markdown_artifact, c
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics import quality
 from aicmo.tasks.analytics.attribution import Attribution
-from aicmo.tasks.analytics.cohorts import matrix
+from aicmo.tasks.analytics.cohorts import cohort_matrix
 from aicmo.tasks.analytics.trends import TrendReport
 
 SUMMARY_KPIS = ("sends", "deliveries", "unique_opens", "unique_clicks", "conversions", "revenue", "cost")
@@ -217,7 +217,7 @@ def publish_scores(
         part = retention.filter(pl.col("basis") == basis)
         if part.is_empty():
             continue
-        wide = matrix(part).tail(MAX_MATRIX_ROWS)
+        wide = cohort_matrix(part).tail(MAX_MATRIX_ROWS)
         create_table_artifact(
             key=f"cohort-retention-{basis}",
             table=table_rows(wide, limit=MAX_MATRIX_ROWS),

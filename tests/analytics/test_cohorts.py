@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from aicmo.tasks.analytics.cohorts import cohort_table, heatmap_png, matrix
+from aicmo.tasks.analytics.cohorts import cohort_matrix, cohort_table, heatmap_png
 
 
 def _orders(rows: list[tuple[int, str, float]]) -> pl.LazyFrame:
@@ -75,7 +75,7 @@ def test_activity_without_value_and_as_of_cutoff(cohort_orders: pl.LazyFrame) ->
 
 def test_matrix_and_heatmap(cohort_orders: pl.LazyFrame, tmp_path: Path) -> None:
     table = cohort_table(cohort_orders, as_of=date(2025, 4, 30)).collect()
-    wide = matrix(table)
+    wide = cohort_matrix(table)
     assert wide.columns == ["cohort", "cohort_size", "0", "1", "2", "3"]
     assert wide.row(0) == (date(2025, 1, 1), 3, 1.0, pytest.approx(2 / 3), 0.0, pytest.approx(1 / 3))
     assert wide.row(1)[-1] is None  # the February cohort has no fourth month yet

@@ -109,7 +109,7 @@ def test_score_flow_writes_contacts_lake_and_artifacts(aicmo_home: Path, prefect
 
 
 def test_default_as_of_is_the_last_day_with_data(aicmo_home: Path) -> None:
-    from aicmo.tasks.analytics.scoring import default_as_of
+    from aicmo.tasks.analytics.score_steps import default_as_of
 
     lake = wiring.lake()
     assert default_as_of(lake, today=date(2025, 1, 10)) == date(2025, 1, 10)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, event, insert, select
 from aicmo.errors import ConfigError
 from aicmo.models.analytics import TierChange
 from aicmo.models.crm import Contact
-from aicmo.tasks.analytics.score_store import write_scores
+from aicmo.tasks.analytics.contact_scores import write_scores
 from aicmo.tasks.analytics.tiers import (
     RFM_SEGMENTS,
     assign_tiers,

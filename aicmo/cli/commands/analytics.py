@@ -151,7 +151,7 @@ AS_OF = typer.Option(
 
 
 def _as_of(value: str | None) -> date:
-    from aicmo.tasks.analytics.scoring import default_as_of
+    from aicmo.tasks.analytics.score_steps import default_as_of
 
     return parse_day(value, "--as-of") or default_as_of(lake())
 
@@ -230,7 +230,7 @@ def cohorts_cmd(
     last: int = typer.Option(12, "--last", min=1, help="Show the latest N cohorts."),
 ) -> None:
     """Cohort matrix by acquisition month or week, printed and drawn as a heatmap PNG."""
-    from aicmo.tasks.analytics.cohorts import cohort_table, heatmap_png, matrix
+    from aicmo.tasks.analytics.cohorts import cohort_matrix, cohort_table, heatmap_png
     from aicmo.tasks.analytics.engagement import ACTIVITY_TYPES
 
     if period not in ("month", "week"):
@@ -249,7 +249,7 @@ def cohorts_cmd(
         table = cohort_table(source, period=unit, value=None, as_of=day).collect(engine="streaming")
     if table.is_empty():
         raise InputError(f"no {basis} on or before {day} in the lake")
-    wide = matrix(table, metric).tail(last)
+    wide = cohort_matrix(table, metric).tail(last)
     _print(wide.select(wide.columns[: 2 + 13]), f"{metric} by {period} cohort ({basis}) as of {day}")
     out = get_settings().artifacts_dir / "cohorts" / day.isoformat() / f"{basis}-{metric}-{period}.png"
     console.print(escape(f"heatmap: {heatmap_png(table, out, column=metric)}"))

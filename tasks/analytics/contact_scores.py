@@ -1,23 +1,20 @@
-"""Write contact scores back to the SQL store in bulk, recording tier changes.
+"""Contact scores onto the SQL store in bulk, recording tier changes.
 
-One transaction: read the current ``(id, tier, tier_changed_at)`` of the contacts, update every
-scored contact with one ``executemany`` UPDATE by primary key, and insert one ``tier_changes``
-row per contact whose tier moved. A killed run leaves the old scores or the new ones, never a mix.
-Scores of contact ids missing from the store are counted and skipped.
+The current ``(id, tier, tier_changed_at)`` of the contacts is read, the scores joined to it
+(which contacts change tier, and when), and the store updated in one transaction: every scored
+contact by primary key, plus one ``tier_changes`` row per contact whose tier moved (the SQL is in
+:mod:`aicmo.storage.analytics`). Scores of contact ids missing from the store are counted and skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Engine
 
-from aicmo.models.analytics import TierChange
-from aicmo.models.crm import Contact
+from aicmo.storage.analytics import current_tiers, write_contact_scores
 
 SCORE_COLUMNS = (
     "engagement_score",
@@ -28,7 +25,6 @@ SCORE_COLUMNS = (
     "rfm_segment",
     "last_activity_at",
 )
-CHUNK_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -48,21 +44,6 @@ class ScoreWrite:
         }
 
 
-def _current(engine: Engine) -> pl.DataFrame:
-    contacts = cast(Table, Contact.__table__)
-    with engine.connect() as conn:
-        rows = conn.execute(select(contacts.c.id, contacts.c.tier, contacts.c.tier_changed_at)).all()
-    return pl.DataFrame(
-        rows,
-        schema={
-            "contact_id": pl.Int64,
-            "old_tier": pl.String,
-            "old_tier_changed_at": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    )
-
-
 def plan_changes(scores: pl.DataFrame, current: pl.DataFrame, scored_at: datetime) -> pl.DataFrame:
     """Scores joined to the store's current tiers, with ``tier_changed`` and the new ``tier_changed_at``.
 
@@ -79,10 +60,6 @@ def plan_changes(scores: pl.DataFrame, current: pl.DataFrame, scored_at: datetim
     )
 
 
-def _chunks(rows: Sequence[dict[str, Any]]) -> list[Sequence[dict[str, Any]]]:
-    return [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
-
-
 def write_scores(
     engine: Engine, scores: pl.DataFrame, scored_at: datetime, *, reason: str = "scoring run"
 ) -> ScoreWrite:
@@ -95,22 +72,9 @@ def write_scores(
         if col not in scores.columns:
             scores = scores.with_columns(pl.lit(None).alias(col))
     scores = scores.select("contact_id", *SCORE_COLUMNS).unique("contact_id", keep="last")
-    plan = plan_changes(scores, _current(engine), scored_at)
+    plan = plan_changes(scores, current_tiers(engine), scored_at)
     unknown = scores.height - plan.height
 
-    contacts = cast(Table, Contact.__table__)
-    stmt = (
-        update(contacts)
-        .where(contacts.c.id == bindparam("b_id"))
-        .values(
-            {
-                **{col: bindparam(f"b_{col}") for col in SCORE_COLUMNS},
-                "tier_changed_at": bindparam("b_tier_changed_at"),
-                "scored_at": bindparam("b_scored_at"),
-                "updated_at": bindparam("b_scored_at"),
-            }
-        )
-    )
     rows = plan.select(
         pl.col("contact_id").alias("b_id"),
         *(pl.col(c).alias(f"b_{c}") for c in SCORE_COLUMNS),
@@ -128,9 +92,5 @@ def write_scores(
         )
         .to_dicts()
     )
-    with engine.begin() as conn:
-        for chunk in _chunks(rows):
-            conn.execute(stmt, list(chunk))
-        for chunk in _chunks(changes):
-            conn.execute(insert(cast(Table, TierChange.__table__)), list(chunk))
+    write_contact_scores(engine, SCORE_COLUMNS, rows, changes)
     return ScoreWrite(updated=len(rows), tier_changes=len(changes), unknown_contacts=unknown)

@@ -24,9 +24,9 @@ from aicmo.settings import AnalyticsSettings
 from aicmo.storage.db import get_engine
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.cohorts import Period, cohort_table, heatmap_png
+from aicmo.tasks.analytics.contact_scores import write_scores
 from aicmo.tasks.analytics.engagement import ACTIVITY_TYPES, engagement_scores
 from aicmo.tasks.analytics.ltv import compute_ltv
-from aicmo.tasks.analytics.score_store import write_scores
 from aicmo.tasks.analytics.tiers import DEFAULT_TIER_QUANTILES, assign_tiers, rfm_segments
 
 TierMethod = Literal["thresholds", "quantiles"]
