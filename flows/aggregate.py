@@ -19,11 +19,10 @@ from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics import quality
-from aicmo.tasks.analytics.attribution import attribution_task
 from aicmo.tasks.analytics.campaigns import known_campaign_ids
-from aicmo.tasks.analytics.kpis import daily_kpis_task, rollups_task, touched_days
+from aicmo.tasks.analytics.kpis import touched_days
+from aicmo.tasks.analytics.prefect_tasks import attribution_task, daily_kpis_task, rollups_task, trends_task
 from aicmo.tasks.analytics.report import Window, aggregate_summary, publish_aggregate
-from aicmo.tasks.analytics.trends import trends_task
 
 FLOW_NAME = "aggregate"
 

@@ -16,14 +16,9 @@ from prefect import flow
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.analytics.cohorts import Period
+from aicmo.tasks.analytics.prefect_tasks import build_cohorts_task, build_scores_task, store_scores_task
 from aicmo.tasks.analytics.report import publish_scores
-from aicmo.tasks.analytics.score_steps import (
-    TierMethod,
-    build_cohorts_task,
-    build_scores_task,
-    default_as_of,
-    store_scores_task,
-)
+from aicmo.tasks.analytics.score_steps import TierMethod, default_as_of
 from aicmo.wiring import lake
 
 FLOW_NAME = "score"

@@ -32,9 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
-from prefect import task
 
-from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.kpis import COUNT_COLUMNS, MONEY_COLUMNS, UNIQUE_COLUMNS, rate_exprs
 
 TREND_METRICS = (
@@ -373,17 +371,3 @@ def trend_report(
                 )
             )
     return TrendReport(overall, channel, flagged, campaigns, plots)
-
-
-@task(name="trends", persist_result=False)
-def trends_task(
-    lake_root: str,
-    start: date | None,
-    end: date | None,
-    campaign_kpis: pl.DataFrame,
-    threshold: float,
-    out_dir: str,
-) -> TrendReport:
-    """Read ``kpis_daily`` for the window from the lake and build the :class:`TrendReport`."""
-    daily = Lake(lake_root).scan("kpis_daily", start, end).drop("dt").collect()
-    return trend_report(daily, campaign_kpis, threshold=threshold, out_dir=Path(out_dir))
