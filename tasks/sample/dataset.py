@@ -24,18 +24,16 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from aicmo.errors import InputError
-from aicmo.models.crm import Company, Contact
 from aicmo.models.lake import EVENT_TYPES
-from aicmo.models.media import Asset, AssetUsage
 from aicmo.storage.campaigns import upsert_campaigns
-from aicmo.storage.crm import upsert_contacts
+from aicmo.storage.crm import all_contact_ids_by_email, upsert_contacts
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.runs import record_partitions
-from aicmo.storage.upsert import bulk_upsert
+from aicmo.storage.sample import add_asset_usage, upsert_assets, upsert_sample_companies
 from aicmo.tasks.sample.adspend import simulate_ad_spend
 from aicmo.tasks.sample.bgnbd import day_start_us, simulate_order_arrays
 from aicmo.tasks.sample.creatives import Creative, make_creatives
@@ -101,9 +99,7 @@ class _Stopwatch:
 
 def _upsert_companies(engine: Engine, companies: pl.DataFrame, start: date) -> pl.DataFrame:
     rows = companies.with_columns(pl.lit(_utc(start) - timedelta(days=730)).alias("created_at")).to_dicts()
-    with transaction(engine) as session:
-        bulk_upsert(session, Company.__table__, rows, ("domain",))
-        found = session.execute(select(Company.domain, Company.id).where(Company.source == "sample")).all()
+    found = upsert_sample_companies(engine, rows)
     return pl.DataFrame(found, schema={"company_domain": pl.String, "company_id": pl.Int64}, orient="row")
 
 
@@ -119,7 +115,7 @@ def _upsert_contacts(engine: Engine, contacts: pl.DataFrame, progress: ProgressF
         done += len(batch)
         progress("contacts", done, total)
     with transaction(engine) as session:
-        found = session.execute(select(Contact.email, Contact.id)).all()
+        found = list(all_contact_ids_by_email(session).items())
     ids = pl.DataFrame(found, schema={"email": pl.String, "id": pl.Int64}, orient="row")
     mapped = contacts.select("email").join(ids, on="email", how="left", maintain_order="left")["id"]
     if mapped.null_count():
@@ -145,10 +141,7 @@ def _upsert_assets(engine: Engine, creatives: list[Creative], start: date) -> li
         }
         for c in creatives
     ]
-    with transaction(engine) as session:
-        bulk_upsert(session, Asset.__table__, rows, ("sha256",), [c for c in rows[0] if c != "sha256"])
-        query = select(Asset.sha256, Asset.id).where(Asset.sha256.in_([c.sha256 for c in creatives]))
-        ids = {sha: asset_id for sha, asset_id in session.execute(query).all()}
+    ids = upsert_assets(engine, rows)
     return [ids[c.sha256] for c in creatives]
 
 
@@ -330,7 +323,7 @@ def generate_dataset(
             {"asset_id": int(asset_ids[a]), "campaign_id": int(ads_ids[i]), "channel": "ads", "created_at": _utc(start)}
             for i, a in ads.ads.select("ads_idx", "asset").unique().sort("ads_idx", "asset").iter_rows()
         ]  # fmt: skip
-        bulk_upsert(session, AssetUsage.__table__, usage, ("asset_id", "campaign_id", "channel"), [])
+        add_asset_usage(session, usage)
     report("campaigns", len(plan) + ads.campaigns.height, len(plan) + ads.campaigns.height)
     clock.lap("store campaigns")
 
