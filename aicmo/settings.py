@@ -97,7 +97,12 @@ class AnalyticsSettings(BaseSettings):
     )
     ltv_horizon_days: int = Field(365, ge=1)
     ltv_discount_rate_annual: float = Field(0.10, ge=0)
-    anomaly_z_threshold: float = Field(3.5, gt=0)
+    anomaly_z_threshold: float = Field(
+        4.5,
+        gt=0,
+        description="Robust z beyond which a day is flagged: about one false alarm per metric per quarter "
+        "at most, the injected bounce spike always found (docs/ANALYTICS.md).",
+    )
 
 
 class Settings(BaseSettings):

@@ -6,11 +6,12 @@ run alone from the Prefect UI.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from prefect import flow
 
+from aicmo import clock
 from aicmo.flows.aggregate import aggregate
 from aicmo.flows.enrich import enrich_contacts
 from aicmo.flows.revenue_sync import sync_stripe_revenue
@@ -20,7 +21,7 @@ from aicmo.flows.score import score
 
 def default_run_date() -> date:
     """Yesterday in UTC: the last complete day."""
-    return (datetime.now(UTC) - timedelta(days=1)).date()
+    return clock.today() - timedelta(days=1)
 
 
 FLOW_NAME = "daily-pipeline"

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from aicmo.models.runs import FlowRunRecord
 from aicmo.storage.db import transaction
 from aicmo.wiring import engine
+from tests.fixed_days import DEMO
 
 
 @pytest.mark.slow
@@ -21,15 +22,16 @@ def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: 
     from aicmo.flows.daily import daily_pipeline
     from aicmo.wiring import settings_overrides
 
-    results = run_demo(contacts=400, days=21, seed=3)
+    results = run_demo(contacts=DEMO.contacts, days=DEMO.days, seed=DEMO.seed, end=DEMO.end)
     generated = results["generate"]
     assert generated["contacts"] == 400 and generated["events"] > 1000
     assert results["enrich"]["selected"] == 400
     assert results["revenue"]["orders_written"] > 0
     assert results["aggregate"]["kpi_rows"] > 0
-    assert results["aggregate"]["days_recomputed"] == 21  # the demo aggregates every generated day
+    assert results["aggregate"]["days_recomputed"] == DEMO.days  # the demo aggregates every generated day
     assert results["score"]["contacts_scored"] > 0
     end = date.fromisoformat(str(generated["end"]))
+    assert end == DEMO.end
 
     with FakeProviderServer() as fakes, settings_overrides(fakes.settings_env()):
         daily = daily_pipeline(run_date=end)

@@ -70,8 +70,11 @@ def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[st
 PIPELINE_STEP = "daily pipeline: enrich, revenue, aggregate, score"
 
 
-def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, dict[str, Any]]:
-    """Generate a dataset and run the daily pipeline over all of it; prints a summary.
+def run_demo(
+    contacts: int = 5000, days: int = 90, seed: int = 7, end: date | None = None
+) -> dict[str, dict[str, Any]]:
+    """Generate a dataset ending ``end`` (default yesterday) and run the daily pipeline over all of
+    it; prints a summary.
 
     Returns each step's summary: ``generate``, then the pipeline's ``enrich``, ``revenue``,
     ``aggregate`` and ``score``.
@@ -90,7 +93,7 @@ def run_demo(contacts: int = 5000, days: int = 90, seed: int = 7) -> dict[str, d
         console.print(f"fake providers (Stripe, GitHub, OpenWeather, company) at {fakes.base_url}")
 
         def generate() -> dict[str, Any]:
-            generated.update(generate_sample_data(contacts=contacts, days=days, seed=seed))
+            generated.update(generate_sample_data(contacts=contacts, days=days, seed=seed, end=end))
             # Stripe's fake customers are some of the generated contacts, plus strangers and guests.
             fakes.seed_stripe_from_contacts(engine(), seed=seed)
             return generated

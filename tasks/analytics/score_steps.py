@@ -12,12 +12,13 @@ Tasks pass the lake root, the database URL and the day; the frames stay in the l
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
+from aicmo import clock
 from aicmo.models.lake import COHORT_RETENTION, LTV
 from aicmo.settings import AnalyticsSettings
 from aicmo.storage.db import get_engine
@@ -33,7 +34,7 @@ TierMethod = Literal["thresholds", "quantiles"]
 
 def default_as_of(lake: Lake, today: date | None = None) -> date:
     """The last day the lake has orders or events for, but not after today (UTC)."""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.today()
     days = [d for table in ("orders", "events") for d in lake.partitions(table) if d <= today]
     return max(days) if days else today
 

@@ -78,6 +78,12 @@ RATE_DENOMINATORS = {
     "unsubscribe_rate": "deliveries",
 }
 MAD_SCALE = 1.4826
+BASELINE_WEEKS = 6
+"""Same-weekday days in a day's baseline (see ``docs/ANALYTICS.md`` for how it was chosen)."""
+MIN_HISTORY = 3
+"""Same-weekday days a day needs before it is judged against them."""
+Z_THRESHOLD = 4.5
+"""Default robust z beyond which a day is an anomaly (the flows take ``AICMO_ANALYTICS_ANOMALY_Z_THRESHOLD``)."""
 
 
 def daily_series(kpis_daily: pl.DataFrame, keys: Sequence[str] = ()) -> pl.DataFrame:
@@ -135,9 +141,9 @@ def seasonal_anomalies(
     trends: pl.DataFrame,
     keys: Sequence[str] = (),
     *,
-    threshold: float = 3.5,
-    weeks: int = 6,
-    min_history: int = 3,
+    threshold: float = Z_THRESHOLD,
+    weeks: int = BASELINE_WEEKS,
+    min_history: int = MIN_HISTORY,
     min_count_baseline: float = 10.0,
     min_denominator: float = 50.0,
     metrics: Sequence[str] | None = ANOMALY_METRICS,
@@ -326,13 +332,31 @@ class TrendReport:
     plots: list[Path]
 
 
-def trend_report(
-    kpis_daily: pl.DataFrame, campaign_kpis: pl.DataFrame, *, threshold: float, out_dir: Path | None
-) -> TrendReport:
-    """Score the overall and per-channel daily series, check campaigns against peers, plot."""
-    overall = seasonal_anomalies(trend_table(daily_series(kpis_daily)), threshold=threshold, metrics=None)
+def score_days(
+    kpis_daily: pl.DataFrame,
+    *,
+    threshold: float,
+    weeks: int = BASELINE_WEEKS,
+    min_history: int = MIN_HISTORY,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Score the overall and per-channel daily series: ``(overall, by_channel, flagged)``.
+
+    ``flagged`` has one row per anomalous day, ``scope`` (``overall`` or the channel) and metric
+    of :data:`ANOMALY_METRICS`.
+    """
+    overall = seasonal_anomalies(
+        trend_table(daily_series(kpis_daily)),
+        threshold=threshold,
+        weeks=weeks,
+        min_history=min_history,
+        metrics=None,
+    )
     channel = seasonal_anomalies(
-        trend_table(daily_series(kpis_daily, ("channel",)), ("channel",)), ("channel",), threshold=threshold
+        trend_table(daily_series(kpis_daily, ("channel",)), ("channel",)),
+        ("channel",),
+        threshold=threshold,
+        weeks=weeks,
+        min_history=min_history,
     )
     watched = pl.Series(list(ANOMALY_METRICS)).implode()
     flagged = pl.concat(
@@ -348,6 +372,14 @@ def trend_report(
         flagged = flagged.select("day", "scope", "metric", "value", "baseline", "z", "direction").sort(
             "day", "scope", "metric"
         )
+    return overall, channel, flagged
+
+
+def trend_report(
+    kpis_daily: pl.DataFrame, campaign_kpis: pl.DataFrame, *, threshold: float, out_dir: Path | None
+) -> TrendReport:
+    """Score the overall and per-channel daily series, check campaigns against peers, plot."""
+    overall, channel, flagged = score_days(kpis_daily, threshold=threshold)
     campaigns = (
         campaign_anomalies(campaign_kpis, threshold=threshold) if campaign_kpis.height else pl.DataFrame()
     )

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Engine
 
+from aicmo import clock
 from aicmo.errors import InputError
 from aicmo.models.lake import EVENT_TYPES
 from aicmo.storage.campaigns import upsert_campaigns
@@ -77,13 +78,15 @@ def _utc(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _validate(contacts: int, days: int, seed: int) -> None:
+def _validate(contacts: int, days: int, seed: int, bounce_multiplier: float) -> None:
     if contacts < 10:
         raise InputError(f"contacts: need at least 10, got {contacts}")
     if days < 7:
         raise InputError(f"days: need at least 7 (a week, for weekly seasonality), got {days}")
     if seed < 0:
         raise InputError(f"seed: must be >= 0, got {seed}")
+    if bounce_multiplier < 1.0:
+        raise InputError(f"bounce_multiplier: must be >= 1 (1 = no bounce spike), got {bounce_multiplier}")
 
 
 class _Stopwatch:
@@ -250,29 +253,32 @@ def generate_dataset(
     progress: ProgressFn | None = None,
     bgnbd: BgNbdParams | None = None,
     gamma_gamma: GammaGammaParams | None = None,
+    bounce_multiplier: float = BOUNCE_MULTIPLIER,
 ) -> DatasetSummary:
     """Generate ``contacts`` contacts and ``days`` days of activity ending ``end`` (default: yesterday, UTC).
 
     Writes companies, contacts, campaigns, assets and asset usage into the store (upserts), creative
     files into ``assets_dir``, the ``events``, ``orders`` and ``ad_spend`` day partitions of the
     window into the lake (overwritten), and the ground truth to ``assets_dir/../truth.json``.
+    Email bounces on the truth's anomaly day are ``bounce_multiplier`` times the usual (1 = no
+    spike, for measuring an anomaly detector's false alarms); the broken campaign is always there.
     """
-    _validate(contacts, days, seed)
+    _validate(contacts, days, seed, bounce_multiplier)
     report: ProgressFn = progress or (lambda _stage, _done, _total: None)
     bgnbd = bgnbd or BgNbdParams()
     gamma_gamma = gamma_gamma or GammaGammaParams()
-    end = end or (datetime.now(UTC).date() - timedelta(days=1))
+    end = end or (clock.today() - timedelta(days=1))
     start = end - timedelta(days=days - 1)
     window = [start + timedelta(days=i) for i in range(days)]
     start_us, end_us = day_start_us(start), window_end_us(end)
-    clock = _Stopwatch()
+    stopwatch = _Stopwatch()
 
     # Creatives: real image files, with a hidden quality each.
     report("assets", 0, 1)
     creatives = make_creatives(_rng(seed, _CREATIVES), Path(assets_dir))
     quality = np.asarray([c.quality for c in creatives])
     report("assets", 1, 1)
-    clock.lap("creatives")
+    stopwatch.lap("creatives")
 
     # Purchases: who buys, when, how much (BG/NBD + Gamma-Gamma).
     report("orders", 0, 1)
@@ -284,7 +290,7 @@ def generate_dataset(
     first_order_us[customers] = first_purchase
     order_counts = np.bincount(sim.contact_id, minlength=contacts).astype(np.int64)
     report("orders", 1, 1)
-    clock.lap("orders")
+    stopwatch.lap("orders")
 
     # People.
     report("contacts", 0, contacts)
@@ -297,13 +303,13 @@ def generate_dataset(
         first_order_us=first_order_us,
         order_counts=order_counts,
     )
-    clock.lap("people")
+    stopwatch.lap("people")
     company_ids = _upsert_companies(engine, companies, start)
     contact_rows = draw.frame.join(company_ids, on="company_domain", how="left", maintain_order="left").drop(
         "company_domain"
     )
     contact_ids = _upsert_contacts(engine, contact_rows, report)
-    clock.lap("store contacts")
+    stopwatch.lap("store contacts")
 
     # Campaigns and assets.
     plan = plan_campaigns(_rng(seed, _PLAN), start, days, quality, start_us)
@@ -325,7 +331,7 @@ def generate_dataset(
         ]  # fmt: skip
         add_asset_usage(session, usage)
     report("campaigns", len(plan) + ads.campaigns.height, len(plan) + ads.campaigns.height)
-    clock.lap("store campaigns")
+    stopwatch.lap("store campaigns")
 
     # Events: owned-channel funnels, then touches and journeys.
     report("events", 0, 3)
@@ -336,7 +342,9 @@ def generate_dataset(
         "webhook": np.arange(contacts),
     }
     sends = draw_audiences(_rng(seed, _SENDS), plan, eligible)
-    campaign_events = simulate_campaign_events(_rng(seed, _FUNNEL), plan, sends, gamma_gamma, end_us)
+    campaign_events = simulate_campaign_events(
+        _rng(seed, _FUNNEL), plan, sends, gamma_gamma, end_us, bounce_multiplier
+    )
     report("events", 1, 3)
     sources = touch_sources(ads)
     touch_events = simulate_touches(
@@ -364,11 +372,11 @@ def generate_dataset(
     )
     del campaign_events, touch_events
     report("events", 3, 3)
-    clock.lap("simulate events")
+    stopwatch.lap("simulate events")
 
     partitions: dict[str, int] = {}
     partitions["events"] = len(_write_event_days(engine, lake, events, window, report))
-    clock.lap("lake events")
+    stopwatch.lap("lake events")
 
     orders = (
         pl.DataFrame(
@@ -389,11 +397,11 @@ def generate_dataset(
     ad_spend = simulate_ad_spend(_rng(seed, _ADS + 100), ads, quality, contacts, start, days, gamma_gamma)
     ad_spend = ad_spend.with_columns(_lookup("ads_idx", ads_ids).alias("campaign_id")).drop("ads_idx")
     partitions["ad_spend"] = len(_write_lake(engine, lake, "ad_spend", ad_spend, window, report))
-    clock.lap("lake orders and ad_spend")
+    stopwatch.lap("lake orders and ad_spend")
 
     truth = _truth(
         seed, start, end, contacts, bgnbd, gamma_gamma, plan, owned_ids, asset_ids, creatives, events, sends,
-        customers, orders,
+        customers, orders, bounce_multiplier,
     )  # fmt: skip
     truth_path = truth.write(Path(assets_dir).parent / "truth.json")
     by_type = events.counts_by_type()
@@ -413,7 +421,7 @@ def generate_dataset(
         partitions=partitions,
         truth_path=str(truth_path),
         assets_dir=str(Path(assets_dir).resolve()),
-        seconds=clock.seconds,
+        seconds=stopwatch.seconds,
         truth=truth,
     )
 
@@ -433,6 +441,7 @@ def _truth(
     sends: pl.DataFrame,
     customers: np.ndarray[Any, Any],
     orders: pl.DataFrame,
+    bounce_multiplier: float,
 ) -> GroundTruth:
     audience = (
         np.bincount(sends["camp"].to_numpy(), minlength=len(plan)) if sends.height else np.zeros(len(plan))
@@ -452,7 +461,7 @@ def _truth(
         funnel_rates=FUNNELS,
         weekday_weights=list(WEEKDAY_WEIGHTS),
         anomaly_day=plan.anomaly_day,
-        bounce_multiplier=BOUNCE_MULTIPLIER,
+        bounce_multiplier=bounce_multiplier,
         anomaly_day_bounces=anomaly,
         median_daily_bounces=float(np.median(others)) if others else 0.0,
         broken_campaign_id=int(owned_ids[plan.broken]),

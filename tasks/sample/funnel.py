@@ -54,9 +54,12 @@ def simulate_campaign_events(
     sends: pl.DataFrame,
     gamma_gamma: GammaGammaParams,
     end_us: int,
+    bounce_multiplier: float = BOUNCE_MULTIPLIER,
 ) -> pl.DataFrame:
     """Every owned-channel event, as codes: ``camp, contact, ch`` (OWNED_CHANNELS index), ``type``
-    (STAGES index), ``ts`` (microseconds), ``revenue`` (conversions only)."""
+    (STAGES index), ``ts`` (microseconds), ``revenue`` (conversions only).
+
+    Email sends on the plan's anomaly day bounce ``bounce_multiplier`` times as often (1 = no spike)."""
     camp = sends["camp"].to_numpy()
     n = len(camp)
     ch = plan.channel[camp]
@@ -65,7 +68,7 @@ def simulate_campaign_events(
 
     deliver_p = plan.deliver[camp]
     on_anomaly = (ch == 0) & (send_ts // US_PER_DAY == day_start_us(plan.anomaly_day) // US_PER_DAY)
-    deliver_p = np.where(on_anomaly, np.maximum(0.0, 1 - BOUNCE_MULTIPLIER * (1 - deliver_p)), deliver_p)
+    deliver_p = np.where(on_anomaly, np.maximum(0.0, 1 - bounce_multiplier * (1 - deliver_p)), deliver_p)
     delivered = rng.random(n) < deliver_p
     deliver_ts = send_ts + _lognormal_us(rng, 4e6, 1.0, n, 10 * US_PER_MIN)
 

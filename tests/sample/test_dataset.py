@@ -12,12 +12,14 @@ import polars as pl
 from PIL import Image
 from sqlalchemy import func, select
 
+from aicmo import clock
 from aicmo.models.crm import Company, Contact
 from aicmo.models.lake import TABLES
 from aicmo.models.media import Asset, AssetUsage
 from aicmo.models.publishing import Campaign
 from aicmo.tasks.sample import GroundTruth
-from tests.sample.conftest import Generated
+from tests.fixed_days import OTHER_FAKE_TODAY, SAMPLE_DATASET, assert_same_data, snapshot
+from tests.sample.conftest import Generated, generate_into
 
 
 def _events(gen: Generated) -> pl.DataFrame:
@@ -265,3 +267,14 @@ def test_contacts_look_real(dataset: Generated) -> None:
     assert stages.height >= 6 and stages["stage"][0] == "subscriber"
     assert 0.7 < (frame["consent"] == "confirmed").mean() < 0.9  # type: ignore[operator]
     assert frame["tags"].max() >= 2  # type: ignore[operator]
+
+
+def test_the_fixture_window_gives_the_same_data_whatever_today_is(dataset: Generated, tmp_path: Path) -> None:
+    """The module's dataset was generated with "today" frozen at FAKE_TODAY; another "today" years
+    later, on another weekday, must give the same rows (the window is pinned by its end day)."""
+    w = SAMPLE_DATASET
+    with clock.frozen(OTHER_FAKE_TODAY):
+        again = generate_into(tmp_path, contacts=w.contacts, days=w.days, seed=w.seed)
+    assert_same_data(snapshot(dataset.engine, dataset.lake), snapshot(again.engine, again.lake))
+    assert again.summary.truth == dataset.summary.truth
+    again.engine.dispose()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 from sqlalchemy import Engine, select
 
+from aicmo import clock
 from aicmo.models.crm import Contact
 from aicmo.models.media import Asset
 from aicmo.models.publishing import Campaign
 from aicmo.models.runs import LakePartitionState
 from aicmo.storage.lake import Lake
+from tests.fixed_days import DEMO, FAKE_TODAY, OTHER_FAKE_TODAY, Window, assert_same_data, snapshot
 from tests.sample.conftest import Generated, generate_into
 
 CONTACT_COLUMNS = [c for c in Contact.__table__.columns.keys() if c != "updated_at"]  # noqa: SIM118
@@ -77,3 +81,31 @@ def test_rerun_into_the_same_store_and_lake_duplicates_nothing(engine: Engine, t
     assert sums["events"] == first.summary.events
     assert sums["orders"] == first.summary.orders
     assert len(first.lake.partitions("events")) == 14
+
+
+@pytest.mark.parametrize("window", [DEMO], ids=["demo window"])
+def test_fixture_windows_give_the_same_data_on_two_different_todays(window: Window, tmp_path: Path) -> None:
+    made = []
+    for today, folder in ((FAKE_TODAY, "a"), (OTHER_FAKE_TODAY, "b")):
+        with clock.frozen(today):
+            made.append(
+                generate_into(
+                    tmp_path / folder,
+                    contacts=window.contacts,
+                    days=window.days,
+                    seed=window.seed,
+                    end=window.end,
+                )
+            )
+    a, b = made
+    assert a.summary.end == b.summary.end == window.end
+    assert_same_data(snapshot(a.engine, a.lake), snapshot(b.engine, b.lake))
+    assert a.summary.truth == b.summary.truth
+
+
+def test_without_an_end_day_the_window_ends_yesterday_by_the_clock(tmp_path: Path) -> None:
+    for today, folder in ((FAKE_TODAY, "a"), (OTHER_FAKE_TODAY, "b")):
+        with clock.frozen(today):
+            gen = generate_into(tmp_path / folder, contacts=200, days=7, seed=1, end=None)
+        assert gen.summary.end == today - timedelta(days=1)
+        assert gen.lake.partitions("events")[-1] <= gen.summary.end
