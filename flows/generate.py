@@ -8,8 +8,8 @@ from typing import Any
 from prefect import flow
 
 from aicmo.flows.run_log import logged_run
+from aicmo.tasks.sample.prefect_tasks import generate_sample_task
 from aicmo.tasks.sample.report import publish_sample_data
-from aicmo.tasks.sample.task import generate_sample_task
 
 FLOW_NAME = "generate-sample-data"
 
