@@ -294,11 +294,12 @@ def generate_dataset(
     run.stopwatch.lap("lake events")
     orders = _orders_frame(contact_ids, purchases.sim)
     partitions["orders"] = len(_write_lake(engine, lake, "orders", orders, run.window, run.report))
-    ads, ads_ids = campaigns.ads, campaigns.ads_ids
     ad_spend = simulate_ad_spend(
-        _rng(seed, _ADS + 100), ads, quality, contacts, run.start, days, run.gamma_gamma
+        _rng(seed, _ADS + 100), campaigns.ads, quality, contacts, run.start, days, run.gamma_gamma
     )
-    ad_spend = ad_spend.with_columns(_lookup("ads_idx", ads_ids).alias("campaign_id")).drop("ads_idx")
+    ad_spend = ad_spend.with_columns(_lookup("ads_idx", campaigns.ads_ids).alias("campaign_id")).drop(
+        "ads_idx"
+    )
     partitions["ad_spend"] = len(_write_lake(engine, lake, "ad_spend", ad_spend, run.window, run.report))
     run.stopwatch.lap("lake orders and ad_spend")
 
@@ -306,8 +307,6 @@ def generate_dataset(
         seed, run.start, end, contacts, run.bgnbd, run.gamma_gamma, campaigns.plan, campaigns.owned_ids,
         campaigns.asset_ids, creatives, events, sends, purchases.customers, orders, bounce_multiplier,
     )  # fmt: skip
-    truth_path = truth.write(Path(assets_dir).parent / "truth.json")
-    by_type = events.counts_by_type()
     return DatasetSummary(
         seed=seed,
         start=run.start,
@@ -315,14 +314,14 @@ def generate_dataset(
         days=days,
         contacts=contacts,
         companies=companies.height,
-        campaigns=len(campaigns.plan) + ads.campaigns.height,
+        campaigns=len(campaigns.plan) + campaigns.ads.campaigns.height,
         assets=len(creatives),
         events=events.height,
-        events_by_type={str(k): int(v) for k, v in by_type.items()},
+        events_by_type={str(k): int(v) for k, v in events.counts_by_type().items()},
         orders=orders.height,
         ad_spend_rows=ad_spend.height,
         partitions=partitions,
-        truth_path=str(truth_path),
+        truth_path=str(truth.write(Path(assets_dir).parent / "truth.json")),
         assets_dir=str(Path(assets_dir).resolve()),
         seconds=run.stopwatch.seconds,
         truth=truth,
