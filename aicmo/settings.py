@@ -105,6 +105,65 @@ class AnalyticsSettings(BaseSettings):
     )
 
 
+SNS_ORIGIN_PATTERN = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
+"""Where Amazon SNS signing certificates and subscription URLs may come from (scheme://host)."""
+
+
+class TrackingSettings(BaseSettings):
+    """The tracking service (phase 2): public URL, token keys, spool, flusher, webhook secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_TRACKING_", extra="ignore")
+
+    base_url: str = Field(
+        "http://127.0.0.1:8700",
+        description="Public base URL of the service as recipients and providers reach it (behind a proxy: the proxy's).",
+    )
+    keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr("aicmo-dev-tracking-key-change-me")],
+        description="HMAC keys of tracking tokens, newest first: the first signs, every one verifies.",
+    )
+    spool_dir: Path | None = Field(None, description="Folder of the durable spool; default home/spool.")
+    flush_interval_s: float = Field(2.0, gt=0, description="Longest time an event waits in the spool.")
+    flush_batch: int = Field(5000, ge=1, description="Events that trigger a flush before the interval.")
+    segment_bytes: int = Field(16 << 20, ge=4096, description="Size at which a spool segment is sealed.")
+    body_cap_bytes: int = Field(1 << 20, ge=1024, description="Largest webhook body accepted.")
+    timestamp_tolerance_s: int = Field(300, ge=1, description="Oldest signed webhook timestamp accepted.")
+    scanner_window_s: float = Field(
+        10.0, ge=0, description="A click this soon after delivery, or all links at once, is a scanner's."
+    )
+    sendgrid_public_key: str | None = Field(
+        None, description="SendGrid Event Webhook verification key (base64 DER ECDSA P-256)."
+    )
+    mailgun_signing_key: SecretStr | None = None
+    postmark_username: str | None = None
+    postmark_password: SecretStr | None = None
+    twilio_auth_token: SecretStr | None = None
+    standard_webhooks_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks signing secret (whsec_...)."
+    )
+    sns_topic_arns: list[str] = Field(
+        default_factory=list, description="SNS topics accepted for SES notifications (empty: any)."
+    )
+    sns_origin_pattern: str = Field(
+        SNS_ORIGIN_PATTERN,
+        description="Regex on scheme://host[:port] of SNS certificate and subscribe URLs.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("keys")
+    @classmethod
+    def _check_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if not value or any(len(k.get_secret_value()) < 16 for k in value):
+            raise ValueError("give at least one key of 16 or more characters")
+        return value
+
+
 class Settings(BaseSettings):
     """Top-level settings: where things live, plus each phase's section."""
 
@@ -128,6 +187,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     providers: ProviderCredentials = Field(default_factory=ProviderCredentials)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -163,6 +223,11 @@ class Settings(BaseSettings):
         if self.hmac_key is not None and self.hmac_key.get_secret_value():
             return self.hmac_key.get_secret_value()
         return installation_key(self.home / HMAC_KEY_FILE)
+
+    @property
+    def spool_dir(self) -> Path:
+        """The tracking service's durable spool folder."""
+        return self.tracking.spool_dir or self.home / "spool"
 
     @property
     def artifacts_dir(self) -> Path:
@@ -205,7 +270,7 @@ def _read_key(path: Path) -> str:
 
 SETTINGS_PREFIXES: dict[str, str] = {
     cls.__name__: str(cls.model_config.get("env_prefix", ""))
-    for cls in (Settings, GatewaySettings, ProviderCredentials, AnalyticsSettings)
+    for cls in (Settings, GatewaySettings, ProviderCredentials, AnalyticsSettings, TrackingSettings)
 }
 
 

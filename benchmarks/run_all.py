@@ -32,6 +32,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_attribution.py": ["--journeys", "500000", "--runs", "1"],
     "bench_ltv.py": ["--customers", "100000", "--runs", "1"],
     "bench_cohorts.py": ["--customers", "100000", "--runs", "1"],
+    "bench_tracking.py": ["--requests", "1000", "--rounds", "1"],
 }
 
 

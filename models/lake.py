@@ -47,6 +47,12 @@ EVENTS = schema(
         "utm_medium": pl.String,
         "utm_campaign": pl.String,
         "utm_content": pl.String,
+        # written by the tracking service (phase 2); null for events from other sources
+        "provider": pl.String,  # sendgrid | mailgun | postmark | ses | twilio | standard | pixel | redirect | ...
+        "provider_event_id": pl.String,  # the provider's own id of the event, when it has one
+        "is_machine": pl.Boolean,  # an open or click made by a proxy, prefetcher or link scanner
+        "user_agent_class": pl.String,  # apple_mpp | scanner | proxy | browser | mail_client | ...
+        "url": pl.String,  # the clicked link
     }
 )
 
@@ -140,6 +146,8 @@ KPIS_DAILY = schema(
         "ad_spend": pl.Float64,
         "cost": pl.Float64,
         **{c: pl.Float64 for c in KPI_RATE_COLUMNS},
+        "human_opens": pl.Int64,  # opens not flagged as a machine's (Apple MPP, scanners)
+        "human_clicks": pl.Int64,  # clicks not flagged as a link scanner's
     }
 )
 EVENT_QUALITY = schema({"day": pl.Date, "issue": pl.String, "rows": pl.Int64, "total_rows": pl.Int64})

@@ -7,8 +7,10 @@ partition or the new one, never half of either. The root may be a local path or 
 
 from __future__ import annotations
 
+import fcntl
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -198,6 +200,7 @@ class Lake:
             schema=spec.schema,
             hive_partitioning=True,
             hive_schema=pl.Schema({"dt": pl.Date}),
+            missing_columns="insert",  # files written before a nullable column was added
             storage_options=storage_options,
         )
 
@@ -208,3 +211,29 @@ class Lake:
         for dt in self.partitions(table):
             if (start is None or dt >= start) and (end is None or dt <= end):
                 yield dt, self.read_partition(table, dt)
+
+
+@contextmanager
+def table_lock(lake: Lake, table: str | LakeTable) -> Iterator[None]:
+    """Serialize read-modify-write of a table's partitions between processes (local lakes).
+
+    Several writers that merge into the same day partition (tracking instances, an import) would
+    otherwise lose each other's rows. On a local root this is an exclusive ``flock`` on
+    ``<table>/.lock``; object stores have no such lock, so there one writer per table is the rule.
+    """
+    if not _is_local(lake):
+        yield
+        return
+    folder = lake.table_path(table)
+    lake.fs.makedirs(folder, exist_ok=True)
+    with open(f"{folder}/.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _is_local(lake: Lake) -> bool:
+    protocol = lake.fs.protocol if isinstance(lake.fs.protocol, str) else lake.fs.protocol[0]
+    return protocol in ("file", "local")

@@ -91,6 +91,7 @@ def lake(tmp_path: Path) -> Lake:
 def aicmo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated AICMO_HOME with default SQLite store and lake under it."""
     home = tmp_path / "home"
+    home.mkdir()
     monkeypatch.setenv("AICMO_HOME", str(home))
     monkeypatch.delenv("AICMO_DATABASE_URL", raising=False)
     monkeypatch.delenv("AICMO_LAKE_ROOT", raising=False)

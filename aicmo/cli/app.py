@@ -28,16 +28,29 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from aicmo.cli.commands import analytics, contacts, db, demo, generate, pipeline, providers, segments
+    from aicmo.cli.commands import (
+        analytics,
+        contacts,
+        db,
+        demo,
+        events,
+        generate,
+        pipeline,
+        providers,
+        segments,
+        serve,
+    )
 
     demo.register(app)
     generate.register(app)
+    serve.register(app)
     app.add_typer(pipeline.app, name="pipeline")
     app.add_typer(db.app, name="db")
     app.add_typer(contacts.app, name="contacts")
     app.add_typer(segments.app, name="segments")
     app.add_typer(analytics.app, name="analytics")
     app.add_typer(providers.app, name="providers")
+    app.add_typer(events.app, name="events")
 
 
 def _settings_error(exc: ValidationError) -> str:

@@ -73,6 +73,9 @@ COUNT_COLUMNS: dict[str, str] = {
     "open_tracked_deliveries": "deliver",
 }
 """Additive counts: the events of a type in the group (restricted to :data:`CHANNEL_SCOPES` if named there)."""
+HUMAN_COLUMNS: dict[str, str] = {"human_opens": "open", "human_clicks": "click"}
+"""Additive counts without the events the tracking service flagged as a machine's (``is_machine``:
+Apple Mail Privacy Protection opens, link-scanner clicks); ``opens`` and ``clicks`` stay raw."""
 UNIQUE_COLUMNS: dict[str, str] = {
     "unique_opens": "open",
     "unique_clicks": "click",
@@ -104,6 +107,7 @@ KPI_DTYPES: dict[str, pl.DataType] = {
     **{c: pl.Int64() for c in UNIQUE_COLUMNS},
     **{c: pl.Float64() for c in MONEY_COLUMNS},
     **{c: pl.Float64() for c in RATE_COLUMNS},
+    **{c: pl.Int64() for c in HUMAN_COLUMNS},
 }
 
 
@@ -125,6 +129,8 @@ def count_exprs() -> list[pl.Expr]:
     counts = [
         ((kind == t) & in_scope(name)).sum().cast(pl.Int64).alias(name) for name, t in COUNT_COLUMNS.items()
     ]
+    human = ~pl.col("is_machine").fill_null(False)
+    counts += [((kind == t) & human).sum().cast(pl.Int64).alias(name) for name, t in HUMAN_COLUMNS.items()]
     money = [
         pl.col("revenue").fill_null(0.0).sum().alias("revenue"),
         pl.col("cost").fill_null(0.0).sum().alias("event_cost"),
@@ -228,6 +234,8 @@ def aggregate_kpis(
     """
     keys = list(keys)
     events = _with_day(events)
+    if "is_machine" not in events.collect_schema().names():  # events from before the tracking service
+        events = events.with_columns(pl.lit(None, pl.Boolean).alias("is_machine"))
     if keys:
         agg = events.group_by(keys).agg(count_exprs())
         agg = agg.join(unique_counts(events, keys), on=keys, how="left", nulls_equal=True)
@@ -241,7 +249,7 @@ def aggregate_kpis(
             agg = pl.concat([agg, spend], how="horizontal")
     else:
         agg = agg.with_columns(pl.lit(0.0).alias("ad_spend"))
-    fill = [pl.col(c).fill_null(0) for c in [*COUNT_COLUMNS, *UNIQUE_COLUMNS]]
+    fill = [pl.col(c).fill_null(0) for c in [*COUNT_COLUMNS, *UNIQUE_COLUMNS, *HUMAN_COLUMNS]]
     fill += [pl.col(c).fill_null(0.0) for c in ("revenue", "event_cost", "ad_spend")]
     agg = agg.with_columns(fill).with_columns((pl.col("event_cost") + pl.col("ad_spend")).alias("cost"))
     agg = agg.with_columns(rate_exprs())

@@ -21,24 +21,23 @@ from aicmo.storage.lake import Lake, LakeSchemaError
 
 def _events(n: int, day: date, start_id: int = 0) -> pl.DataFrame:
     base = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return pl.DataFrame(
-        {
-            "event_id": [f"e{start_id + i}" for i in range(n)],
-            "ts": [base + timedelta(seconds=i * 7 % 86_000) for i in range(n)],
-            "contact_id": [i % 97 for i in range(n)],
-            "campaign_id": [i % 5 for i in range(n)],
-            "channel": ["email"] * n,
-            "type": ["open"] * n,
-            "asset_id": [None] * n,
-            "revenue": [0.0] * n,
-            "cost": [0.001] * n,
-            "utm_source": ["newsletter"] * n,
-            "utm_medium": ["email"] * n,
-            "utm_campaign": ["spring"] * n,
-            "utm_content": [None] * n,
-        },
-        schema=EVENTS,
-    )
+    data = {
+        "event_id": [f"e{start_id + i}" for i in range(n)],
+        "ts": [base + timedelta(seconds=i * 7 % 86_000) for i in range(n)],
+        "contact_id": [i % 97 for i in range(n)],
+        "campaign_id": [i % 5 for i in range(n)],
+        "channel": ["email"] * n,
+        "type": ["open"] * n,
+        "asset_id": [None] * n,
+        "revenue": [0.0] * n,
+        "cost": [0.001] * n,
+        "utm_source": ["newsletter"] * n,
+        "utm_medium": ["email"] * n,
+        "utm_campaign": ["spring"] * n,
+        "utm_content": [None] * n,
+    }
+    # columns added later to the schema (all nullable) are null here
+    return pl.DataFrame({c: data.get(c, [None] * n) for c in EVENTS.names()}, schema=EVENTS)
 
 
 SAMPLES: dict[str, pl.DataFrame] = {
