@@ -209,6 +209,16 @@ def test_every_arrow_points_down_the_layers() -> None:
     assert not bad, "imports against cli -> flows -> tasks -> storage -> models:\n" + "\n".join(bad)
 
 
+def test_every_package_import_names_a_module_that_exists() -> None:
+    modules = {module_name(path) for path in source_files()}
+    missing = [
+        str(imp)
+        for imp in all_imports()
+        if imp.target not in modules and imp.target.rsplit(".", 1)[0] not in modules
+    ]
+    assert not missing, "imports of modules that do not exist:\n" + "\n".join(missing)
+
+
 def test_the_gateway_knows_no_provider_and_keeps_its_internals() -> None:
     bad = gateway_violations(all_imports())
     assert not bad, "gateway boundary crossed:\n" + "\n".join(bad)
