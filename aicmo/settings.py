@@ -11,6 +11,7 @@ import secrets
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,11 +93,30 @@ class AnalyticsSettings(BaseSettings):
     engagement_half_life_days: float = Field(30.0, gt=0)
     attribution_lookback_days: int = Field(30, ge=1)
     time_decay_half_life_days: float = Field(7.0, gt=0)
+    attribution_markov_order: int = Field(
+        1,
+        ge=1,
+        le=4,
+        description="Touches a Markov attribution state remembers (ChannelAttribution's order).",
+    )
     tier_thresholds: dict[str, float] = Field(
         default_factory=lambda: {"silver": 100.0, "gold": 500.0, "platinum": 2000.0}
     )
     ltv_horizon_days: int = Field(365, ge=1)
     ltv_discount_rate_annual: float = Field(0.10, ge=0)
+    ltv_purchase_model: Literal["bgnbd", "mbgnbd", "auto"] = Field(
+        "auto",
+        description="Purchase model of the LTV: BG/NBD, MBG/NBD, or auto (the one with the smaller "
+        "calibration/holdout error, BG/NBD unless MBG/NBD does better).",
+    )
+    ltv_holdout_days: int = Field(
+        90, ge=7, description="Holdout period of the calibration/holdout check that 'auto' chooses by."
+    )
+    ltv_spend_excludes_zero_orders: bool = Field(
+        False,
+        description="Leave zero-value purchases out of Gamma-Gamma's spend (they always count as "
+        "purchases for frequency, recency and T).",
+    )
     anomaly_z_threshold: float = Field(
         4.5,
         gt=0,
@@ -119,8 +139,11 @@ class TrackingSettings(BaseSettings):
         description="Public base URL of the service as recipients and providers reach it (behind a proxy: the proxy's).",
     )
     keys: list[SecretStr] = Field(
-        default_factory=lambda: [SecretStr("aicmo-dev-tracking-key-change-me")],
-        description="HMAC keys of tracking tokens, newest first: the first signs, every one verifies.",
+        default_factory=list,
+        description=(
+            "HMAC keys of tracking tokens, newest first: the first signs, every one verifies. Unset, a random "
+            "key is generated once per installation in home/tracking.key (mode 0600)."
+        ),
     )
     spool_dir: Path | None = Field(None, description="Folder of the durable spool; default home/spool.")
     flush_interval_s: float = Field(2.0, gt=0, description="Longest time an event waits in the spool.")
@@ -159,9 +182,121 @@ class TrackingSettings(BaseSettings):
     @field_validator("keys")
     @classmethod
     def _check_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
-        if not value or any(len(k.get_secret_value()) < 16 for k in value):
-            raise ValueError("give at least one key of 16 or more characters")
+        if any(len(k.get_secret_value()) < 16 for k in value):
+            raise ValueError("every key needs 16 or more characters")
         return value
+
+
+class AdsSettings(BaseSettings):
+    """Paid ads (phase 2): reporting currency, rates, pacing and allocation knobs, platform APIs."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_ADS_", extra="ignore")
+
+    reporting_currency: str = Field(
+        "USD", min_length=3, max_length=3, description="ISO code every amount is converted to."
+    )
+    rates_file: Path | None = Field(
+        None, description="CSV of exchange rates: date, currency, rate (to the reporting currency)."
+    )
+    rates_url: str | None = Field(
+        None,
+        description="Frankfurter server for daily ECB rates through the gateway (e.g. https://api.frankfurter.app).",
+    )
+    day_first: bool = Field(False, description="Read ambiguous dates such as 03/11/2026 day-first.")
+    pacing_tolerance: float = Field(0.10, ge=0, le=1, description="Pacing off by more than this is flagged.")
+    exploration_floor: float = Field(
+        0.05, ge=0, le=1, description="Share of the daily budget each ad set keeps at least."
+    )
+    max_share: float = Field(0.60, gt=0, le=1, description="Largest share of the budget one ad set may get.")
+    prior_strength: float = Field(
+        50.0, ge=0, description="Clicks' worth of the campaign mean that bid estimates are shrunk toward."
+    )
+    meta_base_url: str = "https://graph.facebook.com/v21.0"
+    meta_access_token: SecretStr | None = None
+    google_ads_base_url: str = "https://googleads.googleapis.com/v18"
+    google_ads_developer_token: SecretStr | None = None
+    google_ads_access_token: SecretStr | None = None
+    google_ads_login_customer_id: str | None = None
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError(f"not an ISO currency code: {value!r}")
+        return value.upper()
+
+
+class ChannelSpec(BaseModel):
+    """What a channel accepts from a creative: dimensions, aspect ratio, file size, and its variants."""
+
+    min_width: int = Field(1, ge=1)
+    min_height: int = Field(1, ge=1)
+    max_width: int | None = Field(None, ge=1)
+    max_height: int | None = Field(None, ge=1)
+    min_aspect: float = Field(0.0, ge=0, description="Lowest width / height accepted.")
+    max_aspect: float = Field(100.0, gt=0, description="Highest width / height accepted.")
+    max_bytes: int = Field(5_000_000, ge=1)
+    widths: list[int] = Field(default_factory=lambda: [320, 640], description="Responsive variant widths.")
+    format: Literal["webp", "avif", "jpeg"] = Field("webp", description="Variant encoding (avif falls back).")
+    quality: int = Field(80, ge=1, le=100)
+
+
+def _default_channel_specs() -> dict[str, ChannelSpec]:
+    return {
+        # Email clients render a 600 px column; 2x for high-density screens; Gmail clips big messages.
+        "email": ChannelSpec(min_width=600, max_width=2400, min_aspect=0.5, max_aspect=4.0,
+                             max_bytes=1_000_000, widths=[600, 1200], format="jpeg"),
+        # Android's big-picture notification is 2:1; FCM refuses images over 1 MB.
+        "push": ChannelSpec(min_width=512, min_height=256, min_aspect=1.5, max_aspect=2.5,
+                            max_bytes=1_000_000, widths=[512, 1024], format="jpeg"),
+        # Chrome shows web-push images at 3:2 (1350x900 recommended).
+        "web_push": ChannelSpec(min_width=720, min_height=480, min_aspect=1.2, max_aspect=2.0,
+                                max_bytes=1_000_000, widths=[720, 1350], format="webp"),
+        # A social post image: portrait 4:5 up to the 1.91:1 link card, 1080 px wide.
+        "social": ChannelSpec(min_width=600, min_height=315, min_aspect=0.8, max_aspect=1.91,
+                              max_bytes=8_000_000, widths=[600, 1080], format="webp"),
+    }  # fmt: skip
+
+
+class MediaSettings(BaseSettings):
+    """Media library (phase 4): ingest limits, URL fetching, near-duplicates, suggestions, channel specs."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_MEDIA_", extra="ignore")
+
+    store_url: str | None = Field(
+        None, description="Path or fsspec URL of the asset store; default home/media."
+    )
+    max_bytes: int = Field(50_000_000, ge=1, description="Largest file accepted, in bytes.")
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest image accepted (decompression bombs)."
+    )
+    accepted_formats: list[str] = Field(
+        default_factory=lambda: ["JPEG", "PNG", "GIF", "WEBP"], description="Pillow formats accepted."
+    )
+    fetch_timeout_s: float = Field(
+        10.0, gt=0, description="Timeout of a URL fetch (connect, each read, total)."
+    )
+    fetch_max_redirects: int = Field(5, ge=0)
+    fetch_allowed_ips: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks allowed despite being private/loopback (e.g. 127.0.0.1 in tests).",
+    )
+    dupe_distance: int = Field(
+        18,
+        ge=0,
+        le=128,
+        description="Largest pHash + dHash Hamming distance (of 128 bits) of a near-duplicate.",
+    )
+    min_exposures: int = Field(200, ge=1, description="Deliveries an asset needs before it is judged.")
+    fatigue_window_days: int = Field(
+        28, ge=2, description="Recent days of exposures the fatigue test looks at."
+    )
+    fatigue_z: float = Field(2.33, gt=0, description="One-sided z of the CTR trend test (2.33: 1%).")
+    fatigue_min_drop: float = Field(0.2, ge=0, le=1, description="Relative CTR drop that counts as fatigue.")
+    confidence_z: float = Field(1.96, gt=0, description="z of the Wilson intervals (1.96: 95%).")
+    workers: int = Field(2, ge=1, description="Processes for hashing and variants.")
+    thumbnail_px: int = Field(256, ge=16, description="Longest side of a thumbnail.")
+    channel_specs: dict[str, ChannelSpec] = Field(default_factory=_default_channel_specs)
 
 
 class Settings(BaseSettings):
@@ -188,6 +323,8 @@ class Settings(BaseSettings):
     providers: ProviderCredentials = Field(default_factory=ProviderCredentials)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    ads: AdsSettings = Field(default_factory=AdsSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -230,6 +367,11 @@ class Settings(BaseSettings):
         return self.tracking.spool_dir or self.home / "spool"
 
     @property
+    def resolved_media_store(self) -> str:
+        """The asset store's root as a path string or fsspec URL."""
+        return self.media.store_url or str(self.home / "media")
+
+    @property
     def artifacts_dir(self) -> Path:
         """Where plots and exported reports are written."""
         return self.home / "artifacts"
@@ -270,7 +412,15 @@ def _read_key(path: Path) -> str:
 
 SETTINGS_PREFIXES: dict[str, str] = {
     cls.__name__: str(cls.model_config.get("env_prefix", ""))
-    for cls in (Settings, GatewaySettings, ProviderCredentials, AnalyticsSettings, TrackingSettings)
+    for cls in (
+        Settings,
+        GatewaySettings,
+        ProviderCredentials,
+        AnalyticsSettings,
+        TrackingSettings,
+        AdsSettings,
+        MediaSettings,
+    )
 }
 
 

@@ -33,6 +33,21 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_ltv.py": ["--customers", "100000", "--runs", "1"],
     "bench_cohorts.py": ["--customers", "100000", "--runs", "1"],
     "bench_tracking.py": ["--requests", "1000", "--rounds", "1"],
+    "bench_ads_import.py": ["--ad-sets", "100", "--days", "90", "--runs", "1"],
+    "bench_media.py": [
+        "--hash-files",
+        "10",
+        "--hashes",
+        "30000",
+        "--queries",
+        "200",
+        "--tree-queries",
+        "10",
+        "--ingest-files",
+        "100",
+        "--runs",
+        "1",
+    ],
 }
 
 

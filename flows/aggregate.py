@@ -57,6 +57,7 @@ def aggregate(start: date | None = None, end: date | None = None, full: bool = F
             now,
             analytics.attribution_lookback_days,
             analytics.time_decay_half_life_days,
+            analytics.attribution_markov_order,
         )
         out_dir = settings.artifacts_dir / "aggregate"
         trends = trends_task(

@@ -7,7 +7,7 @@ key are dropped on write).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -56,6 +56,10 @@ EVENTS = schema(
     }
 )
 
+# Money columns ``spend`` and ``conversion_value`` are in the reporting currency (what the KPIs
+# add up); ``currency`` is the ad account's own currency and the ``*_local`` columns the amounts
+# as the platform reported them (null for rows written before currencies were recorded).
+# Conversions are fractional: Google Ads reports data-driven credit such as 2.5.
 AD_SPEND = schema(
     {
         "date": pl.Date,
@@ -67,8 +71,12 @@ AD_SPEND = schema(
         "impressions": pl.Int64,
         "clicks": pl.Int64,
         "spend": pl.Float64,
-        "conversions": pl.Int64,
+        "conversions": pl.Float64,
         "conversion_value": pl.Float64,
+        "account": pl.String,
+        "currency": pl.String,
+        "spend_local": pl.Float64,
+        "conversion_value_local": pl.Float64,
     }
 )
 
@@ -92,11 +100,19 @@ class LakeTable:
     schema: pl.Schema
     partition_column: str
     key: tuple[str, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Values of key columns that writers from before the column existed leave out."""
 
 
 TABLES: dict[str, LakeTable] = {
     "events": LakeTable("events", EVENTS, "ts", ("event_id",)),
-    "ad_spend": LakeTable("ad_spend", AD_SPEND, "date", ("date", "platform", "campaign", "ad_set", "ad")),
+    "ad_spend": LakeTable(
+        "ad_spend",
+        AD_SPEND,
+        "date",
+        ("date", "platform", "account", "campaign", "ad_set", "ad"),
+        defaults={"account": ""},
+    ),
     "orders": LakeTable("orders", ORDERS, "ts", ("order_id",)),
 }
 
@@ -166,9 +182,8 @@ register(LakeTable("event_quality", EVENT_QUALITY, "day", ("day", "issue")))
 register(LakeTable("attribution", ATTRIBUTION, "day", ("day", "model", "channel", "campaign_id")))
 
 # ---- phase 3 derived tables: scores (LTV, tiers, RFM, engagement) and cohorts -----------------
-LTV = schema(
+RFM_SUMMARY = schema(
     {
-        "as_of": pl.Date,
         "contact_id": pl.Int64,
         "first_purchase": pl.Date,
         "last_purchase": pl.Date,
@@ -179,6 +194,13 @@ LTV = schema(
         "recency": pl.Int64,
         "T": pl.Int64,
         "monetary_value": pl.Float64,
+    }
+)
+"""One row per purchasing contact, in lifetimes' conventions (see ``aicmo.tasks.analytics.rfm``)."""
+LTV = schema(
+    {
+        "as_of": pl.Date,
+        **RFM_SUMMARY,
         "expected_purchases": pl.Float64,
         "p_alive": pl.Float64,
         "expected_spend": pl.Float64,
@@ -211,4 +233,28 @@ register(
     LakeTable(
         "cohort_retention", COHORT_RETENTION, "as_of", ("as_of", "basis", "period_unit", "cohort", "period")
     )
+)
+
+# ---- phase 2 derived table: paid ads cost and return --------------------------------------------
+ADS_ROI_DAILY = schema(
+    {
+        "day": pl.Date,
+        "platform": pl.String,
+        "account": pl.String,
+        "campaign": pl.String,
+        "ad_set": pl.String,
+        "spend": pl.Float64,
+        "impressions": pl.Int64,
+        "clicks": pl.Int64,
+        "conversions": pl.Float64,
+        "revenue": pl.Float64,
+        "ctr": pl.Float64,
+        "cpc": pl.Float64,
+        "cpm": pl.Float64,
+        "cpa": pl.Float64,
+        "roas": pl.Float64,
+    }
+)
+register(
+    LakeTable("ads_roi_daily", ADS_ROI_DAILY, "day", ("day", "platform", "account", "campaign", "ad_set"))
 )

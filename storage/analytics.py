@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from aicmo.models.analytics import TierChange
 from aicmo.models.crm import Contact
+from aicmo.models.lake import schema
 from aicmo.models.runs import LakePartitionState
 
 CHUNK_ROWS = 20_000
-CURRENT_TIERS_SCHEMA = pl.Schema(
-    {"contact_id": pl.Int64(), "old_tier": pl.String(), "old_tier_changed_at": pl.Datetime("us", "UTC")}
+CURRENT_TIERS_SCHEMA = schema(
+    {"contact_id": pl.Int64, "old_tier": pl.String, "old_tier_changed_at": pl.Datetime("us", "UTC")}
 )
 
 

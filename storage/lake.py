@@ -38,6 +38,9 @@ def _table(name: str | LakeTable) -> LakeTable:
 
 def conform(df: pl.DataFrame, table: LakeTable) -> pl.DataFrame:
     """Cast ``df`` to the table's schema, in its column order; missing nullable columns become null."""
+    defaults = [pl.lit(v, table.schema[c]).alias(c) for c, v in table.defaults.items() if c not in df.columns]
+    if defaults:
+        df = df.with_columns(defaults)
     missing = [c for c in table.schema.names() if c not in df.columns]
     if any(c in table.key or c == table.partition_column for c in missing):
         raise LakeSchemaError(f"{table.name}: missing required column(s) {missing}")

@@ -38,6 +38,7 @@ COMPOSITION_ROOT_MAY_IMPORT = ("aicmo.storage", "aicmo.tasks")
 GATEWAY = "aicmo.tasks.gateway"
 PROVIDERS = "aicmo.tasks.providers"
 STORAGE = "aicmo.storage"
+MODELS = "aicmo.models"
 # SQLAlchemy statement constructors, and the session/connection calls that run or stage SQL.
 SQL_CONSTRUCTORS = frozenset({"select", "insert", "update", "delete", "text"})
 SQL_METHODS = frozenset({"execute", "scalars", "scalar", "add_all", "exec_driver_sql"})
@@ -225,7 +226,14 @@ def test_the_gateway_knows_no_provider_and_keeps_its_internals() -> None:
 
 
 def test_sql_lives_in_storage_only() -> None:
-    bad = [use for path in source_files() if not within(module_name(path), STORAGE) for use in sql_uses(path)]
+    bad = [
+        use
+        for path in source_files()
+        if not within(module_name(path), STORAGE)
+        for use in sql_uses(path)
+        # a table's server default (``server_default=text("'[]'")``) is schema, not a query
+        if not (within(module_name(path), MODELS) and "text" in use)
+    ]
     assert not bad, "SQL outside aicmo.storage (add a named function to storage/<phase>.py):\n" + "\n".join(
         bad
     )

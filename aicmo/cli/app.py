@@ -29,12 +29,14 @@ app = typer.Typer(
 
 def _register() -> None:
     from aicmo.cli.commands import (
+        ads,
         analytics,
         contacts,
         db,
         demo,
         events,
         generate,
+        media,
         pipeline,
         providers,
         segments,
@@ -51,6 +53,8 @@ def _register() -> None:
     app.add_typer(analytics.app, name="analytics")
     app.add_typer(providers.app, name="providers")
     app.add_typer(events.app, name="events")
+    app.add_typer(ads.app, name="ads")
+    app.add_typer(media.app, name="media")
 
 
 def _settings_error(exc: ValidationError) -> str:

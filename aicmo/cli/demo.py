@@ -68,6 +68,7 @@ def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[st
 
 
 PIPELINE_STEP = "daily pipeline: enrich, revenue, aggregate, score"
+MEDIA_STEP = "media: ingest creatives, near-duplicates, suggestions (phase 4)"
 
 
 def run_demo(
@@ -77,8 +78,9 @@ def run_demo(
     it; prints a summary.
 
     Returns each step's summary: ``generate``, then the pipeline's ``enrich``, ``revenue``,
-    ``aggregate`` and ``score``.
+    ``aggregate`` and ``score``, then ``media``.
     """
+    from aicmo.cli.commands.media import demo_step as media_demo_step
     from aicmo.fakes.provider_server import FakeProviderServer
     from aicmo.flows.daily import daily_pipeline
     from aicmo.flows.generate import generate_sample_data
@@ -102,8 +104,10 @@ def run_demo(
             run_date = date.fromisoformat(str(generated["end"]))
             return daily_pipeline(run_date=run_date, full=True)
 
-        results = _run_steps([("generate", generate), (PIPELINE_STEP, pipeline)])
-    steps = {"generate": results["generate"], **results[PIPELINE_STEP]}
+        results = _run_steps(
+            [("generate", generate), (PIPELINE_STEP, pipeline), (MEDIA_STEP, media_demo_step)]
+        )
+    steps = {"generate": results["generate"], **results[PIPELINE_STEP], "media": results[MEDIA_STEP]}
     console.rule("[bold]Summary")
     for name, summary in steps.items():
         print_summary(name, summary)

@@ -8,9 +8,21 @@ to 1, so each model credits exactly the conversions (and revenue) that have a jo
 - ``linear``: ``1 / n`` each;
 - ``time_decay``: ``2 ** (-age / half_life)``, normalised within the journey;
 - ``position_based``: 40 % first, 40 % last, 20 % shared by the middle (50/50 for two touches);
-- ``markov``: data-driven. The removal effect of each channel (see :mod:`.markov`) is shared
-  among the journey's channels in proportion, then equally among that channel's touches. Per
-  journey rather than only in total, so credits also break down by day and campaign.
+- ``markov``: the standard Markov attribution (Anderl et al. 2016, ChannelAttribution's
+  ``markov_model``): each channel gets the conversions times its share of the removal effects,
+  and the revenue times its share of the value removal effects, from a chain of order 1 to 4
+  (see :mod:`.markov`);
+- ``markov_journey``: the same removal effects used per journey instead: each journey's
+  conversion is shared among its channels in proportion to their removal effects, then equally
+  among that channel's touches. Channel totals differ from ``markov`` (on ChannelAttribution's
+  example by up to 16 points of total conversions per channel); kept for path-level views;
+- ``shapley``: the simplified Shapley value over channel sets and their conversion rates
+  (Zhao et al. 2018, see :mod:`.shapley`), splitting conversions and revenue by its shares.
+
+``markov`` and ``shapley`` are global shares. They are credited per day as the day's credited
+conversions (revenue) times the channel's share, so every day's credits add up to that day's
+conversions; within a day and channel, by campaign in proportion to the channel's touches on that
+day's converted journeys (campaign null when the channel had none that day).
 
 Conversions with no touchpoint in the lookback window are not credited to any channel; the
 result counts them (``unattributed``) so the totals reconcile.
@@ -30,9 +42,14 @@ from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.journeys import TOUCH_TYPES, Journeys, build_journeys, segment_sum
 from aicmo.tasks.analytics.markov import MarkovModel, fit_markov, transition_counts
 from aicmo.tasks.analytics.quality import clean, flag_events
+from aicmo.tasks.analytics.shapley import ShapleyModel, channel_sets, fit_shapley
 
-MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov")
-RULE_MODELS = MODELS[:-1]
+RULE_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based")
+TOUCH_MODELS = (*RULE_MODELS, "markov_journey")
+"""Models that weigh each touch of a converted journey."""
+SHARE_MODELS = ("markov", "shapley")
+"""Models that split the conversions by global channel shares."""
+MODELS = (*RULE_MODELS, "markov", "markov_journey", "shapley")
 CREDIT_KEYS = ("day", "channel", "campaign_id")
 
 
@@ -42,6 +59,7 @@ class Attribution:
 
     credits: pl.DataFrame  # day, model, channel, campaign_id, conversions, revenue
     markov: MarkovModel
+    shapley: ShapleyModel
     conversions: int
     revenue: float
     credited_conversions: int
@@ -107,34 +125,88 @@ def with_weights(touches: pl.DataFrame, half_life_days: float, model: MarkovMode
         pl.when(pl.col("__share_total") > 0)
         .then(pl.col("__share") / pl.col("__share_total"))
         .otherwise(1.0 / nf)
-        .alias("markov"),
+        .alias("markov_journey"),
     ).drop(pl.selectors.starts_with("__"))
 
 
-def credit(journeys: Journeys, half_life_days: float, model: MarkovModel | None = None) -> pl.DataFrame:
+def share_credits(
+    journeys: Journeys, model: str, shares: dict[str, float], value_shares: dict[str, float]
+) -> pl.DataFrame:
+    """Credits of a global-share model: each day's conversions (revenue) times each channel's share.
+
+    Within a day and channel the credit goes to campaigns in proportion to the channel's touches on
+    that day's converted journeys, or to campaign null when it had none.
+    """
+    credited = journeys.conversions.filter(pl.col("n_touches") > 0)
+    per_day = credited.group_by("day").agg(
+        pl.len().cast(pl.Float64).alias("day_conversions"), pl.col("revenue").sum().alias("day_revenue")
+    )
+    channels = sorted(set(shares) | set(value_shares))
+    weights = pl.DataFrame(
+        {
+            "channel": channels,
+            "share": [shares.get(c, 0.0) for c in channels],
+            "value_share": [value_shares.get(c, 0.0) for c in channels],
+        },
+        schema={"channel": pl.String, "share": pl.Float64, "value_share": pl.Float64},
+    ).filter((pl.col("share") > 0) | (pl.col("value_share") > 0))
+    touches = journeys.converted_touches.group_by("day", "channel", "campaign_id").agg(
+        pl.len().cast(pl.Float64).alias("__n")
+    )
+    split = touches.with_columns((pl.col("__n") / pl.col("__n").sum().over("day", "channel")).alias("__frac"))
+    return (
+        per_day.join(weights, how="cross")
+        .join(split, on=["day", "channel"], how="left")
+        .select(
+            "day",
+            pl.lit(model).alias("model"),
+            "channel",
+            "campaign_id",
+            (pl.col("day_conversions") * pl.col("share") * pl.col("__frac").fill_null(1.0)).alias(
+                "conversions"
+            ),
+            (pl.col("day_revenue") * pl.col("value_share") * pl.col("__frac").fill_null(1.0)).alias(
+                "revenue"
+            ),
+        )
+    )
+
+
+def credit(
+    journeys: Journeys,
+    half_life_days: float,
+    model: MarkovModel | None = None,
+    shapley: ShapleyModel | None = None,
+) -> pl.DataFrame:
     """Credits per model and (day, channel, campaign) from a journey set, in long form."""
     model = model or fit_markov(transition_counts(journeys.touches))
+    shapley = shapley or fit_shapley(channel_sets(journeys.touches))
     wide = (
         with_weights(journeys.converted_touches, half_life_days, model)
         .group_by(CREDIT_KEYS)
         .agg(
-            *[pl.col(m).sum().alias(f"{m}|conversions") for m in MODELS],
-            *[(pl.col(m) * pl.col("revenue")).sum().alias(f"{m}|revenue") for m in MODELS],
+            *[pl.col(m).sum().alias(f"{m}|conversions") for m in TOUCH_MODELS],
+            *[(pl.col(m) * pl.col("revenue")).sum().alias(f"{m}|revenue") for m in TOUCH_MODELS],
         )
         .collect()
     )
     long = pl.concat(
         [
-            wide.select(
-                "day",
-                pl.lit(m).alias("model"),
-                "channel",
-                "campaign_id",
-                pl.col(f"{m}|conversions").alias("conversions"),
-                pl.col(f"{m}|revenue").alias("revenue"),
-            )
-            for m in MODELS
-        ]
+            *[
+                wide.select(
+                    "day",
+                    pl.lit(m).alias("model"),
+                    "channel",
+                    "campaign_id",
+                    pl.col(f"{m}|conversions").alias("conversions"),
+                    pl.col(f"{m}|revenue").alias("revenue"),
+                )
+                for m in TOUCH_MODELS
+            ],
+            share_credits(journeys, "markov", model.shares(), model.shares(value=True)),
+            share_credits(journeys, "shapley", shapley.shares(), shapley.shares(value=True)),
+        ],
+        how="vertical_relaxed",
     )
     return long.cast(ATTRIBUTION).sort("day", "model", "channel", "campaign_id", nulls_last=True)
 
@@ -146,25 +218,29 @@ def attribute(
     touch_types: tuple[str, ...] = TOUCH_TYPES,
     *,
     credit_from: date | None = None,
+    markov_order: int = 1,
 ) -> Attribution:
-    """Journeys, the Markov chain and every model's credits for ``events`` (clean events only).
+    """Journeys, the Markov chain, the Shapley values and every model's credits for ``events``.
 
     ``credit_from``: only conversions on or after this day are credited; earlier events are
-    there to give those conversions their full lookback window (the chain is fitted on all).
+    there to give those conversions their full lookback window (the chain and the Shapley game
+    are fitted on all). ``markov_order``: 1 to 4, the number of touches a chain state remembers.
     """
     journeys = build_journeys(events, lookback_days, touch_types)
-    model = fit_markov(transition_counts(journeys.touches))
+    model = fit_markov(transition_counts(journeys.touches, markov_order))
+    shapley = fit_shapley(channel_sets(journeys.touches))
     if credit_from is not None:
         journeys = Journeys(
             touches=journeys.touches.filter(~pl.col("converted") | (pl.col("day") >= credit_from)),
             conversions=journeys.conversions.filter(pl.col("day") >= credit_from),
         )
-    credits = credit(journeys, half_life_days, model)
+    credits = credit(journeys, half_life_days, model, shapley)
     conv = journeys.conversions
     credited = conv.filter(pl.col("n_touches") > 0)
     return Attribution(
         credits=credits,
         markov=model,
+        shapley=shapley,
         conversions=conv.height,
         revenue=float(conv.get_column("revenue").sum()),
         credited_conversions=credited.height,
@@ -180,6 +256,7 @@ def attribute_lake(
     now: datetime,
     lookback_days: float,
     half_life_days: float,
+    markov_order: int = 1,
 ) -> Attribution:
     """Attribute the conversions between ``start`` and ``end`` from the lake's clean events.
 
@@ -188,7 +265,9 @@ def attribute_lake(
     """
     scan_from = start - timedelta(days=math.ceil(lookback_days)) if start is not None else None
     flagged = flag_events(lake.scan("events", scan_from, end), known_campaign_ids, now)
-    return attribute(clean(flagged), lookback_days, half_life_days, credit_from=start)
+    return attribute(
+        clean(flagged), lookback_days, half_life_days, credit_from=start, markov_order=markov_order
+    )
 
 
 def write_credits(lake: Lake, credits: pl.DataFrame, days: Collection[date]) -> dict[date, int]:

@@ -8,11 +8,13 @@ customers only, the number of repeat purchase periods ``x`` and their mean value
 The log-likelihood is split so the optimizer's work per evaluation is one ``log(x m + v)`` per
 customer: the gamma-function terms are computed once per distinct ``x`` and the terms linear in
 ``p`` are precomputed sums. The analytic gradient goes to L-BFGS-B over the log-parameters.
+Standard errors come from the observed information matrix at the optimum (see
+:mod:`.fit_uncertainty`), ``v``'s in the caller's currency unit.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,12 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
 from aicmo.tasks.analytics.bgnbd import FitError, _dot, warm_start_rows
+from aicmo.tasks.analytics.fit_uncertainty import (
+    json_errors,
+    observed_information,
+    standard_errors,
+    wald_intervals,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -35,14 +43,19 @@ class GammaGammaFit:
     log_likelihood: float
     n_customers: int
     iterations: int
+    std_errors: dict[str, float] = field(default_factory=dict)
 
     def params(self) -> dict[str, float]:
         """The three model parameters by name."""
         return {"p": self.p, "q": self.q, "v": self.v}
 
+    def confidence_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Wald intervals ``estimate -/+ z * std_error`` per parameter."""
+        return wald_intervals(self.params(), self.std_errors, level)
+
     def as_dict(self) -> dict[str, Any]:
-        """Everything, as plain values."""
-        return asdict(self)
+        """Everything, as plain values (a standard error that could not be estimated is None)."""
+        return {**asdict(self), "std_errors": json_errors(self.std_errors)}
 
     @property
     def population_mean(self) -> float:
@@ -160,7 +173,14 @@ def fit_gamma_gamma(
     )
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise FitError(f"Gamma-Gamma fit diverged: {result.message}")
-    p, q, v_scaled = np.exp(result.x)
+    estimate = np.exp(result.x)
+
+    def gradient(params: FloatArray) -> FloatArray:
+        return _neg_ll_and_grad(np.log(params), pr)[1] * pr.total / params
+
+    se = standard_errors(observed_information(gradient, estimate))
+    se[2] /= scale
+    p, q, v_scaled = estimate
     total = pr.total
     # Undo the spend scaling in the reported likelihood: each customer's density picks up log(scale).
     ll = float(-result.fun * total + total * np.log(scale))
@@ -171,6 +191,7 @@ def fit_gamma_gamma(
         log_likelihood=ll,
         n_customers=round(total),
         iterations=int(result.nit),
+        std_errors={"p": float(se[0]), "q": float(se[1]), "v": float(se[2])},
     )
 
 

@@ -22,7 +22,7 @@ from aicmo.tasks.analytics.cohorts import Period
 from aicmo.tasks.analytics.kpis import KPIS_TABLE, QUALITY_TABLE, recompute_daily_kpis, window_rollups
 from aicmo.tasks.analytics.quality import summarize
 from aicmo.tasks.analytics.score_steps import TierMethod, build_cohorts, build_scores, store_scores
-from aicmo.tasks.analytics.trends import TrendReport, trend_report
+from aicmo.tasks.analytics.trends import TrendReport, window_trend_report
 
 
 @task(name="daily-kpis", persist_result=False)
@@ -59,10 +59,13 @@ def attribution_task(
     now: datetime,
     lookback_days: float,
     half_life_days: float,
+    markov_order: int = 1,
 ) -> Attribution:
     """Attribute the window's conversions from the lake and write the ``attribution`` partitions."""
     lake = Lake(lake_root)
-    result = attribute_lake(lake, start, end, known_campaign_ids, now, lookback_days, half_life_days)
+    result = attribute_lake(
+        lake, start, end, known_campaign_ids, now, lookback_days, half_life_days, markov_order
+    )
     days = set(result.credits.get_column("day").to_list())
     if start is not None and end is not None:
         days |= {start + timedelta(days=i) for i in range((end - start).days + 1)}
@@ -79,9 +82,10 @@ def trends_task(
     threshold: float,
     out_dir: str,
 ) -> TrendReport:
-    """Read ``kpis_daily`` for the window from the lake and build the :class:`TrendReport`."""
-    daily = Lake(lake_root).scan("kpis_daily", start, end).drop("dt").collect()
-    return trend_report(daily, campaign_kpis, threshold=threshold, out_dir=Path(out_dir))
+    """Trends of the window from the lake's ``kpis_daily`` and its history (:func:`window_trend_report`)."""
+    return window_trend_report(
+        Lake(lake_root), start, end, campaign_kpis, threshold=threshold, out_dir=Path(out_dir)
+    )
 
 
 @task(name="build-scores", persist_result=False)

@@ -10,9 +10,17 @@ does, so fitted parameters are comparable with lifetimes':
 - ``monetary_value``: mean amount of the repeat purchase days (0 for one-time buyers).
 
 Alongside come the plain historical figures: ``orders`` (order rows), ``revenue`` (sum of
-amounts), ``aov`` (average order value), first and last purchase day. Only orders with a
-positive amount on or before ``as_of`` count as purchases; refunds and zero rows are reported by
-the bad-data check, not folded into a customer's purchase history.
+amounts), ``aov`` (average order value), first and last purchase day.
+
+Every order with a known contact and a non-negative amount on or before ``as_of`` is a
+purchase, zero-value ones included (a free order is still a transaction in the BG/NBD sense:
+lifetimes and the published CDNOW summary count them; the raw CDNOW log with calibration end
+1997-09-30 gives 2,357 customers that way). Refunds (negative amounts) are left out.
+
+Gamma-Gamma can be fitted on the spend of the repeat purchases that cost something: with
+``exclude_zero=True``, :func:`spend_summary` gives per contact the repeat purchase days with a
+positive amount (``spend_frequency``) and their mean (``spend_value``). The LTV uses it when
+``AICMO_ANALYTICS_LTV_SPEND_EXCLUDES_ZERO_ORDERS`` is set.
 """
 
 from __future__ import annotations
@@ -21,20 +29,9 @@ from datetime import date, timedelta
 
 import polars as pl
 
-RFM_SCHEMA = pl.Schema(
-    {
-        "contact_id": pl.Int64,
-        "first_purchase": pl.Date,
-        "last_purchase": pl.Date,
-        "orders": pl.UInt32,
-        "revenue": pl.Float64,
-        "aov": pl.Float64,
-        "frequency": pl.Int64,
-        "recency": pl.Int64,
-        "T": pl.Int64,
-        "monetary_value": pl.Float64,
-    }
-)
+from aicmo.models.lake import RFM_SUMMARY
+
+SPEND_SUMMARY = pl.Schema({"contact_id": pl.Int64, "spend_frequency": pl.Int64, "spend_value": pl.Float64})
 
 
 def purchases(orders: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
@@ -47,7 +44,7 @@ def purchases(orders: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
         .filter(
             pl.col("contact_id").is_not_null(),
             pl.col("amount").is_not_null(),
-            pl.col("amount") > 0,
+            pl.col("amount") >= 0,
             pl.col("day") < end,
         )
     )
@@ -68,7 +65,7 @@ def rfm_summary(orders: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
         .agg(
             day.min().alias("first_purchase"),
             day.max().alias("last_purchase"),
-            pl.len().cast(pl.UInt32).alias("orders"),
+            pl.len().cast(pl.Int64).alias("orders"),
             pl.col("amount").sum().alias("revenue"),
             day.n_unique().alias("purchase_days"),
             pl.col("amount").filter(day == day.min()).sum().alias("first_day_amount"),
@@ -90,10 +87,36 @@ def rfm_summary(orders: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
         .then((pl.col("revenue") - pl.col("first_day_amount")) / frequency)
         .otherwise(0.0)
         .alias("monetary_value"),
+    ).cast(RFM_SUMMARY)
+
+
+def spend_summary(orders: pl.LazyFrame, as_of: date, *, exclude_zero: bool = False) -> pl.LazyFrame:
+    """Gamma-Gamma's input per purchasing contact: repeat purchase days counted for spend, and their mean.
+
+    With ``exclude_zero`` a repeat day whose amounts sum to 0 is left out of both (a free order
+    says nothing about what a customer spends); otherwise this is ``(frequency, monetary_value)``.
+    """
+    day_totals = (
+        purchases(orders, as_of)
+        .group_by("contact_id", "day")
+        .agg(pl.col("amount").sum())
+        .with_columns((pl.col("day") == pl.col("day").min().over("contact_id")).alias("__first"))
+        .filter(~pl.col("__first"))
+    )
+    if exclude_zero:
+        day_totals = day_totals.filter(pl.col("amount") > 0)
+    spend = day_totals.group_by("contact_id").agg(
+        pl.len().cast(pl.Int64).alias("spend_frequency"), pl.col("amount").mean().alias("spend_value")
+    )
+    buyers = purchases(orders, as_of).select("contact_id").unique()
+    return (
+        buyers.join(spend, on="contact_id", how="left")
+        .with_columns(pl.col("spend_frequency").fill_null(0), pl.col("spend_value").fill_null(0.0))
+        .cast(SPEND_SUMMARY)
     )
 
 
-def compress(summary: pl.LazyFrame) -> pl.LazyFrame:
+def unique_histories(summary: pl.LazyFrame) -> pl.LazyFrame:
     """Unique ``(frequency, recency, T)`` triples with the number of customers on each.
 
     The BG/NBD likelihood depends on a customer only through the triple, so fitting over the

@@ -60,6 +60,9 @@ def build_scores(
         as_of,
         horizon_days=settings.ltv_horizon_days,
         discount_rate_annual=settings.ltv_discount_rate_annual,
+        purchase_model=settings.ltv_purchase_model,
+        holdout_days=settings.ltv_holdout_days,
+        spend_excludes_zero_orders=settings.ltv_spend_excludes_zero_orders,
     )
     customers = ltv.frame.lazy().with_columns(
         (pl.col("revenue") + pl.col("predicted_ltv").fill_null(0.0)).alias("ltv_value")

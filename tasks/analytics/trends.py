@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 
+from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.kpis import COUNT_COLUMNS, MONEY_COLUMNS, UNIQUE_COLUMNS, rate_exprs
 
 TREND_METRICS = (
@@ -403,3 +404,31 @@ def trend_report(
                 )
             )
     return TrendReport(overall, channel, flagged, campaigns, plots)
+
+
+HISTORY_DAYS = 7 * (BASELINE_WEEKS + 2)
+"""Days of ``kpis_daily`` read before a window: the same-weekday baseline's weeks (and the 28-day
+trailing median and moving average within them), plus two weeks of residuals for the pooled spread."""
+
+
+def window_trend_report(
+    lake: Lake,
+    start: date | None,
+    end: date | None,
+    campaign_kpis: pl.DataFrame,
+    *,
+    threshold: float,
+    out_dir: Path | None,
+) -> TrendReport:
+    """The :class:`TrendReport` of ``[start, end]``, judged against the history before it.
+
+    ``kpis_daily`` is read from ``HISTORY_DAYS`` before ``start`` (a daily run's two-day window
+    alone has no same-weekday history to compare with), but only anomalies of the window's days
+    are reported; the plots show the history too.
+    """
+    history_from = start - timedelta(days=HISTORY_DAYS) if start is not None else None
+    daily = lake.scan("kpis_daily", history_from, end).drop("dt").collect()
+    report = trend_report(daily, campaign_kpis, threshold=threshold, out_dir=out_dir)
+    if start is None or report.anomalies.height == 0:
+        return report
+    return replace(report, anomalies=report.anomalies.filter(pl.col("day") >= start))

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from aicmo.settings import TrackingSettings, get_settings
+from aicmo.settings import TrackingSettings, get_settings, installation_key
 
 OPEN, CLICK, UNSUBSCRIBE = "o", "c", "u"
 KINDS = (OPEN, CLICK, UNSUBSCRIBE)
@@ -105,10 +105,14 @@ def _now() -> int:
     return int(time.time())
 
 
+TRACKING_KEY_FILE = "tracking.key"
+
+
 def signer_from_settings(settings: TrackingSettings | None = None) -> TokenSigner:
     """The signer of the configured keys."""
     cfg = settings or get_settings().tracking
-    return TokenSigner([k.get_secret_value() for k in cfg.keys])
+    keys = [k.get_secret_value() for k in cfg.keys]
+    return TokenSigner(keys or [installation_key(get_settings().home / TRACKING_KEY_FILE)])
 
 
 class TrackingLinks:

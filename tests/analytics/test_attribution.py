@@ -64,12 +64,36 @@ def test_markov_removal_effects_by_hand() -> None:
     result = attribute(three_contacts().frame().lazy(), lookback_days=30, half_life_days=7)
     assert result.markov.p_conversion == pytest.approx(0.5)
     assert result.markov.removal_effects == pytest.approx({"ads": 0.5, "email": 0.75, "search": 0.5})
-    # the 3-touch journey splits 0.75 : 0.5 : 0.5; the email-only journey goes to email
+    # standard Markov: the 2 credited conversions split by the shares 0.75 : 0.5 : 0.5
     assert _credits(result.credits, "markov") == pytest.approx(
+        {"email": 2 * 0.75 / 1.75, "ads": 2 * 0.5 / 1.75, "search": 2 * 0.5 / 1.75}
+    )
+    # value chain: exits worth 100 (search) and 50 (email); V = 37.5, and 12.5 without any one
+    # channel, so every value removal effect is 2/3 and the 150 of revenue splits in thirds
+    assert result.markov.value_removal_effects == pytest.approx(
+        {"ads": 2 / 3, "email": 2 / 3, "search": 2 / 3}
+    )
+    assert _credits(result.credits, "markov", "revenue") == pytest.approx(
+        {"email": 50.0, "ads": 50.0, "search": 50.0}
+    )
+    # per journey: the 3-touch journey splits 0.75 : 0.5 : 0.5; the email-only journey goes to email
+    assert _credits(result.credits, "markov_journey") == pytest.approx(
         {"email": 1 + 0.75 / 1.75, "ads": 0.5 / 1.75, "search": 0.5 / 1.75}
     )
     by_campaign = result.by_campaign()
+    assert by_campaign.filter(pl.col("campaign_id") == 2)["markov_journey"].item() == pytest.approx(
+        0.5 / 1.75
+    )
+    # standard Markov per day: each day's one conversion times the shares. Ads' day-2 share goes to
+    # campaign 2 (its click is in day 2's journey); on day 1 ads touched no converted journey, so
+    # its day-1 share stays with no campaign
+    markov_days = result.credits.filter((pl.col("model") == "markov") & (pl.col("channel") == "ads"))
+    assert sorted(markov_days.select("day", "campaign_id").rows(), key=str) == [(D1, None), (D2, 2)]
     assert by_campaign.filter(pl.col("campaign_id") == 2)["markov"].item() == pytest.approx(0.5 / 1.75)
+    per_day = (
+        result.credits.filter(pl.col("model") == "markov").group_by("day").agg(pl.col("conversions").sum())
+    )
+    assert per_day.sort("day")["conversions"].to_list() == pytest.approx([1.0, 1.0])
 
 
 def test_journeys_respect_lookback_and_start_after_the_previous_conversion() -> None:

@@ -16,7 +16,7 @@ from scipy.optimize import approx_fprime
 
 from aicmo.tasks.analytics import bgnbd, gamma_gamma
 from aicmo.tasks.analytics.ltv import compute_ltv, discounted_purchases
-from aicmo.tasks.analytics.rfm import compress, rfm_summary
+from aicmo.tasks.analytics.rfm import rfm_summary, unique_histories
 from aicmo.tasks.sample import BgNbdParams, GammaGammaParams, simulate_bgnbd_orders
 
 AS_OF = date(2025, 12, 31)
@@ -71,7 +71,7 @@ def test_rfm_summary_counts_purchase_days_in_lifetimes_conventions() -> None:
 
 
 def test_compression_keeps_every_customer(ltv_summary: pl.DataFrame) -> None:
-    triples = compress(ltv_summary.lazy()).collect()
+    triples = unique_histories(ltv_summary.lazy()).collect()
     assert triples["weight"].sum() == ltv_summary.height
     # Customers sharing a history collapse into one row (more so as the customer count grows).
     assert triples.height < 0.7 * ltv_summary.height
@@ -91,7 +91,7 @@ def test_bgnbd_gradient_matches_finite_differences(ltv_summary: pl.DataFrame) ->
 def test_weighted_fit_equals_per_customer_fit(ltv_summary: pl.DataFrame) -> None:
     s = ltv_summary.head(5000)
     per_customer = bgnbd.fit_bgnbd(s["frequency"], s["recency"], s["T"])
-    triples = compress(s.lazy()).collect()
+    triples = unique_histories(s.lazy()).collect()
     weighted = bgnbd.fit_bgnbd(triples["frequency"], triples["recency"], triples["T"], triples["weight"])
     for name, value in per_customer.params().items():
         assert weighted.params()[name] == pytest.approx(value, rel=1e-5)

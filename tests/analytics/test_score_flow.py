@@ -132,6 +132,16 @@ def test_cli_ltv_and_cohorts(aicmo_home: Path) -> None:
     assert ltv.returncode == 0, ltv.stderr
     assert "Fitted parameters as of 2025-06-30" in ltv.stdout
     assert "800 customers" in ltv.stdout and "Top 3 by predicted LTV" in ltv.stdout
+    assert "std_error" in ltv.stdout and "ci95_low" in ltv.stdout
+
+    check = _cli(["analytics", "ltv-check", "--holdout-days", "90"], aicmo_home)
+    assert check.returncode == 0, check.stderr
+    assert "actual vs predicted" in check.stdout and "mbgnbd: mean absolute error" in check.stdout
+    plot = Path(check.stdout.split("plot:")[1].strip())
+    assert plot.is_file() and plot.read_bytes()[:4] == b"\x89PNG"
+    too_long = _cli(["analytics", "ltv-check", "--holdout-days", "400"], aicmo_home)
+    assert too_long.returncode == 1 and "--holdout-days 400" in too_long.stderr
+    assert "Traceback" not in too_long.stderr
 
     cohorts = _cli(["analytics", "cohorts", "--as-of", "2025-06-30", "--last", "3"], aicmo_home)
     assert cohorts.returncode == 0, cohorts.stderr

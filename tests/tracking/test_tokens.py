@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import stat
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -84,3 +86,23 @@ def test_click_targets_must_be_absolute_http() -> None:
     for bad in ("javascript:alert(1)", "//evil.example.net/", "/relative"):
         with pytest.raises(ValueError):
             links.click_url(1, 2, "email", bad)
+
+
+def test_without_configured_keys_each_installation_gets_its_own_private_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aicmo.settings import reset_settings
+    from aicmo.tasks.tracking.tokens import TRACKING_KEY_FILE, signer_from_settings
+
+    monkeypatch.delenv("AICMO_TRACKING_KEYS", raising=False)
+    tokens = []
+    for name in ("one", "two"):
+        monkeypatch.setenv("AICMO_HOME", str(tmp_path / name))
+        reset_settings()
+        signer = signer_from_settings()
+        key_file = tmp_path / name / TRACKING_KEY_FILE
+        assert key_file.exists() and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        tokens.append(signer.sign(TrackingToken(OPEN, 1, 2, "email", issued_at=1)))
+        assert signer_from_settings().verify(tokens[-1]).contact_id == 2  # the same key on the next run
+    reset_settings()
+    assert tokens[0] != tokens[1]

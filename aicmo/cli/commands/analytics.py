@@ -73,8 +73,11 @@ def attribution_cmd(
     end: str | None = END,
     value: str = typer.Option("conversions", "--value", help="conversions or revenue."),
     lookback: int | None = typer.Option(None, "--lookback-days", min=1, help="Default: from settings."),
+    order: int | None = typer.Option(
+        None, "--order", min=1, max=4, help="Markov chain order 1-4; default: from settings."
+    ),
 ) -> None:
-    """Conversions (or revenue) credited to each channel by every attribution model."""
+    """Conversions (or revenue) credited to each channel by every attribution model (see docs/ANALYTICS.md)."""
     from aicmo.tasks.analytics.attribution import attribute_lake
 
     if value not in ("conversions", "revenue"):
@@ -88,9 +91,11 @@ def attribution_cmd(
         datetime.now(UTC),
         lookback or settings.attribution_lookback_days,
         settings.time_decay_half_life_days,
+        order or settings.attribution_markov_order,
     )
     _print(result.by_channel(value), f"{value} credited per channel")
-    _print(result.markov.frame(), "Markov removal effects")
+    _print(result.markov.frame(), f"Markov removal effects (order {result.markov.order}, exact)")
+    _print(result.shapley.frame(), "Shapley values over channel sets (conversion and value rates)")
     console.print(
         f"{result.credited_conversions:,} of {result.conversions:,} conversions credited "
         f"({result.unattributed_conversions:,} without a touchpoint in the window)"
@@ -99,20 +104,21 @@ def attribution_cmd(
 
 @app.command("trends")
 def trends_cmd(start: str | None = START, end: str | None = END) -> None:
-    """Anomalous days (seasonal robust z) and broken campaigns, from ``kpis_daily``."""
+    """Anomalous days of the window (seasonal robust z against the weeks before it) and broken campaigns."""
     from aicmo.tasks.analytics.kpis import window_rollups
-    from aicmo.tasks.analytics.trends import trend_report
+    from aicmo.tasks.analytics.trends import window_trend_report
 
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
     settings = get_settings()
-    daily = lake().scan("kpis_daily", first, last).drop("dt").collect()
-    if daily.height == 0:
+    if lake().scan("kpis_daily", first, last).select(pl.len()).collect().item() == 0:
         raise InputError("kpis_daily is empty for that window: run `aicmo analytics aggregate` first")
     campaigns = window_rollups(lake(), first, last, known_campaign_ids(engine()), datetime.now(UTC))[
         "campaign"
     ]
-    report = trend_report(
-        daily,
+    report = window_trend_report(
+        lake(),
+        first,
+        last,
         campaigns,
         threshold=settings.analytics.anomaly_z_threshold,
         out_dir=settings.artifacts_dir / "aggregate",
@@ -185,28 +191,50 @@ def ltv_cmd(
     top: int = typer.Option(
         10, "--top", min=0, help="How many contacts with the highest predicted LTV to list."
     ),
+    model: str | None = typer.Option(
+        None, "--model", help="Purchase model: bgnbd, mbgnbd or auto; default: from settings."
+    ),
 ) -> None:
-    """Fit BG/NBD + Gamma-Gamma on the order log and show parameters and the top predicted LTVs (no writes)."""
+    """Fit the purchase model + Gamma-Gamma on the order log; parameters with 95% intervals, top LTVs (no writes)."""
     from aicmo.tasks.analytics.ltv import compute_ltv
 
     day = _as_of(as_of)
     analytics = get_settings().analytics
+    chosen = model or analytics.ltv_purchase_model
+    if chosen not in ("bgnbd", "mbgnbd", "auto"):
+        raise InputError(f"--model: expected bgnbd, mbgnbd or auto, got {chosen!r}")
     result = compute_ltv(
         lake().scan("orders", end=day),
         day,
         horizon_days=analytics.ltv_horizon_days,
         discount_rate_annual=analytics.ltv_discount_rate_annual,
+        purchase_model=cast(Literal["bgnbd", "mbgnbd", "auto"], chosen),
+        holdout_days=analytics.ltv_holdout_days,
+        spend_excludes_zero_orders=analytics.ltv_spend_excludes_zero_orders,
     )
     if result.frame.is_empty():
         raise InputError(f"no purchases on or before {day} in the lake's orders table")
     params = [
-        {"model": m, "parameter": k, "value": v}
-        for m, fit in (("bgnbd", result.bgnbd), ("gamma_gamma", result.gamma_gamma))
+        {
+            "model": fit_name,
+            "parameter": k,
+            "value": v,
+            "std_error": fit.std_errors.get(k),
+            "ci95_low": fit.confidence_intervals()[k][0],
+            "ci95_high": fit.confidence_intervals()[k][1],
+        }
+        for fit_name, fit in (
+            (result.bgnbd.model if result.bgnbd else "", result.bgnbd),
+            ("gamma_gamma", result.gamma_gamma),
+        )
         if fit is not None
         for k, v in fit.params().items()
     ]
     if params:
         _print(pl.DataFrame(params), f"Fitted parameters as of {day} (time in days)")
+    if result.holdout is not None:
+        errors = ", ".join(f"{m} {e:.4f}" for m, e in result.holdout.errors.items())
+        console.print(f"holdout error per customer group: {errors}; using {result.holdout.chosen}")
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(
@@ -217,6 +245,34 @@ def ltv_cmd(
         cols = ["contact_id", "orders", "revenue", "aov", "p_alive", "expected_purchases", "predicted_ltv"]
         best = result.frame.sort("predicted_ltv", descending=True, nulls_last=True).head(top).select(cols)
         _print(best, f"Top {top} by predicted LTV")
+
+
+@app.command("ltv-check")
+def ltv_check_cmd(
+    as_of: str | None = AS_OF,
+    holdout_days: int | None = typer.Option(
+        None, "--holdout-days", min=7, help="Holdout length in days; default: from settings."
+    ),
+) -> None:
+    """Calibration/holdout check: fit before the holdout, predict it, compare per frequency group (table + PNG)."""
+    from datetime import timedelta
+
+    from aicmo.tasks.analytics.bgnbd import FitError
+    from aicmo.tasks.analytics.ltv_holdout import holdout_check, plot_holdout
+
+    day = _as_of(as_of)
+    settings = get_settings()
+    days = holdout_days or settings.analytics.ltv_holdout_days
+    calibration_end = day - timedelta(days=days)
+    try:
+        check = holdout_check(lake().scan("orders", end=day), calibration_end, day)
+    except (ValueError, FitError) as exc:
+        raise InputError(f"--holdout-days {days}: {exc}") from exc
+    _print(check.table, f"Holdout purchases {calibration_end} .. {day}: actual vs predicted (group means)")
+    for m, error in check.errors.items():
+        console.print(f"{m}: mean absolute error {error:.4f}" + (" (chosen)" if m == check.chosen else ""))
+    out = settings.artifacts_dir / "ltv" / day.isoformat() / f"holdout-{days}d.png"
+    console.print(escape(f"plot: {plot_holdout(check, out)}"))
 
 
 @app.command("cohorts")

@@ -1,0 +1,296 @@
+"""``aicmo ads``: import platform reports, pace budgets, allocate, change budgets and bids, report cost and ROI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from aicmo.cli.console import console, err_console
+from aicmo.errors import InputError
+from aicmo.settings import get_settings
+from aicmo.wiring import engine, lake
+
+app = typer.Typer(
+    help="Paid ads: report imports, pacing, allocation, bids, cost and ROI.", no_args_is_help=True
+)
+
+
+def _cell(value: Any) -> str:
+    """A table cell; text from files and APIs is escaped, never read as rich markup."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
+    return escape(str(value))
+
+
+def print_frame(df: pl.DataFrame, title: str) -> None:
+    """A frame as a rich table, every cell escaped."""
+    table = Table(title=escape(title))
+    for col in df.columns:
+        table.add_column(escape(col), justify="right" if df.schema[col].is_numeric() else "left")
+    for row in df.iter_rows():
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+def _rates(path: Path | None) -> Any:
+    """The rates file given or configured, else (with AICMO_ADS_RATES_URL) rates through the gateway."""
+    from aicmo.tasks.ads.rates import gateway_rates
+    from aicmo.tasks.analytics.currency import load_rates_csv
+
+    settings = get_settings()
+    chosen = path or settings.ads.rates_file
+    if chosen:
+        return load_rates_csv(chosen)
+    if settings.ads.rates_url:
+        return gateway_rates(settings.ads.rates_url, settings.ads.reporting_currency, settings.gateway)
+    return None
+
+
+RATES = typer.Option(None, "--rates", help="Rates CSV (date,currency,rate); default AICMO_ADS_RATES_FILE.")
+
+
+@app.command("import")
+def import_cmd(
+    files: list[Path] = typer.Argument(..., help="Google Ads, Meta Ads Manager or generic CSV reports."),
+    rates: Path | None = RATES,
+    currency: str | None = typer.Option(
+        None, "--currency", help="The account's currency when the file has no currency column."
+    ),
+    account: str | None = typer.Option(
+        None, "--account", help="The account's id or name when the file does not say."
+    ),
+    day_first: bool | None = typer.Option(
+        None, "--day-first/--month-first", help="How to read dates such as 03/11/2026 (default: settings)."
+    ),
+) -> None:
+    """Import reports into the lake's ad_spend, replacing the days they cover for their platform and account."""
+    from aicmo.tasks.ads.importer import import_reports
+
+    settings = get_settings().ads
+    if currency is not None and not (len(currency) == 3 and currency.isalpha()):
+        raise InputError(f"--currency: not an ISO currency code: {currency!r}")
+    report = import_reports(
+        files,
+        lake(),
+        engine=engine(),
+        rates=_rates(rates),
+        reporting_currency=settings.reporting_currency,
+        currency=currency.upper() if currency else None,
+        account=account,
+        day_first=settings.day_first if day_first is None else day_first,
+    )
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    print_frame(
+        pl.DataFrame(
+            [{**f, "start": str(f["start"]), "end": str(f["end"])} for f in report.files],
+            schema={
+                "path": pl.String,
+                "format": pl.String,
+                "rows": pl.Int64,
+                "start": pl.String,
+                "end": pl.String,
+            },
+        ),
+        "ad reports read",
+    )
+    console.print(
+        f"{report.rows_written:,} row(s) written over {report.days_written:,} day(s), "
+        f"{report.rows_replaced:,} earlier row(s) replaced; spend {report.spend:,.2f} {report.reporting_currency}",
+        highlight=False,
+    )
+    if report.rejected_rows:
+        for line in report.rejected:
+            err_console.print(f"[red]rejected:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]{report.rejected_rows} bad row(s) left out[/]", highlight=False)
+        raise typer.Exit(1)
+
+
+START = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the lake's first.")
+END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the lake's last.")
+REPORT_LEVELS = ("platform", "campaign", "ad_set", "day", "channels")
+
+
+@app.command("report")
+def report_cmd(
+    start: str | None = START,
+    end: str | None = END,
+    by: str = typer.Option("campaign", "--by", help="platform, campaign, ad_set, day or channels."),
+) -> None:
+    """Spend, delivery, CPC/CPM/CPA and ROAS of paid ads (writes ads_roi_daily), or beside owned channels."""
+    from aicmo.cli.commands.options import parse_day
+    from aicmo.tasks.ads.roi import roi_report, write_daily_roi
+
+    if by not in REPORT_LEVELS:
+        raise InputError(f"--by: expected one of {', '.join(REPORT_LEVELS)}, got {by!r}")
+    report = roi_report(lake(), parse_day(start, "--start"), parse_day(end, "--end"))
+    if report.daily.height == 0:
+        raise InputError("no ad spend in that window: import reports with `aicmo ads import FILE...` first")
+    write_daily_roi(lake(), report)
+    frame = report.channels if by == "channels" else report.by[by]
+    currency = get_settings().ads.reporting_currency
+    print_frame(frame, f"paid ads by {by} ({currency})")
+
+
+def _flights(
+    campaign: str | None, budget: float | None, start: str | None, end: str | None, platform: str | None
+) -> list[Any]:
+    from aicmo.cli.commands.options import parse_day
+    from aicmo.tasks.ads.pacing import Flight, store_flights
+
+    if campaign is None:
+        flights = store_flights(engine())
+        if not flights:
+            raise InputError(
+                "no ads campaign with a budget and flight dates in the store: pass --campaign, --budget, --start, --end"
+            )
+        return flights
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    missing = [
+        name for name, value in (("--budget", budget), ("--start", first), ("--end", last)) if value is None
+    ]
+    if missing:
+        raise InputError(f"--campaign needs {', '.join(missing)}")
+    assert budget is not None and first is not None and last is not None
+    return [Flight(campaign, budget, first, last, platform)]
+
+
+@app.command("pace")
+def pace_cmd(
+    campaign: str | None = typer.Option(
+        None, "--campaign", help="Campaign name as in the reports; default: the store's ads campaigns."
+    ),
+    budget: float | None = typer.Option(
+        None, "--budget", min=0.01, help="Total budget of the flight (reporting currency)."
+    ),
+    start: str | None = typer.Option(None, "--start", help="First day of the flight (YYYY-MM-DD)."),
+    end: str | None = typer.Option(None, "--end", help="Last day of the flight (YYYY-MM-DD)."),
+    platform: str | None = typer.Option(
+        None, "--platform", help="Only this platform's spend of the campaign."
+    ),
+    today: str | None = typer.Option(
+        None, "--today", help="Day to pace for (YYYY-MM-DD); default: today (UTC)."
+    ),
+) -> None:
+    """Today's budget per campaign to land on its total, and whether it over- or under-paces."""
+    from datetime import UTC, datetime
+
+    from aicmo.cli.commands.options import parse_day
+    from aicmo.tasks.ads.pacing import pace_flights
+
+    day = parse_day(today, "--today") or datetime.now(UTC).date()
+    flights = _flights(campaign, budget, start, end, platform)
+    rows = [
+        p.row()
+        for p in pace_flights(flights, lake().scan("ad_spend"), day, get_settings().ads.pacing_tolerance)
+    ]
+    print_frame(pl.DataFrame(rows), f"pacing on {day}")
+
+
+@app.command("allocate")
+def allocate_cmd(
+    campaign: str = typer.Option(..., "--campaign", help="Campaign name as in the reports."),
+    budget: float = typer.Option(..., "--budget", min=0.01, help="Daily budget to split across its ad sets."),
+    platform: str | None = typer.Option(
+        None, "--platform", help="meta or google_ads (needed with --account)."
+    ),
+    account: str | None = typer.Option(
+        None, "--account", help="Also change the ad sets' budgets on this account."
+    ),
+    objective: str = typer.Option("conversions", "--objective", help="conversions or value."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of the Thompson draws (for repeatable output)."
+    ),
+    apply: bool = typer.Option(False, "--apply", help="Make the changes (default: print them, dry run)."),
+) -> None:
+    """Split a daily budget across a campaign's ad sets by Thompson sampling; optionally set it on the platform."""
+    import numpy as np
+
+    from aicmo.tasks.ads.allocation import ad_set_totals, allocate
+
+    if objective not in ("conversions", "value"):
+        raise InputError(f"--objective: expected conversions or value, got {objective!r}")
+    settings = get_settings().ads
+    stats = ad_set_totals(lake().scan("ad_spend"), campaign, platform)
+    plan = allocate(
+        stats,
+        budget,
+        rng=np.random.default_rng(seed),
+        objective="value" if objective == "value" else "conversions",
+        floor=settings.exploration_floor,
+        cap=settings.max_share,
+        prior_clicks=settings.prior_strength,
+    )
+    print_frame(plan, f"allocation of {budget:,.2f} across {campaign}")
+    if account is None:
+        return
+    if platform is None:
+        raise InputError("--account needs --platform (meta or google_ads)")
+    _apply_budgets(platform, account, campaign, list(zip(plan["ad_set"], plan["budget"], strict=True)), apply)
+
+
+def _apply_budgets(
+    platform: str, account: str, campaign: str, plan: list[tuple[str, float]], apply: bool
+) -> None:
+    from aicmo.tasks.ads.changes import apply_changes, budget_changes
+    from aicmo.tasks.ads.connect import connect
+
+    settings = get_settings().ads
+    adapter = connect(platform, account, settings)
+    changes = budget_changes(adapter.list_ad_sets(), plan, campaign)
+    dry_run = not apply
+    outcomes = apply_changes(adapter, changes, engine(), dry_run=dry_run)
+    for outcome in outcomes:
+        line = escape(outcome.change.describe())
+        if outcome.status == "dry_run":
+            console.print(f"[cyan]dry run:[/] {line}", highlight=False)
+        elif outcome.status == "applied":
+            console.print(f"[green]applied:[/] {line}", highlight=False)
+        else:
+            err_console.print(f"[red]failed:[/] {line}: {escape(str(outcome.error))}", highlight=False)
+    if not outcomes:
+        console.print("no change needed: the budgets already match the plan")
+    if any(o.status == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command("bids")
+def bids_cmd(
+    campaign: str = typer.Option(..., "--campaign", help="Campaign name as in the reports."),
+    target_cpa: float | None = typer.Option(None, "--target-cpa", help="Target cost per conversion."),
+    target_roas: float | None = typer.Option(
+        None, "--target-roas", help="Target return on ad spend (e.g. 4 = 400%)."
+    ),
+    platform: str | None = typer.Option(None, "--platform", help="Only this platform's ad sets."),
+) -> None:
+    """Max-CPC bid suggestions per ad set for a target CPA or ROAS, shrunk toward the campaign for small samples."""
+    from aicmo.tasks.ads.allocation import ad_set_totals, bid_suggestions
+
+    if target_cpa is None and target_roas is None:
+        raise InputError("give --target-cpa or --target-roas (or both)")
+    stats = ad_set_totals(lake().scan("ad_spend"), campaign, platform)
+    bids = bid_suggestions(
+        stats, target_cpa=target_cpa, target_roas=target_roas, prior_clicks=get_settings().ads.prior_strength
+    )
+    print_frame(bids, f"bid suggestions for {campaign}")
+
+
+@app.command("changes")
+def changes_cmd(
+    limit: int = typer.Option(20, "--limit", min=1, help="How many of the latest changes."),
+) -> None:
+    """The latest budget, bid and status changes sent (or dry-run) to the platforms, with their answers."""
+    from aicmo.tasks.ads.changes import recent_change_rows
+
+    rows = recent_change_rows(engine(), limit)
+    if not rows:
+        console.print("no change logged yet")
+        return
+    print_frame(pl.DataFrame(rows), "ad platform changes")

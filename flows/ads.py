@@ -1,0 +1,112 @@
+"""The paid-ads flow: import report files (when given), cost and ROI roll-ups into the lake, pacing
+of the ads campaigns that have a budget and flight dates, and the tables as Prefect artifacts.
+
+It only orchestrates; the work is in ``aicmo.tasks.ads``. Names in the artifacts come from report
+files and are escaped for markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from aicmo import wiring
+from aicmo.flows.run_log import logged_run
+from aicmo.settings import get_settings
+from aicmo.tasks.ads.pacing import store_flights
+from aicmo.tasks.ads.prefect_tasks import ads_pacing_task, ads_roi_task, import_ad_reports_task
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+ARTIFACT_ROWS = 200
+
+
+def escape_markdown(text: str) -> str:
+    """Text from a file or an API, safe inside a markdown artifact (no links, HTML or tables)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def table_rows(df: pl.DataFrame, limit: int = ARTIFACT_ROWS) -> list[dict[str, Any]]:
+    """Rows for a table artifact: floats rounded, text escaped, dates as ISO strings."""
+    rows = []
+    for row in df.head(limit).iter_rows(named=True):
+        out: dict[str, Any] = {}
+        for key, value in row.items():
+            if isinstance(value, float):
+                out[key] = round(value, 4)
+            elif isinstance(value, str):
+                out[key] = escape_markdown(value)
+            elif isinstance(value, date):
+                out[key] = value.isoformat()
+            else:
+                out[key] = value
+        rows.append(out)
+    return rows
+
+
+@flow(name="ads")
+def ads(
+    files: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """Import ``files`` (if any), write ``ads_roi_daily`` for the window, pace the flights; returns a summary."""
+    settings = get_settings()
+    lake = wiring.lake()
+    today = today or datetime.now(UTC).date()
+    with logged_run("ads", {"files": files or [], "start": start, "end": end, "today": today}) as stats:
+        if files:
+            imported = import_ad_reports_task(
+                lake.root,
+                settings.resolved_database_url,
+                files,
+                str(settings.ads.rates_file) if settings.ads.rates_file else None,
+                settings.ads.reporting_currency,
+                settings.ads.day_first,
+                settings.ads.rates_url,
+            )
+            stats["import"] = imported.summary()
+        report, days = ads_roi_task(lake.root, start, end)
+        stats["roi_days_written"] = days
+        stats["totals"] = {k: round(v, 4) for k, v in report.totals().items()}
+        flights = store_flights(wiring.engine())
+        pacing = ads_pacing_task(lake.root, flights, today, settings.ads.pacing_tolerance) if flights else []
+        stats["pacing"] = {
+            s: sum(1 for p in pacing if p["status"] == s) for s in ("on_pace", "over", "under")
+        }
+        create_table_artifact(
+            table_rows(report.by["campaign"]),
+            key="ads-roi-by-campaign",
+            description="Paid ads cost and return per campaign",
+        )
+        create_table_artifact(
+            table_rows(report.channels),
+            key="ads-vs-owned-channels",
+            description="Paid platforms beside owned channels",
+        )
+        if pacing:
+            create_table_artifact(
+                table_rows(pl.DataFrame(pacing)),
+                key="ads-pacing",
+                description="Budget pacing of the ads campaigns",
+            )
+        flagged = [p for p in pacing if p["status"] in ("over", "under")]
+        lines = [
+            "# Paid ads",
+            "",
+            f"- spend {stats['totals']['spend']:,.2f} {escape_markdown(settings.ads.reporting_currency)}, "
+            f"platform-reported revenue {stats['totals']['revenue']:,.2f}, ROAS {stats['totals']['roas']:.2f}",
+            f"- ads_roi_daily days written: {days}",
+            *(
+                f"- {escape_markdown(str(p['campaign']))}: {p['status']}-pacing ({p['pace']:.2f} of plan), "
+                f"today's budget {p['today_budget']:,.2f}"
+                for p in flagged
+            ),
+        ]
+        create_markdown_artifact(key="ads-summary", markdown="\n".join(lines))
+    return stats

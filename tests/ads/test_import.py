@@ -1,0 +1,185 @@
+"""Report import: hand-written exports in each platform's format, awkward values, reimports, errors."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from aicmo.errors import InputError
+from aicmo.storage.lake import Lake
+from aicmo.tasks.ads.importer import import_reports
+from aicmo.tasks.ads.report_reader import read_report
+from aicmo.tasks.analytics.currency import load_rates_csv
+
+DATA = Path(__file__).parent / "data"
+GOOGLE_UTF16 = DATA / "google_ads_utf16_excel.csv"
+GOOGLE_DAY_FIRST = DATA / "google_ads_utf8_day_first.csv"
+META = DATA / "meta_ads_manager.csv"
+GENERIC = DATA / "generic_linkedin.csv"
+RATES = DATA / "rates.csv"
+
+
+def test_google_excel_download_matches_its_own_total_row() -> None:
+    report = read_report(GOOGLE_UTF16)
+    rows = report.rows
+    assert report.format.name == "google_ads" and report.warnings == [] and report.rejected == []
+    assert (report.start, report.end) == (date(2026, 11, 1), date(2026, 11, 3))  # the date-range line
+    # The file's "Total: Account" row says 16,738 impressions, 587 clicks, 520.79 spent, 19.50 conv.
+    assert rows["impressions"].sum() == 16_738 and rows["clicks"].sum() == 587
+    assert rows["spend"].sum() == pytest.approx(520.79)
+    assert rows["conversions"].sum() == pytest.approx(19.5)
+    assert rows["conversion_value"].sum() == pytest.approx(5022.85)
+    phrase = rows.filter((pl.col("ad_set") == "Phrase match") & (pl.col("date") == date(2026, 11, 1)))
+    assert phrase["conversions"].item() == 0  # " --" placeholder
+    assert 'Shopping – Winter "Sale"' in rows["campaign"].to_list()
+    assert set(rows["currency"]) == {"USD"} and set(rows["platform"]) == {"google_ads"}
+
+
+def test_google_day_first_utf8_rejects_one_bad_row_and_keeps_the_rest() -> None:
+    report = read_report(GOOGLE_DAY_FIRST)
+    assert report.rejected_rows == 1
+    assert report.rejected == [f"{GOOGLE_DAY_FIRST}: line 7: Conv. value is not a number"]
+    assert report.warnings == [f"{GOOGLE_DAY_FIRST}: ignored unknown column(s): Labels"]
+    rows = report.rows
+    assert sorted(rows["date"].to_list()) == [date(2026, 11, 12), date(2026, 11, 13), date(2026, 11, 14)]
+    assert rows["spend"].sum() == pytest.approx(373.52 - 24.20)
+    assert set(rows["account"]) == {"123-456-7890"} and set(rows["currency"]) == {"EUR"}
+
+
+def test_meta_export_drops_the_account_total_row_and_reads_currency_from_the_header() -> None:
+    report = read_report(META)
+    rows = report.rows
+    assert report.format.name == "meta" and report.warnings == []
+    assert rows.height == 4 and rows["spend"].sum() == pytest.approx(627.44)  # the account-total row
+    assert rows["impressions"].sum() == 58_904 and rows["clicks"].sum() == 1_012
+    assert set(rows["currency"]) == {"EUR"} and set(rows["account"]) == {"Acme EU"}
+    assert "[red]Static[/red] C" in rows["ad"].to_list()
+
+
+def test_ambiguous_dates_follow_the_day_first_choice_and_say_so(tmp_path: Path) -> None:
+    path = tmp_path / "generic.csv"
+    path.write_text(
+        "date,platform,campaign,spend,currency\n03/11/2026,bing,Brand,10.00,USD\n04/11/2026,bing,Brand,11.00,USD\n"
+    )
+    us = read_report(path)
+    eu = read_report(path, day_first=True)
+    assert us.rows["date"].to_list() == [date(2026, 3, 11), date(2026, 4, 11)]
+    assert eu.rows["date"].to_list() == [date(2026, 11, 3), date(2026, 11, 4)]
+    assert "read month-first" in us.warnings[0] and "read day-first" in eu.warnings[0]
+
+
+def test_import_converts_two_currencies_and_reimport_never_double_counts(lake: Lake) -> None:
+    rates = load_rates_csv(RATES)
+    first = import_reports([GOOGLE_UTF16, GOOGLE_DAY_FIRST, META, GENERIC], lake, rates=rates)
+    assert first.rows_replaced == 0 and first.currencies == ["EUR", "GBP", "USD"]
+    spend = lake.scan("ad_spend").collect()
+    eur = spend.filter(pl.col("currency") == "EUR")
+    # EUR at 1.08 until 2026-11-12, 1.10 from 2026-11-13 (nearest earlier rate)
+    on_12 = eur.filter(pl.col("date") == date(2026, 11, 12))
+    assert on_12["spend"].sum() == pytest.approx(on_12["spend_local"].sum() * 1.08)
+    on_14 = eur.filter(pl.col("date") == date(2026, 11, 14))
+    assert on_14["spend"].sum() == pytest.approx(on_14["spend_local"].sum() * 1.10)
+    gbp = spend.filter(pl.col("currency") == "GBP")
+    assert gbp["spend"].sum() == pytest.approx(gbp["spend_local"].sum() * 1.27)
+    total = spend["spend"].sum()
+
+    again = import_reports([META, GOOGLE_DAY_FIRST], lake, rates=rates)
+    assert again.rows_replaced == again.rows_written
+    assert lake.scan("ad_spend").collect()["spend"].sum() == pytest.approx(total)
+
+
+def test_reimport_of_a_shorter_range_replaces_only_its_days_and_account(lake: Lake, tmp_path: Path) -> None:
+    import_reports([GENERIC], lake, rates=load_rates_csv(RATES))
+    other = tmp_path / "other_account.csv"
+    other.write_text(
+        "date,platform,account,campaign,spend,currency\n2026-11-13,linkedin,999,Other,5.00,USD\n"
+    )
+    import_reports([other], lake)
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(
+        "date,platform,account,campaign,ad_set,ad,spend,currency\n"
+        "2026-11-13,linkedin,5551234,B2B Leads,CFOs,Carousel A,100.00,USD\n"
+    )
+    result = import_reports([fixed], lake)
+    assert result.rows_replaced == 2  # 2026-11-13's two rows of account 5551234
+    rows = lake.scan("ad_spend").collect().sort("date", "account")
+    day13 = rows.filter(pl.col("date") == date(2026, 11, 13))
+    assert sorted(day13["account"].to_list()) == ["5551234", "999"]
+    assert day13.filter(pl.col("account") == "5551234")["spend"].item() == 100.0
+    assert rows.filter(pl.col("date") == date(2026, 11, 12)).height == 1  # outside the new range: kept
+
+
+def test_foreign_currency_without_rates_is_an_error_naming_it(lake: Lake) -> None:
+    with pytest.raises(InputError, match=r"amounts in EUR need rates to USD"):
+        import_reports([META], lake)
+    assert lake.partitions("ad_spend") == []
+
+
+def test_currency_missing_from_rates_is_an_error_naming_it(lake: Lake, tmp_path: Path) -> None:
+    rates = tmp_path / "rates.csv"
+    rates.write_text("date,currency,rate\n2026-01-01,EUR,1.1\n")
+    with pytest.raises(InputError, match=r"unknown currency GBP"):
+        import_reports([GENERIC], lake, rates=load_rates_csv(rates))
+
+
+def test_missing_required_column_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "no_cost.csv"
+    path.write_text("Campaign report\nDay,Campaign,Ad group,Impr.,Clicks\n2026-11-03,Brand,Exact,100,5\n")
+    with pytest.raises(InputError, match=r"lacks required column\(s\): spend \(Cost\)"):
+        read_report(path)
+
+
+def test_a_file_of_another_kind_says_what_it_looked_like() -> None:
+    with pytest.raises(
+        InputError, match=r"not a Google Ads, Meta Ads Manager or generic ad report.*'email,first_name"
+    ):
+        read_report(DATA / "contacts_not_a_report.csv")
+
+
+def test_google_file_without_currency_needs_the_option(tmp_path: Path) -> None:
+    path = tmp_path / "no_currency.csv"
+    path.write_text('Day,Campaign,Impr.,Clicks,Cost\n2026-11-03,Brand,"1,000",5,12.50\n')
+    assert "pass --currency" in read_report(path).rejected[0]
+    rows = read_report(path, currency="SEK", account="111-222-3333").rows
+    assert (rows["currency"].item(), rows["account"].item(), rows["impressions"].item()) == (
+        "SEK",
+        "111-222-3333",
+        1000,
+    )
+
+
+def test_total_rows_go_but_a_campaign_named_totally_stays(tmp_path: Path) -> None:
+    path = tmp_path / "campaign_first.csv"
+    path.write_text(
+        "Campaign report\n"
+        '"Nov 3, 2026 - Nov 3, 2026"\n'
+        "Campaign,Day,Currency code,Impr.,Clicks,Cost\n"
+        "Totally New,2026-11-03,USD,100,5,10.00\n"
+        "Brand,2026-11-03,USD,200,7,12.00\n"
+        "Total: Campaigns,--,USD,300,12,22.00\n"
+    )
+    rows = read_report(path).rows
+    assert sorted(rows["campaign"].to_list()) == ["Brand", "Totally New"]
+    assert rows["spend"].sum() == pytest.approx(22.0)
+
+
+def test_rows_repeating_a_key_are_summed(tmp_path: Path) -> None:
+    path = tmp_path / "ads_without_ad_column.csv"
+    path.write_text(
+        "Day,Campaign,Ad group,Currency code,Impr.,Clicks,Cost,Conv.\n"
+        "2026-11-03,Brand,Exact,USD,100,5,10.00,1\n"
+        "2026-11-03,Brand,Exact,USD,300,7,12.50,0.5\n"
+        "2026-11-03,Brand,Broad,USD,50,1,1.00,0\n"
+    )
+    rows = read_report(path).rows.sort("ad_set")
+    assert rows["ad_set"].to_list() == ["Broad", "Exact"]
+    exact = rows.row(1, named=True)
+    assert (exact["impressions"], exact["clicks"], exact["spend"], exact["conversions"]) == (
+        400,
+        12,
+        22.5,
+        1.5,
+    )
