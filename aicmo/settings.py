@@ -299,6 +299,56 @@ class MediaSettings(BaseSettings):
     channel_specs: dict[str, ChannelSpec] = Field(default_factory=_default_channel_specs)
 
 
+class PublishingSettings(BaseSettings):
+    """Channels' servers and credentials, the sender's pace and the frequency cap (phase 2); secrets never logged."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_", extra="ignore")
+
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
+    smtp_port: int = Field(8025, ge=1, le=65535, description="SMTP relay port.")
+    smtp_user: str | None = Field(None, description="SMTP AUTH user (auth only when set).")
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_connections: int = Field(
+        2, ge=1, le=16, description="SMTP connections a sender keeps open and reuses."
+    )
+    smtp_validate_certs: bool = Field(True, description="Check the SMTP server's TLS certificate.")
+    smtp_timeout_s: float = Field(30.0, gt=0)
+    mail_from: str = Field("AICMO <news@example.com>", description="From: of campaign email.")
+    unsubscribe_mailto: str = Field("unsubscribe@example.com", description="mailto: of List-Unsubscribe.")
+    postal_address: str = Field(
+        "AICMO, 1 Example Street, 00000 Example City",
+        description="Sender's postal address, printed in every email's footer (CAN-SPAM).",
+    )
+    rate_limit_per_s: float = Field(200.0, gt=0, description="Default per-campaign send rate per channel.")
+    frequency_cap: int = Field(
+        3, ge=0, description="Marketing messages per contact and channel per window (0: no cap)."
+    )
+    frequency_window_h: float = Field(24.0, gt=0, description="The frequency cap's rolling window, hours.")
+    claim_batch: int = Field(200, ge=1, description="Ledger rows a sender claims at once.")
+    lease_s: float = Field(120.0, gt=0, description="How long a claim holds before the reaper frees it.")
+    handover_window: int = Field(
+        20, ge=1, description="Messages marked handed per commit (max unknown after a crash)."
+    )
+    retry_backoff_s: float = Field(5.0, ge=0, description="First wait after a transient failure (doubles).")
+    senders_per_campaign: int = Field(1, ge=1, description="Prefect concurrency slots per campaign.")
+    max_attempts: int = Field(
+        5, ge=1, description="Transient failures of a row before it is failed permanently."
+    )
+    vapid_private_key: SecretStr | None = Field(None, description="VAPID private key (PEM or base64url).")
+    vapid_subject: str = Field("mailto:ops@example.com", description="VAPID 'sub' claim.")
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = Field(None, description="Sending number (E.164) or messaging service.")
+    twilio_base_url: str = "https://api.twilio.com"
+    fcm_project_id: str | None = None
+    fcm_access_token: SecretStr | None = Field(None, description="OAuth 2 bearer token for FCM HTTP v1.")
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    mastodon_base_url: str | None = None
+    mastodon_access_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = Field(None, description="Standard Webhooks secret (whsec_...).")
+
+
 class Settings(BaseSettings):
     """Top-level settings: where things live, plus each phase's section."""
 
@@ -325,6 +375,7 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     ads: AdsSettings = Field(default_factory=AdsSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    publishing: PublishingSettings = Field(default_factory=PublishingSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -420,6 +471,7 @@ SETTINGS_PREFIXES: dict[str, str] = {
         TrackingSettings,
         AdsSettings,
         MediaSettings,
+        PublishingSettings,
     )
 }
 

@@ -48,6 +48,16 @@ QUICK_ARGS: dict[str, list[str]] = {
         "--runs",
         "1",
     ],
+    "bench_publish.py": [
+        "--emails",
+        "2000",
+        "--per-message-emails",
+        "200",
+        "--webhooks",
+        "2000",
+        "--repeat",
+        "1",
+    ],
 }
 
 

@@ -30,6 +30,8 @@ EVENT_TYPES = (
     "unsubscribe",
     "complaint",
 )
+# What publishing records beside ``send`` for rows that did not go out (``reason`` says why).
+OUTCOME_EVENT_TYPES = ("skip", "fail", "unknown")
 EVENT_CHANNELS = ("email", "sms", "push", "webhook", "ads", "organic", "social", "search", "direct")
 
 EVENTS = schema(
@@ -53,6 +55,8 @@ EVENTS = schema(
         "is_machine": pl.Boolean,  # an open or click made by a proxy, prefetcher or link scanner
         "user_agent_class": pl.String,  # apple_mpp | scanner | proxy | browser | mail_client | ...
         "url": pl.String,  # the clicked link
+        "variant_id": pl.Int64,
+        "reason": pl.String,
     }
 )
 

@@ -31,6 +31,7 @@ def _register() -> None:
     from aicmo.cli.commands import (
         ads,
         analytics,
+        campaigns,
         contacts,
         db,
         demo,
@@ -55,6 +56,7 @@ def _register() -> None:
     app.add_typer(events.app, name="events")
     app.add_typer(ads.app, name="ads")
     app.add_typer(media.app, name="media")
+    app.add_typer(campaigns.app, name="campaigns")
 
 
 def _settings_error(exc: ValidationError) -> str:

@@ -68,6 +68,7 @@ def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[st
 
 
 PIPELINE_STEP = "daily pipeline: enrich, revenue, aggregate, score"
+PUBLISH_STEP = "publish a campaign: email, SMS, push, webhooks (phase 2)"
 MEDIA_STEP = "media: ingest creatives, near-duplicates, suggestions (phase 4)"
 
 
@@ -77,10 +78,12 @@ def run_demo(
     """Generate a dataset ending ``end`` (default yesterday) and run the daily pipeline over all of
     it; prints a summary.
 
-    Returns each step's summary: ``generate``, then the pipeline's ``enrich``, ``revenue``,
-    ``aggregate`` and ``score``, then ``media``.
+    Returns each step's summary: ``generate``, ``publish`` (a campaign on every channel, so its
+    sends are aggregated), then the pipeline's ``enrich``, ``revenue``, ``aggregate`` and
+    ``score``, then ``media``.
     """
     from aicmo.cli.commands.media import demo_step as media_demo_step
+    from aicmo.cli.publish_demo import publish_demo
     from aicmo.fakes.provider_server import FakeProviderServer
     from aicmo.flows.daily import daily_pipeline
     from aicmo.flows.generate import generate_sample_data
@@ -105,9 +108,19 @@ def run_demo(
             return daily_pipeline(run_date=run_date, full=True)
 
         results = _run_steps(
-            [("generate", generate), (PIPELINE_STEP, pipeline), (MEDIA_STEP, media_demo_step)]
+            [
+                ("generate", generate),
+                (PUBLISH_STEP, publish_demo),
+                (PIPELINE_STEP, pipeline),
+                (MEDIA_STEP, media_demo_step),
+            ]
         )
-    steps = {"generate": results["generate"], **results[PIPELINE_STEP], "media": results[MEDIA_STEP]}
+    steps = {
+        "generate": results["generate"],
+        "publish": results[PUBLISH_STEP],
+        **results[PIPELINE_STEP],
+        "media": results[MEDIA_STEP],
+    }
     console.rule("[bold]Summary")
     for name, summary in steps.items():
         print_summary(name, summary)

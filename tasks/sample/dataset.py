@@ -158,7 +158,8 @@ def _campaign_rows(plan: CampaignPlan, ads: AdsSetup, start: date) -> list[dict[
             {
                 "name": plan.name[k],
                 "channel": channel,
-                "status": "completed",
+                "channels": [channel],
+                "status": "sent",
                 "subject": f"{theme}: picked for you" if channel == "email" else None,
                 "body": f"{theme}. See what is new this week.",
                 "utm_campaign": f"{slug(theme)}-{plan.send_day[k]:%Y%m%d}-{k + 1}",
@@ -173,6 +174,7 @@ def _campaign_rows(plan: CampaignPlan, ads: AdsSetup, start: date) -> list[dict[
             {
                 "name": row["name"],
                 "channel": "ads",
+                "channels": ["ads"],
                 "status": "active",
                 "subject": None,
                 "body": None,

@@ -1,0 +1,405 @@
+"""Publishing throughput with the send ledger, beside its peers, in one run.
+
+Email: a local aiosmtpd server (``aicmo.fakes.smtp_server``) runs in a separate process, fresh
+for every timed run, and counts what it accepts. On the same ``--emails`` contacts:
+
+- ours: the campaign sender (claim a batch with a lease, render the Jinja2 templates, build the
+  MIME message with List-Unsubscribe and footer, mark the hand-over window, send over reused
+  aiosmtplib connections, settle the rows) on a SQLite store: ledger bookkeeping included; with
+  one connection, and with two (the default: one message is built while the other waits);
+- per-message: what a simple script does: render and build the same message, then
+  ``aiosmtplib.send`` it, which opens (and closes) one SMTP connection per message; timed on
+  ``--per-message-emails`` and extrapolated (labelled so);
+- ceiling: the server's own ceiling over one connection: the messages pre-rendered to bytes
+  before timing, then blasted with ``sendmail`` one after another, no ledger, no rendering.
+
+Webhooks: a local receiver (``aicmo.fakes.webhook_receiver``, verifying every signature) in a
+separate process; ours (sender + ledger + Standard Webhooks signing + gateway POST) against raw
+aiohttp posting the same signed bodies with the same concurrency (``--concurrency``).
+
+Before timing, each contender's output is checked: the server must have accepted exactly one
+message per contact. Each contender runs ``--repeat`` times, interleaved; medians and ranges.
+
+    .venv/bin/python benchmarks/bench_publish.py --emails 100000 --webhooks 100000 --repeat 3 [--tls]
+
+``--tls`` makes every SMTP connection upgrade with STARTTLS, as real relays require: that is where
+a connection per message pays (a TLS handshake each time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiosmtplib
+import machine_info
+from standardwebhooks.webhooks import Webhook
+
+from aicmo.fakes.webhook_receiver import SECRET
+from aicmo.models.base import utcnow
+from aicmo.models.crm import Consent
+from aicmo.settings import PublishingSettings
+from aicmo.storage.db import make_engine, transaction
+from aicmo.storage.migrate import upgrade
+from aicmo.storage.publishing import Recipient
+from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
+from aicmo.storage.upsert import bulk_upsert
+from aicmo.tasks.publishing.campaigns import create_campaign, schedule, start
+from aicmo.tasks.publishing.channels.base import Envelope
+from aicmo.tasks.publishing.channels.email import email_bytes
+from aicmo.tasks.publishing.channels.registry import channel_factory
+from aicmo.tasks.publishing.definition import parse_definition
+from aicmo.tasks.publishing.links import HmacLinks
+from aicmo.tasks.publishing.sender import CampaignSender
+from aicmo.tasks.publishing.templates import render_message
+
+LINKS = HmacLinks("https://t.example.com", "bench-key")
+EMAIL = {
+    "subject": "Hello {{ contact.first_name }}, our winter range",
+    "text": "Hi {{ contact.first_name }},\n\nThe winter range is out: https://shop.example.com/winter\n",
+    "html": '<p>Hi {{ contact.first_name }},</p><p>The winter range is out: <a href="https://shop.example.com/winter">see it</a></p>',
+}
+
+
+@contextmanager
+def server(module: str, *args: str) -> Iterator[tuple[int, dict[str, int]]]:
+    """A fake server in its own process; yields (port, counts), counts filled in when it stops."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", "0", *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    port = int(line[1])
+    counts: dict[str, int] = {}
+    try:
+        yield port, counts
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        parts = out.split()
+        for key, value in zip(parts[::2], parts[1::2], strict=False):
+            counts[key] = int(value)
+
+
+def _store(root: Path, n: int, channels: list[str], webhook_url: str = "") -> tuple[Any, int]:
+    """A SQLite store with ``n`` consenting contacts and a started campaign on ``channels``."""
+    engine = make_engine(f"sqlite:///{root / 'store.db'}")
+    upgrade(engine)
+    rows = [
+        {"email": f"c{i}@example.com", "first_name": f"Ann{i}", "tags": [], "phone": None, "country": "US"}
+        for i in range(n)
+    ]
+    with transaction(engine) as session:
+        upsert_contacts(session, rows)
+        ids = list(contact_ids_by_email(session, [r["email"] for r in rows]).values())
+        now = utcnow()
+        bulk_upsert(
+            session,
+            Consent.__table__,
+            [{"contact_id": c, "channel": "email", "status": "confirmed", "updated_at": now} for c in ids],
+            ("contact_id", "channel"),
+            ["status"],
+        )
+    messages: dict[str, Any] = {}
+    if "email" in channels:
+        messages["email"] = EMAIL
+    if "webhook" in channels:
+        messages["webhook"] = {"url": webhook_url, "data": {"greeting": "Hi {{ contact.first_name }}"}}
+    definition = parse_definition(
+        {"name": "bench", "channels": channels, "audience": {"contact_ids": ids}, "messages": messages}
+    )
+    campaign_id = create_campaign(engine, definition)
+    schedule(engine, "bench")
+    start(engine, campaign_id)
+    return engine, campaign_id
+
+
+TLS = False  # --tls: every contender upgrades with STARTTLS (self-signed certificate, not verified)
+
+
+def _settings(port: int = 25, **kw: Any) -> PublishingSettings:
+    return PublishingSettings(
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=TLS,
+        smtp_validate_certs=False,
+        rate_limit_per_s=1e9,
+        frequency_cap=0,
+        claim_batch=500,
+        handover_window=50,
+        webhook_secret=SECRET,
+        **kw,
+    )
+
+
+# ---- email contenders -----------------------------------------------------------------------------
+def ours_email(n: int, port: int, connections: int = 2) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, campaign_id = _store(Path(tmp), n, ["email"])
+        settings = _settings(port, smtp_connections=connections)
+        sender = CampaignSender(
+            engine, campaign_id, settings=settings, channel_factory=channel_factory(settings), links=LINKS
+        )
+        started = time.perf_counter()
+        report = asyncio.run(sender.run())
+        seconds = time.perf_counter() - started
+        assert report.sent == n and report.finished, report
+        engine.dispose()
+        return seconds
+
+
+def _envelopes(n: int) -> list[Envelope]:
+    definition = parse_definition(
+        {
+            "name": "bench",
+            "channels": ["email"],
+            "audience": {"contact_ids": [1]},
+            "messages": {"email": EMAIL},
+        }
+    )
+    out = []
+    for i in range(n):
+        contact = Recipient(i + 1, f"c{i}@example.com", f"Ann{i}", None, None, None, None, None, None)
+        link = lambda url, cid=i + 1: LINKS.click_url(1, cid, "email", url)  # noqa: E731
+        out.append(
+            Envelope(
+                row_id=i,
+                campaign_id=1,
+                contact_id=i + 1,
+                idempotency_key=f"{i:064d}",
+                address=contact.email,
+                message=render_message(definition, "email", contact, link=link),
+                unsubscribe_url=LINKS.unsubscribe_url(1, i + 1, "email"),
+            )
+        )
+    return out
+
+
+def per_message_email(n: int, port: int) -> float:
+    """Render + build each message, then aiosmtplib.send: one connection per message."""
+    settings = _settings(port)
+    definition = parse_definition(
+        {
+            "name": "bench",
+            "channels": ["email"],
+            "audience": {"contact_ids": [1]},
+            "messages": {"email": EMAIL},
+        }
+    )
+
+    async def go() -> None:
+        for i in range(n):
+            contact = Recipient(i + 1, f"c{i}@example.com", f"Ann{i}", None, None, None, None, None, None)
+            link = lambda url, cid=i + 1: LINKS.click_url(1, cid, "email", url)  # noqa: E731
+            envelope = Envelope(
+                row_id=i,
+                campaign_id=1,
+                contact_id=i + 1,
+                idempotency_key=f"{i:064d}",
+                address=contact.email,
+                message=render_message(definition, "email", contact, link=link),
+                unsubscribe_url=LINKS.unsubscribe_url(1, i + 1, "email"),
+            )
+            await aiosmtplib.send(
+                email_bytes(envelope, settings),
+                sender="news@example.com",
+                recipients=[envelope.address],
+                hostname="127.0.0.1",
+                port=port,
+                start_tls=TLS,
+                validate_certs=False,
+            )
+
+    started = time.perf_counter()
+    asyncio.run(go())
+    return time.perf_counter() - started
+
+
+def ceiling_email(n: int, port: int) -> float:
+    """Pre-rendered bytes over one connection: the server's ceiling."""
+    settings = _settings(port)
+    blobs = [(e.address, email_bytes(e, settings)) for e in _envelopes(n)]
+
+    async def go() -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=TLS, validate_certs=False)
+        await smtp.connect()
+        for address, blob in blobs:
+            await smtp.sendmail("news@example.com", [address], blob)
+        await smtp.quit()
+
+    started = time.perf_counter()
+    asyncio.run(go())
+    return time.perf_counter() - started
+
+
+# ---- webhook contenders ---------------------------------------------------------------------------
+def ours_webhook(n: int, port: int, concurrency: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, campaign_id = _store(Path(tmp), n, ["webhook"], f"http://127.0.0.1:{port}/hooks")
+        settings = _settings()
+        sender = CampaignSender(
+            engine,
+            campaign_id,
+            settings=settings,
+            channel_factory=channel_factory(settings),
+            links=LINKS,
+            window=concurrency * 4,
+            batch=2000,
+        )
+        started = time.perf_counter()
+        report = asyncio.run(sender.run())
+        seconds = time.perf_counter() - started
+        assert report.sent == n and report.finished, report
+        engine.dispose()
+        return seconds
+
+
+def raw_webhook(n: int, port: int, concurrency: int) -> float:
+    """Raw aiohttp posting the same Standard Webhooks-signed bodies, ``concurrency`` workers."""
+    signer = Webhook(SECRET)
+    url = f"http://127.0.0.1:{port}/hooks"
+
+    async def go() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+            items = iter(range(n))
+
+            async def worker() -> None:
+                for i in items:
+                    from datetime import UTC, datetime
+
+                    now = datetime.now(UTC)
+                    body = json.dumps(
+                        {
+                            "type": "campaign.message",
+                            "timestamp": now.isoformat(),
+                            "data": {"campaign_id": 1, "contact_id": i, "greeting": f"Hi Ann{i}"},
+                        },
+                        separators=(",", ":"),
+                    )
+                    msg_id = f"msg_{i:032d}"
+                    headers = {
+                        "webhook-id": msg_id,
+                        "webhook-timestamp": str(int(now.timestamp())),
+                        "webhook-signature": signer.sign(msg_id, now, body),
+                        "Content-Type": "application/json",
+                    }
+                    for _ in range(4):
+                        async with session.post(url, data=body, headers=headers) as r:
+                            await r.read()
+                            if r.status < 300:
+                                break
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    started = time.perf_counter()
+    asyncio.run(go())
+    return time.perf_counter() - started
+
+
+def timed(module: str, fn: Callable[[int], float], n: int, *args: str) -> float:
+    """One run against a fresh server; checks it accepted exactly ``n``."""
+    with server(module, *args) as (port, counts):
+        seconds = fn(port)
+    assert counts.get("count") == n, f"{fn}: server accepted {counts}, expected {n}"
+    assert counts.get("rejected", 0) == 0, counts
+    return seconds
+
+
+def summarize(name: str, n: int, runs: list[float], extrapolated_from: int | None = None) -> dict[str, Any]:
+    rates = [n / s for s in runs]
+    return {
+        "contender": name,
+        "messages": n,
+        "median_s": round(statistics.median(runs), 2),
+        "msgs_per_s": round(statistics.median(rates)),
+        "range_msgs_per_s": [round(min(rates)), round(max(rates))],
+        "extrapolated_from": extrapolated_from,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--emails", type=int, default=100_000)
+    parser.add_argument("--per-message-emails", type=int, default=2_000)
+    parser.add_argument("--webhooks", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--tls", action="store_true", help="STARTTLS on every SMTP connection, as real relays ask."
+    )
+    args = parser.parse_args()
+    global TLS
+    TLS = args.tls
+    smtp_args = ("--tls",) if args.tls else ()
+    smtp_mod, hook_mod = "aicmo.fakes.smtp_server", "aicmo.fakes.webhook_receiver"
+    n, m, w, c = args.emails, args.per_message_emails, args.webhooks, args.concurrency
+    results: dict[str, list[float]] = {
+        "ours_1": [],
+        "ours": [],
+        "ceiling": [],
+        "per_message": [],
+        "ours_webhook": [],
+        "raw_aiohttp": [],
+    }
+    for _ in range(args.repeat):
+        if n:
+            results["ours_1"].append(timed(smtp_mod, lambda p: ours_email(n, p, 1), n, *smtp_args))
+            results["ours"].append(timed(smtp_mod, lambda p: ours_email(n, p, 2), n, *smtp_args))
+            results["ceiling"].append(timed(smtp_mod, lambda p: ceiling_email(n, p), n, *smtp_args))
+            results["per_message"].append(
+                timed(smtp_mod, lambda p: per_message_email(m, p), m, *smtp_args) * n / m
+            )
+        if w:
+            results["ours_webhook"].append(timed(hook_mod, lambda p: ours_webhook(w, p, c), w))
+            results["raw_aiohttp"].append(timed(hook_mod, lambda p: raw_webhook(w, p, c), w))
+    rows = []
+    if n:
+        rows += [
+            summarize("email: ours (ledger, 1 connection)", n, results["ours_1"]),
+            summarize("email: ours (ledger, 2 connections, the default)", n, results["ours"]),
+            summarize("email: ceiling (pre-rendered, one connection)", n, results["ceiling"]),
+            summarize("email: connection per message", n, results["per_message"], extrapolated_from=m),
+        ]
+    if w:
+        rows += [
+            summarize(f"webhook: ours (ledger, {c} in flight)", w, results["ours_webhook"]),
+            summarize(f"webhook: raw aiohttp ({c} in flight)", w, results["raw_aiohttp"]),
+        ]
+    ratios: dict[str, float] = {}
+    if n:
+        ours = statistics.median(results["ours"])
+        ratios["ours_vs_per_message"] = round(statistics.median(results["per_message"]) / ours, 2)
+        ratios["ours_share_of_ceiling"] = round(statistics.median(results["ceiling"]) / ours, 3)
+        ratios["ours_1_connection_share_of_ceiling"] = round(
+            statistics.median(results["ceiling"]) / statistics.median(results["ours_1"]), 3
+        )
+    if w:
+        ratios["webhook_ours_vs_raw_aiohttp"] = round(
+            statistics.median(results["raw_aiohttp"]) / statistics.median(results["ours_webhook"]), 3
+        )
+    report = {
+        "machine": machine_info.machine(aiosmtplib=aiosmtplib.__version__, aiohttp=aiohttp.__version__),
+        "results": rows,
+        "ratios": ratios,
+    }
+    print(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AICMO_HOME", tempfile.mkdtemp(prefix="bench-publish-"))
+    main()

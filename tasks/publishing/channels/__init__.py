@@ -1,0 +1,1 @@
+"""Channel adapters: each turns a rendered message into one delivery attempt and a verdict."""
