@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from aicmo.models.analytics import TierChange
 from aicmo.models.crm import Consent, Contact, LifecycleChange
-from aicmo.models.publishing import OutboxMessage
+from aicmo.models.publishing import OutboxMessage, PushEndpoint
 
 # (report name, table with a contact_id column), child tables before ``contacts``.
 PERSONAL_TABLES: tuple[tuple[str, Any], ...] = (
@@ -21,6 +21,7 @@ PERSONAL_TABLES: tuple[tuple[str, Any], ...] = (
     ("lifecycle_changes", LifecycleChange),
     ("tier_changes", TierChange),
     ("outbox_messages", OutboxMessage),
+    ("push_endpoints", PushEndpoint),
 )
 
 

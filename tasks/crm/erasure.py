@@ -36,6 +36,7 @@ class ErasureReport:
     lifecycle_changes: int = 0
     tier_changes: int = 0
     outbox_messages: int = 0
+    push_endpoints: int = 0
     lake_rows: dict[str, int] = field(default_factory=dict)
     lake_partitions: dict[str, int] = field(default_factory=dict)
     cache_entries: int = 0

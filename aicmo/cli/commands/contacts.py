@@ -87,6 +87,7 @@ def erase_cmd(email: str = typer.Argument(..., help="Email of the person to eras
     table.add_row("lifecycle changes", str(report.lifecycle_changes))
     table.add_row("tier changes", str(report.tier_changes))
     table.add_row("outbox messages", str(report.outbox_messages))
+    table.add_row("push endpoints", str(report.push_endpoints))
     for name, rows in sorted(report.lake_rows.items()):
         table.add_row(f"lake {name} rows ({report.lake_partitions[name]} partition(s) rewritten)", str(rows))
     table.add_row("provider cache entries", str(report.cache_entries))
