@@ -19,6 +19,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aicmo.errors import ConfigError
 
 
+class ProviderLimit(BaseModel):
+    """Requests per second (None: unlimited) and calls in flight (None: unlimited) of one provider."""
+
+    rps: float | None = Field(None, gt=0)
+    concurrency: int | None = Field(None, ge=1)
+
+
 class GatewaySettings(BaseSettings):
     """Resilience knobs of the provider gateway (phase 0)."""
 
@@ -36,6 +43,13 @@ class GatewaySettings(BaseSettings):
     concurrency: int = Field(50, ge=1, description="Calls in flight at once in one batch.")
     cache_ttl_s: int = Field(7 * 86400, ge=0, description="TTL of a cached positive answer.")
     negative_cache_ttl_s: int = Field(86400, ge=0, description="TTL of a cached 'not found'.")
+    provider_limits: dict[str, ProviderLimit] = Field(
+        default_factory=dict,
+        description=(
+            "Client-side rate limits by provider, overriding the published defaults; JSON, e.g. "
+            '{"github": {"rps": 5, "concurrency": 4}} (the local fake server raises them).'
+        ),
+    )
 
 
 class ProviderCredentials(BaseSettings):
@@ -51,6 +65,13 @@ class ProviderCredentials(BaseSettings):
     openweather_base_url: str = "https://api.openweathermap.org"
     company_api_key: SecretStr | None = None
     company_base_url: str = "https://company.clearbit.com"
+    provider_secret_blocks: bool = Field(
+        False,
+        description=(
+            "Read a credential missing from the environment from its Prefect Secret block "
+            "(aicmo-stripe-api-key, ...), so a deployment keeps its keys in Prefect."
+        ),
+    )
 
 
 class AnalyticsSettings(BaseSettings):

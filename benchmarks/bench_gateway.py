@@ -46,8 +46,7 @@ import orjson
 from aicmo.fakes.faults import RandomFaults
 from aicmo.fakes.provider_server import FakeProviderServer
 from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway import ProviderChain, enrich_many, make_client, reset_guards
-from aicmo.tasks.gateway.transport import TransportName
+from aicmo.tasks.gateway import ProviderChain, TransportName, enrich_many, make_client, reset_guards
 from aicmo.tasks.providers.company import CompanyHttpProvider
 
 PATH = "/v2/companies/find"

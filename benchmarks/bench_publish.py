@@ -55,7 +55,7 @@ from aicmo.settings import PublishingSettings
 from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.migrate import upgrade
 from aicmo.storage.publishing import Recipient
-from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
+from aicmo.storage.crm import contact_ids_by_email, upsert_contacts
 from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.publishing.campaigns import create_campaign, schedule, start
 from aicmo.tasks.publishing.channels.base import Envelope

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, insert, text
 
 from aicmo.models.base import Base, utcnow
 from aicmo.models.crm import Contact
+from aicmo.storage.crm import upsert_contacts
 from aicmo.storage.db import make_engine, transaction
-from aicmo.storage.repositories import upsert_contacts
 
 
 def rows(n: int, version: str) -> list[dict[str, object]]:

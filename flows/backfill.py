@@ -31,12 +31,15 @@ def chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
     return out
 
 
-@flow(name="backfill")
+FLOW_NAME = "backfill"
+
+
+@flow(name=FLOW_NAME)
 def backfill(start: date, end: date, chunk_days: int = 7, rescore: bool = True) -> dict[str, Any]:
     """Recompute KPIs, attribution and trends for every day in ``[start, end]``, then rescore."""
     ranges = chunks(start, end, chunk_days)
     progress_id = cast(UUID, create_progress_artifact(progress=0.0, description=f"backfill {start}..{end}"))
-    with logged_run("backfill", {"start": start, "end": end, "chunk_days": chunk_days}) as stats:
+    with logged_run(FLOW_NAME, {"start": start, "end": end, "chunk_days": chunk_days}) as stats:
         stats["chunks"] = []
         for done, (lo, hi) in enumerate(ranges, start=1):
             stats["chunks"].append(

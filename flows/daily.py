@@ -24,14 +24,26 @@ def default_run_date() -> date:
     return clock.today() - timedelta(days=1)
 
 
-@flow(name="daily-pipeline", log_prints=False)
-def daily_pipeline(run_date: date | None = None, sync_revenue: bool = True) -> dict[str, Any]:
-    """Run the whole pipeline for ``run_date`` (default: yesterday, UTC)."""
+FLOW_NAME = "daily-pipeline"
+
+
+@flow(name=FLOW_NAME, log_prints=False)
+def daily_pipeline(
+    run_date: date | None = None, sync_revenue: bool = True, full: bool = False
+) -> dict[str, Any]:
+    """Run the whole pipeline for ``run_date`` (default: yesterday, UTC).
+
+    The aggregation covers the run date and the day before; with ``full`` (a first run over
+    fresh data, the demo) it recomputes every day in the lake instead.
+    """
     day = run_date or default_run_date()
-    with logged_run("daily-pipeline", {"run_date": day}) as stats:
+    with logged_run(FLOW_NAME, {"run_date": day, "full": full}) as stats:
         stats["enrich"] = enrich_contacts()
         if sync_revenue:
             stats["revenue"] = sync_stripe_revenue()
-        stats["aggregate"] = aggregate(start=day - timedelta(days=1), end=day)
+        if full:
+            stats["aggregate"] = aggregate(full=True)
+        else:
+            stats["aggregate"] = aggregate(start=day - timedelta(days=1), end=day)
         stats["score"] = score(as_of=day)
     return stats

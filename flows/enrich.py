@@ -11,20 +11,18 @@ from typing import Any
 from uuid import UUID
 
 from prefect import flow
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.crm.enrichment import EnrichmentReport
 from aicmo.tasks.crm.prefect_tasks import enrich_batch_task, pick_contacts_task
+from aicmo.tasks.crm.report import publish_enrichment
+
+FLOW_NAME = "enrich-contacts"
 
 
-@flow(name="enrich-contacts")
+@flow(name=FLOW_NAME)
 def enrich_contacts(batch_size: int = 1000, stale_after_days: int | None = None) -> dict[str, Any]:
     """Enrich due contacts in batches of ``batch_size``; returns the counts of the run.
 
@@ -36,9 +34,7 @@ def enrich_contacts(batch_size: int = 1000, stale_after_days: int | None = None)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     url = get_settings().resolved_database_url
-    with logged_run(
-        "enrich-contacts", {"batch_size": batch_size, "stale_after_days": stale_after_days}
-    ) as stats:
+    with logged_run(FLOW_NAME, {"batch_size": batch_size, "stale_after_days": stale_after_days}) as stats:
         ids = pick_contacts_task(url, stale_after_days)
         batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
         progress = create_progress_artifact(0.0, key="enrich-progress", description="contacts enriched (%)")
@@ -60,23 +56,6 @@ def enrich_contacts(batch_size: int = 1000, stale_after_days: int | None = None)
             "outcomes": {cap: dict(counts) for cap, counts in total.outcomes.items()},
             "providers": total.metrics_rows(),
         }
-        create_table_artifact(
-            key="enrich-outcomes",
-            table=total.outcome_rows() or [{"capability": "-", "outcome": "nothing due", "contacts": 0}],
-            description=f"Enrichment outcomes of {len(ids)} contact(s) in {len(batches)} batch(es).",
-        )
-        create_table_artifact(
-            key="enrich-gateway-metrics",
-            table=total.metrics_rows() or [{"provider": "-", "calls": 0}],
-            description="Gateway metrics per provider (calls, failures by kind, retries, latency).",
-        )
-        create_markdown_artifact(
-            key="enrich-summary",
-            markdown=(
-                f"# Enrichment\n\n- selected: {len(ids)}\n- complete: {total.complete}\n"
-                f"- left for the next run (a provider failed): {total.left_for_next_run}\n"
-                f"- companies upserted: {total.companies_upserted}\n"
-            ),
-        )
+        publish_enrichment(len(ids), len(batches), total)
         stats.update({k: v for k, v in result.items() if k != "providers"})
     return result

@@ -10,7 +10,7 @@ from typing import Any
 
 from aicmo.storage.db import transaction
 from aicmo.storage.migrate import ensure_schema
-from aicmo.storage.repositories import crash_dead_runs, finish_run, start_run
+from aicmo.storage.runs import crash_dead_runs, finish_run, start_run
 from aicmo.wiring import engine
 
 

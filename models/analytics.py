@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Literal, get_args
 
-from sqlalchemy import (
-    ForeignKey,
-    String,
-)
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aicmo.models.base import Base, IdPk, utcnow
+from aicmo.models.base import Base
+from aicmo.models.crm import ContactChange
 
-TIERS = ("bronze", "silver", "gold", "platinum")
+Tier = Literal["bronze", "silver", "gold", "platinum"]
+TIERS: tuple[Tier, ...] = get_args(Tier)
 
 
-class TierChange(Base):
+class TierChange(ContactChange, Base):
     """One tier change of a contact, written by the scoring flow."""
 
     __tablename__ = "tier_changes"
 
-    id: Mapped[IdPk]
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
-    from_tier: Mapped[str | None] = mapped_column(String(16))
-    to_tier: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(255))
-    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_tier: Mapped[Tier | None] = mapped_column(String(16))
+    to_tier: Mapped[Tier] = mapped_column(String(16))

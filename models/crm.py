@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     Boolean,
@@ -19,17 +19,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from aicmo.models.base import Base, CreatedAt, IdPk, UpdatedAt, utcnow
 
-LIFECYCLE_STAGES = (
-    "subscriber",
-    "lead",
-    "mql",
-    "sql",
-    "opportunity",
-    "customer",
-    "evangelist",
-    "churned",
-)
+LifecycleStage = Literal[
+    "subscriber", "lead", "mql", "sql", "opportunity", "customer", "evangelist", "churned"
+]
+LIFECYCLE_STAGES: tuple[LifecycleStage, ...] = get_args(LifecycleStage)
 CHANNELS = ("email", "sms", "push", "webhook")
+ConsentChannel = Literal["email", "sms", "push"]
+ConsentStatus = Literal["pending", "confirmed", "withdrawn"]
+# A contact's per-channel summary column reads ``none`` until the contact is first asked.
+ConsentSummary = Literal["none", "pending", "confirmed", "withdrawn"]
+SuppressionChannel = Literal["email", "sms", "push", "all"]
+SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe", "sms_stop", "manual", "erased"]
 
 
 class Company(Base):
@@ -66,15 +66,15 @@ class Contact(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     source: Mapped[str | None] = mapped_column(String(64))
 
-    lifecycle_stage: Mapped[str] = mapped_column(String(32), default="subscriber")
+    lifecycle_stage: Mapped[LifecycleStage] = mapped_column(String(32), default="subscriber")
     lifecycle_changed_at: Mapped[datetime | None]
 
     # Consent and suppression summary; per-channel detail lives in ``consents``.
-    email_consent: Mapped[str] = mapped_column(String(16), default="none")
-    sms_consent: Mapped[str] = mapped_column(String(16), default="none")
-    push_consent: Mapped[str] = mapped_column(String(16), default="none")
+    email_consent: Mapped[ConsentSummary] = mapped_column(String(16), default="none")
+    sms_consent: Mapped[ConsentSummary] = mapped_column(String(16), default="none")
+    push_consent: Mapped[ConsentSummary] = mapped_column(String(16), default="none")
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
-    suppression_reason: Mapped[str | None] = mapped_column(String(32))
+    suppression_reason: Mapped[SuppressionReason | None] = mapped_column(String(32))
 
     # Enrichment: what each provider answered, with source and time.
     enrichment: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -103,17 +103,25 @@ class Contact(Base):
     )
 
 
-class LifecycleChange(Base):
+class ContactChange:
+    """The shape every per-contact history table shares: whose value changed, when and why.
+
+    A history table adds its own ``from_<value>``/``to_<value>`` pair (lifecycle stage, tier).
+    """
+
+    id: Mapped[IdPk]
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str | None] = mapped_column(String(255))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LifecycleChange(ContactChange, Base):
     """One lifecycle stage change of a contact, so its history reads back in order."""
 
     __tablename__ = "lifecycle_changes"
 
-    id: Mapped[IdPk]
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
-    from_stage: Mapped[str | None] = mapped_column(String(32))
-    to_stage: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[str | None] = mapped_column(String(255))
-    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_stage: Mapped[LifecycleStage | None] = mapped_column(String(32))
+    to_stage: Mapped[LifecycleStage] = mapped_column(String(32))
 
 
 class Consent(Base):
@@ -123,8 +131,8 @@ class Consent(Base):
 
     id: Mapped[IdPk]
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))  # pending | confirmed | withdrawn
+    channel: Mapped[ConsentChannel] = mapped_column(String(16))
+    status: Mapped[ConsentStatus] = mapped_column(String(16))
     source: Mapped[str | None] = mapped_column(String(64))
     text_version: Mapped[str | None] = mapped_column(String(32))
     requested_at: Mapped[datetime | None]
@@ -142,10 +150,8 @@ class Suppression(Base):
 
     id: Mapped[IdPk]
     address_hmac: Mapped[str] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(16))  # email | sms | push | all
-    reason: Mapped[str] = mapped_column(
-        String(32)
-    )  # hard_bounce | complaint | unsubscribe | sms_stop | manual | erased
+    channel: Mapped[SuppressionChannel] = mapped_column(String(16))
+    reason: Mapped[SuppressionReason] = mapped_column(String(32))
     source: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[CreatedAt]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -13,6 +13,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aicmo.models.base import Base, IdPk, utcnow
+
+RunStatus = Literal["running", "completed", "failed", "crashed"]
 
 
 class FlowRunRecord(Base):
@@ -24,7 +26,7 @@ class FlowRunRecord(Base):
     flow_name: Mapped[str] = mapped_column(String(128), index=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[RunStatus] = mapped_column(String(16), default="running")
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
 

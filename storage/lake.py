@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-import fsspec
 import polars as pl
 
 from aicmo.models.lake import TABLES, LakeTable
+from aicmo.storage.fsroot import FsRoot
 
 PART_FILE = "part-0.parquet"
 TMP_SUFFIX = ".inprogress"
@@ -51,18 +51,10 @@ def conform(df: pl.DataFrame, table: LakeTable) -> pl.DataFrame:
         raise LakeSchemaError(f"{table.name}: {exc}") from exc
 
 
-class Lake:
+class Lake(FsRoot):
     """A Parquet lake rooted at a local path or fsspec URL."""
 
-    def __init__(self, root: str) -> None:
-        self.root = root.rstrip("/")
-        self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
-        self.fs.makedirs(self._root_path, exist_ok=True)
-
     # ---- paths -------------------------------------------------------------------------------
-    def _url(self, path: str) -> str:
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
     def table_path(self, table: str | LakeTable) -> str:
         """Path of a table's folder."""

@@ -13,27 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import fsspec
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from aicmo.models.base import utcnow
 from aicmo.models.media import Asset, AssetReview, AssetSuggestion, AssetUsage, AssetVariant
 from aicmo.models.publishing import Campaign
+from aicmo.storage.fsroot import FsRoot
 from aicmo.storage.upsert import bulk_upsert
 
 
-class ContentStore:
+class ContentStore(FsRoot):
     """Bytes addressed by their SHA-256 under a local path or fsspec URL."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root.rstrip("/")
-        self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
-        self.fs.makedirs(self._root_path, exist_ok=True)
-
-    def _url(self, path: str) -> str:
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
     def key_path(self, key: str) -> str:
         """Where the object ``key`` (a hex digest, or digest + suffix for variants) lives."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aicmo.cli.demo import env_overrides
 from aicmo.fakes.channels import LocalChannels
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
@@ -22,7 +21,7 @@ from aicmo.storage.publishing import add_push_endpoint, first_contact_ids, get_c
 from aicmo.tasks.crm.consent import confirm, request_opt_in
 from aicmo.tasks.publishing.campaigns import create_campaign, schedule, status
 from aicmo.tasks.publishing.definition import parse_definition
-from aicmo.wiring import engine, lake
+from aicmo.wiring import engine, lake, settings_overrides
 
 CAMPAIGN = "demo-winter-launch"
 
@@ -32,7 +31,7 @@ def publish_demo(audience: int = 300) -> dict[str, Any]:
     from aicmo.flows.publish import publish_campaigns
 
     eng = engine()
-    with LocalChannels() as local, env_overrides(local.env()):
+    with LocalChannels() as local, settings_overrides(local.env()):
         with transaction(eng) as session:
             ids = first_contact_ids(session, audience)
             for channel in ("email", "sms", "push"):

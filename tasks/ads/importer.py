@@ -22,7 +22,7 @@ from aicmo.models.lake import AD_SPEND
 from aicmo.storage.ads import Coverage, replace_ad_spend
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import record_partitions
+from aicmo.storage.runs import record_partitions
 from aicmo.tasks.ads.rates import RatesSource
 from aicmo.tasks.ads.report_reader import ParsedReport, read_report
 from aicmo.tasks.analytics.currency import convert

@@ -25,8 +25,7 @@ def gateway_rates(
     base_url: str, reporting_currency: str, settings: GatewaySettings | None = None
 ) -> RatesFetcher:
     """A fetcher of daily rates to ``reporting_currency`` from a Frankfurter server at ``base_url``."""
-    from aicmo.tasks.gateway.chain import ProviderChain
-    from aicmo.tasks.gateway.transport import make_client
+    from aicmo.tasks.gateway import ProviderChain, make_client
     from aicmo.tasks.providers.frankfurter import FrankfurterProvider
 
     gw = settings or GatewaySettings()

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import polars as pl
-from prefect import task
 
 from aicmo.models.lake import ATTRIBUTION
 from aicmo.storage.lake import Lake
@@ -280,26 +279,3 @@ def write_credits(lake: Lake, credits: pl.DataFrame, days: Collection[date]) -> 
         if n == 0:
             lake.write_partition("attribution", d, credits.clear())
     return written
-
-
-@task(name="attribution", persist_result=False)
-def attribution_task(
-    lake_root: str,
-    start: date | None,
-    end: date | None,
-    known_campaign_ids: list[int] | None,
-    now: datetime,
-    lookback_days: float,
-    half_life_days: float,
-    markov_order: int = 1,
-) -> Attribution:
-    """Attribute the window's conversions from the lake and write the ``attribution`` partitions."""
-    lake = Lake(lake_root)
-    result = attribute_lake(
-        lake, start, end, known_campaign_ids, now, lookback_days, half_life_days, markov_order
-    )
-    days = set(result.credits.get_column("day").to_list())
-    if start is not None and end is not None:
-        days |= {start + timedelta(days=i) for i in range((end - start).days + 1)}
-    write_credits(lake, result.credits, days)
-    return result

@@ -24,7 +24,7 @@ import httpx
 import polars as pl
 
 from aicmo.errors import InputError
-from aicmo.tasks.gateway.chain import ProviderChain
+from aicmo.tasks.gateway import ProviderChain
 
 RATES_SCHEMA = pl.Schema({"date": pl.Date, "currency": pl.String, "rate": pl.Float64})
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)

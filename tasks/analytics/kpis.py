@@ -45,15 +45,13 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 
 import polars as pl
-from prefect import task
 from sqlalchemy.orm import Session
 
 from aicmo.models.lake import EVENT_QUALITY, KPI_RATE_COLUMNS, KPIS_DAILY
 from aicmo.storage.analytics import partition_write_times
-from aicmo.storage.db import get_engine, transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import partitions_written_since, record_partitions
-from aicmo.tasks.analytics.quality import clean, flag_events, quality_report, summarize
+from aicmo.storage.runs import partitions_written_since
+from aicmo.tasks.analytics.quality import clean, flag_events, quality_report
 
 OPEN_TRACKING_CHANNELS = ("email", "push")
 """Channels that record opens: an email's open (tracking pixel) and a push notification's tap. SMS
@@ -381,28 +379,3 @@ def window_rollups(
     """Per-campaign, per-channel and overall KPIs of the window, from its clean events and spend."""
     events = clean(flag_events(lake.scan("events", start, end), known_campaign_ids, now))
     return rollup_kpis(events, lake.scan("ad_spend", start, end))
-
-
-@task(name="daily-kpis", persist_result=False)
-def daily_kpis_task(
-    lake_root: str, database_url: str, days: list[date], known_campaign_ids: list[int] | None, now: datetime
-) -> dict[str, int]:
-    """Recompute ``kpis_daily`` and ``event_quality`` for ``days``, record the partitions written.
-
-    Returns the bad-event totals of those days (see :func:`aicmo.tasks.analytics.quality.summarize`)
-    plus ``kpi_rows`` and ``days``.
-    """
-    written, report = recompute_daily_kpis(Lake(lake_root), days, known_campaign_ids, now)
-    quality_days = {d: int(n) for d, n in report.group_by("day").agg(pl.len()).iter_rows()}
-    with transaction(get_engine(database_url)) as session:
-        record_partitions(session, KPIS_TABLE, written)
-        record_partitions(session, QUALITY_TABLE, {d: quality_days.get(d, 0) for d in days})
-    return {**summarize(report), "kpi_rows": sum(written.values()), "days": len(days)}
-
-
-@task(name="kpi-rollups", persist_result=False)
-def rollups_task(
-    lake_root: str, start: date | None, end: date | None, known_campaign_ids: list[int] | None, now: datetime
-) -> dict[str, pl.DataFrame]:
-    """KPIs of the window per campaign, per channel and overall (unique counts from events)."""
-    return window_rollups(Lake(lake_root), start, end, known_campaign_ids, now)

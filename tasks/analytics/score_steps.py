@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from prefect import task
 
 from aicmo import clock
 from aicmo.models.lake import COHORT_RETENTION, LTV
@@ -166,25 +165,3 @@ def build_cohorts(
         "rows": combined.height,
         "pngs": {k: str(v) for k, v in pngs.items()},
     }
-
-
-@task(name="build-scores", persist_result=False)
-def build_scores_task(
-    lake_root: str, as_of: date, settings: AnalyticsSettings, tier_method: TierMethod = "thresholds"
-) -> dict[str, Any]:
-    """Compute engagement, LTV, tiers and RFM for ``as_of`` into the lake's ``ltv`` snapshot."""
-    return build_scores(Lake(lake_root), as_of, settings, tier_method=tier_method)
-
-
-@task(name="store-scores", persist_result=False)
-def store_scores_task(database_url: str, lake_root: str, as_of: date, scored_at: datetime) -> dict[str, int]:
-    """Write the ``ltv`` snapshot onto the contacts in bulk."""
-    return store_scores(database_url, Lake(lake_root), as_of, scored_at)
-
-
-@task(name="build-cohorts", persist_result=False)
-def build_cohorts_task(
-    lake_root: str, as_of: date, artifacts_dir: str, period: Period = "month"
-) -> dict[str, Any]:
-    """Cohort tables and heatmaps for ``as_of``."""
-    return build_cohorts(Lake(lake_root), as_of, Path(artifacts_dir), period=period)

@@ -32,7 +32,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
-from prefect import task
 
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.kpis import COUNT_COLUMNS, MONEY_COLUMNS, UNIQUE_COLUMNS, rate_exprs
@@ -433,18 +432,3 @@ def window_trend_report(
     if start is None or report.anomalies.height == 0:
         return report
     return replace(report, anomalies=report.anomalies.filter(pl.col("day") >= start))
-
-
-@task(name="trends", persist_result=False)
-def trends_task(
-    lake_root: str,
-    start: date | None,
-    end: date | None,
-    campaign_kpis: pl.DataFrame,
-    threshold: float,
-    out_dir: str,
-) -> TrendReport:
-    """Trends of the window from the lake's ``kpis_daily`` and its history (:func:`window_trend_report`)."""
-    return window_trend_report(
-        Lake(lake_root), start, end, campaign_kpis, threshold=threshold, out_dir=Path(out_dir)
-    )

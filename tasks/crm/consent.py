@@ -13,31 +13,26 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Final, get_args
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
 from aicmo.models.base import utcnow
-from aicmo.models.crm import Consent, Contact, Suppression
+from aicmo.models.crm import Consent, ConsentChannel
+from aicmo.storage import crm as store
 from aicmo.tasks.crm.emails import address_hmac
 from aicmo.tasks.crm.suppression import hmac_key, suppress, suppressed_contact_ids
 
-CONSENT_CHANNELS = ("email", "sms", "push")
-PENDING, CONFIRMED, WITHDRAWN = "pending", "confirmed", "withdrawn"
-_SUMMARY = {"email": Contact.email_consent, "sms": Contact.sms_consent, "push": Contact.push_consent}
+CONSENT_CHANNELS: tuple[ConsentChannel, ...] = get_args(ConsentChannel)
+PENDING: Final = "pending"
+CONFIRMED: Final = "confirmed"
+WITHDRAWN: Final = "withdrawn"
 
 
 def _check_channel(channel: str) -> None:
     if channel not in CONSENT_CHANNELS:
         raise InputError(f"unknown consent channel {channel!r}; known: {', '.join(CONSENT_CHANNELS)}")
-
-
-def _set_summary(session: Session, contact_ids: Sequence[int], channel: str, status: str) -> None:
-    if contact_ids:
-        session.execute(
-            update(Contact).where(Contact.id.in_(list(contact_ids))).values({_SUMMARY[channel].key: status})
-        )
 
 
 def request_opt_in(
@@ -56,12 +51,7 @@ def request_opt_in(
     """
     _check_channel(channel)
     when = at or utcnow()
-    existing = {
-        c.contact_id: c
-        for c in session.scalars(
-            select(Consent).where(Consent.contact_id.in_(list(contact_ids)), Consent.channel == channel)
-        )
-    }
+    existing = store.consents_on_channel(session, contact_ids, channel)
     tokens: dict[int, str] = {}
     for cid in dict.fromkeys(contact_ids):
         consent = existing.get(cid)
@@ -69,8 +59,7 @@ def request_opt_in(
             continue
         token = secrets.token_urlsafe(24)
         if consent is None:
-            consent = Consent(contact_id=cid, channel=channel)
-            session.add(consent)
+            consent = store.new_consent(session, cid, channel)
         consent.status = PENDING
         consent.source = source
         consent.text_version = text_version
@@ -79,7 +68,7 @@ def request_opt_in(
         consent.confirmation_token = token
         tokens[cid] = token
     session.flush()
-    _set_summary(session, list(tokens), channel, PENDING)
+    store.set_consent_summary(session, list(tokens), channel, PENDING)
     return tokens
 
 
@@ -89,7 +78,7 @@ def confirm(session: Session, token: str, *, at: datetime | None = None) -> int:
     A consent confirmed again is left as it was. An earlier unsubscribe suppression of the same
     address on that channel is lifted, since the person opted in anew.
     """
-    consent = session.scalars(select(Consent).where(Consent.confirmation_token == token)).one_or_none()
+    consent = store.consent_by_token(session, token)
     if consent is None:
         raise InputError("unknown or expired confirmation token")
     if consent.status == CONFIRMED:
@@ -99,19 +88,13 @@ def confirm(session: Session, token: str, *, at: datetime | None = None) -> int:
     consent.status = CONFIRMED
     consent.confirmed_at = at or utcnow()
     session.flush()
-    _set_summary(session, [consent.contact_id], consent.channel, CONFIRMED)
-    contact = session.get(Contact, consent.contact_id)
+    store.set_consent_summary(session, [consent.contact_id], consent.channel, CONFIRMED)
+    contact = store.contact_by_id(session, consent.contact_id)
     if contact is not None:
         address = contact.phone if consent.channel == "sms" else contact.email
         if address:
             reasons = ("sms_stop",) if consent.channel == "sms" else ("unsubscribe",)
-            session.execute(
-                delete(Suppression).where(
-                    Suppression.address_hmac == address_hmac(address, hmac_key()),
-                    Suppression.channel == consent.channel,
-                    Suppression.reason.in_(reasons),
-                )
-            )
+            store.lift_suppressions(session, address_hmac(address, hmac_key()), consent.channel, reasons)
     return consent.contact_id
 
 
@@ -120,21 +103,18 @@ def withdraw(
 ) -> None:
     """Record that a contact withdrew consent on ``channel`` and suppress the address there."""
     _check_channel(channel)
-    contact = session.get(Contact, contact_id)
+    contact = store.contact_by_id(session, contact_id)
     if contact is None:
         raise InputError(f"no contact with id {contact_id}")
-    consent = session.scalars(
-        select(Consent).where(Consent.contact_id == contact_id, Consent.channel == channel)
-    ).one_or_none()
+    consent = store.consent_of(session, contact_id, channel)
     if consent is None:
-        consent = Consent(contact_id=contact_id, channel=channel)
-        session.add(consent)
+        consent = store.new_consent(session, contact_id, channel)
     consent.status = WITHDRAWN
     consent.source = source
     consent.confirmation_token = None
     consent.updated_at = at or utcnow()
     session.flush()
-    _set_summary(session, [contact_id], channel, WITHDRAWN)
+    store.set_consent_summary(session, [contact_id], channel, WITHDRAWN)
     if channel == "sms":
         if contact.phone:
             suppress(session, contact.phone, "sms", "sms_stop", source=source)
@@ -144,22 +124,13 @@ def withdraw(
 
 def status(session: Session, contact_id: int) -> dict[str, Consent]:
     """A contact's consents by channel."""
-    return {c.channel: c for c in session.scalars(select(Consent).where(Consent.contact_id == contact_id))}
+    return {c.channel: c for c in store.consents_of(session, contact_id)}
 
 
 def marketable_contact_ids(session: Session, contact_ids: Sequence[int], channel: str) -> list[int]:
     """The contacts of a batch that may get marketing on ``channel``: confirmed and not suppressed."""
     _check_channel(channel)
-    confirmed: list[int] = []
-    for start in range(0, len(contact_ids), 5_000):
-        chunk = list(contact_ids[start : start + 5_000])
-        confirmed.extend(
-            session.scalars(
-                select(Consent.contact_id).where(
-                    Consent.contact_id.in_(chunk), Consent.channel == channel, Consent.status == CONFIRMED
-                )
-            )
-        )
+    confirmed = store.contact_ids_with_consent(session, contact_ids, channel, CONFIRMED)
     blocked = suppressed_contact_ids(session, confirmed, channel)
     order = {cid: i for i, cid in enumerate(contact_ids)}
     return sorted((cid for cid in set(confirmed) if cid not in blocked), key=order.__getitem__)

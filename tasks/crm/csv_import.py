@@ -16,29 +16,36 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, insert, literal, null, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from aicmo.errors import InputError
 from aicmo.models.base import utcnow
-from aicmo.models.crm import Contact, LifecycleChange
-from aicmo.models.runs import AuditRecord
 from aicmo.progress import Advance
 from aicmo.settings import get_settings
+from aicmo.storage import crm as store
 from aicmo.storage.db import transaction
-from aicmo.storage.repositories import upsert_contacts
+from aicmo.storage.runs import audit
 from aicmo.tasks.crm.csv_reading import CsvTable, read_csv
 from aicmo.tasks.crm.emails import address_hmacs, normalize_email, normalize_phone
-from aicmo.tasks.crm.lifecycle import can_transition, parse_stage
+from aicmo.tasks.crm.lifecycle import can_transition, parse_stage, record_stage_changes
 from aicmo.tasks.crm.suppression import hmac_key, lookup
 
 ProgressFactory = Callable[[str, int], AbstractContextManager[Advance]]
 PROFILE_FIELDS = ("first_name", "last_name", "phone", "company_name", "city", "country")
 _MAX_LEN = {"first_name": 255, "last_name": 255, "company_name": 255, "city": 255, "country": 64}
 _TAG_SPLIT = re.compile(r"[,;|]")
-_LOOKUP_CHUNK = 5_000
+# What an import compares a row with: the stored profile, tags, stage and suppression flags.
+_STORED_FIELDS = (
+    "id",
+    *PROFILE_FIELDS,
+    "tags",
+    "lifecycle_stage",
+    "lifecycle_changed_at",
+    "suppressed",
+    "suppression_reason",
+)
 
 
 @dataclass(frozen=True)
@@ -157,52 +164,12 @@ def validate_record(row_no: int, cells: list[str], table: CsvTable) -> tuple[_Re
     return _Record(email, [row_no], values, list(dict.fromkeys(tags)), stage), []
 
 
-def _existing(engine: Engine, emails: Sequence[str]) -> dict[str, dict[str, Any]]:
-    cols = [Contact.email, Contact.id, *(getattr(Contact, f) for f in PROFILE_FIELDS)]
-    cols += [Contact.tags, Contact.lifecycle_stage, Contact.lifecycle_changed_at]
-    cols += [Contact.suppressed, Contact.suppression_reason]
-    found: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
-        for start in range(0, len(emails), _LOOKUP_CHUNK):
-            chunk = list(emails[start : start + _LOOKUP_CHUNK])
-            result = conn.execute(select(*cols).where(Contact.email.in_(chunk)))
-            keys = list(result.keys())
-            # Rows zipped with the column names once per chunk: building a mapping per row is slow.
-            for values in result:
-                row = dict(zip(keys, values, strict=True))
-                found[row["email"]] = row
-    return found
-
-
 def _suppressions(engine: Engine, emails: Sequence[str]) -> dict[str, str]:
     key = hmac_key()
     digests = dict(zip(address_hmacs(emails, key), emails, strict=True))
     with transaction(engine) as session:
         found = lookup(session, digests, ("email", "all"))
     return {digests[d]: reason for d, reason in found.items()}
-
-
-def _record_initial_stages(session: Session, emails: Sequence[str], now: datetime) -> None:
-    """One ``None -> stage`` lifecycle row per new contact, copied inside the database.
-
-    ``INSERT ... SELECT`` over the just-written contacts (in id order) instead of reading their
-    ids back and sending one parameter set per contact.
-    """
-    changes = cast(Table, LifecycleChange.__table__)
-    for chunk in _chunks(emails, _LOOKUP_CHUNK):
-        source = (
-            select(
-                Contact.id,
-                null(),
-                Contact.lifecycle_stage,
-                literal("import", changes.c.reason.type),
-                literal(now, changes.c.changed_at.type),
-            )
-            .where(Contact.email.in_(list(chunk)))
-            .order_by(Contact.id)
-        )
-        columns = ["contact_id", "from_stage", "to_stage", "reason", "changed_at"]
-        session.execute(insert(changes).from_select(columns, source))
 
 
 @contextmanager
@@ -268,6 +235,31 @@ def _import_contacts(
     table = read_csv(path)
     report = ImportReport(file=path.name, encoding=table.encoding, delimiter=table.delimiter)
     report.ignored_columns = table.ignored
+    records = _validate_rows(table, batch_size, report, bar)
+    emails = list(records)
+    plan = _plan_writes(
+        records,
+        _suppressions(engine, emails),
+        store.contact_fields_by_email(engine, emails, _STORED_FIELDS),
+        utcnow(),
+        source or f"import:{path.name}",
+        report,
+    )
+    _write_plan(engine, plan, batch_size, report, bar)
+    with transaction(engine) as session:
+        record_stage_changes(session, plan.stage_changes, "import", plan.now)
+        audit(session, "contacts.import", {"file": path.name, **report.counts()})
+    if report.errors:
+        target = errors_path or path.with_name(f"{path.stem}.errors.csv")
+        write_errors(target, report.errors)
+        report.errors_path = str(target)
+    return report
+
+
+def _validate_rows(
+    table: CsvTable, batch_size: int, report: ImportReport, bar: ProgressFactory
+) -> dict[str, _Record]:
+    """Validate every data row, merging rows of the same email; bad rows go to ``report.errors``."""
     records: dict[str, _Record] = {}
     with bar("validating", len(table.records)) as advance:
         for start in range(0, len(table.records), batch_size):
@@ -293,14 +285,29 @@ def _import_contacts(
                     records[record.email] = record
             advance(min(batch_size, len(table.records) - start))
     report.valid_rows = report.rows - report.invalid_rows
-    emails = list(records)
-    suppressed = _suppressions(engine, emails)
-    existing = _existing(engine, emails)
-    now = utcnow()
-    src = source or f"import:{path.name}"
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    stage_changes: list[tuple[int, str, str]] = []
+    return records
+
+
+@dataclass
+class _WritePlan:
+    """What an import will write: new contacts, changed contacts, lifecycle moves, all as of ``now``."""
+
+    now: datetime
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    stage_changes: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def _plan_writes(
+    records: dict[str, _Record],
+    suppressed: dict[str, str],
+    existing: dict[str, dict[str, Any]],
+    now: datetime,
+    source: str,
+    report: ImportReport,
+) -> _WritePlan:
+    """Compare each record with its stored contact: insert, update, leave alone, skip or reject."""
+    plan = _WritePlan(now)
     for email, rec in records.items():
         reason = suppressed.get(email)
         if reason == "erased":
@@ -308,61 +315,72 @@ def _import_contacts(
             continue
         old = existing.get(email)
         if old is None:
-            row: dict[str, Any] = {"email": email, **{f: rec.values.get(f) for f in PROFILE_FIELDS}}
-            row |= {"tags": rec.tags, "source": src, "lifecycle_stage": rec.stage or "subscriber"}
-            row |= {"lifecycle_changed_at": now, "suppressed": reason is not None}
-            row["suppression_reason"] = reason
-            inserts.append(row)
+            plan.inserts.append(_new_contact_row(rec, source, now, reason))
             report.flagged_suppressed += reason is not None
             continue
-        new = {f: rec.values.get(f) or old[f] for f in PROFILE_FIELDS}
-        new["tags"] = list(dict.fromkeys([*(old["tags"] or []), *rec.tags]))
-        new["lifecycle_stage"] = old["lifecycle_stage"]
-        new["lifecycle_changed_at"] = old["lifecycle_changed_at"]
-        if rec.stage and rec.stage != old["lifecycle_stage"]:
-            if not can_transition(old["lifecycle_stage"], rec.stage):
-                report.errors.append(
-                    RowError(
-                        rec.rows[-1],
-                        "lifecycle_stage",
-                        f"cannot move the contact from {old['lifecycle_stage']!r} to {rec.stage!r}",
-                    )
-                )
-                report.invalid_rows += 1
-                report.valid_rows -= 1
-                continue
-            new["lifecycle_stage"], new["lifecycle_changed_at"] = rec.stage, now
-            stage_changes.append((old["id"], old["lifecycle_stage"], rec.stage))
-        new["suppressed"] = old["suppressed"] or reason is not None
-        new["suppression_reason"] = old["suppression_reason"] or reason
+        new = _merged_contact_row(rec, old, now, reason, plan, report)
+        if new is None:
+            continue
         if all(new[k] == old[k] for k in new):
             report.unchanged += 1
             continue
-        updates.append({"email": email, **new})
-    with bar("writing", len(inserts) + len(updates)) as advance:
-        for chunk in _chunks(inserts, batch_size):
+        plan.updates.append({"email": email, **new})
+    return plan
+
+
+def _new_contact_row(rec: _Record, source: str, now: datetime, reason: str | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"email": rec.email, **{f: rec.values.get(f) for f in PROFILE_FIELDS}}
+    row |= {"tags": rec.tags, "source": source, "lifecycle_stage": rec.stage or "subscriber"}
+    row |= {"lifecycle_changed_at": now, "suppressed": reason is not None}
+    row["suppression_reason"] = reason
+    return row
+
+
+def _merged_contact_row(
+    rec: _Record,
+    old: dict[str, Any],
+    now: datetime,
+    reason: str | None,
+    plan: _WritePlan,
+    report: ImportReport,
+) -> dict[str, Any] | None:
+    """The stored contact with the record's values merged in; None (and a row error) for a bad stage move."""
+    new = {f: rec.values.get(f) or old[f] for f in PROFILE_FIELDS}
+    new["tags"] = list(dict.fromkeys([*(old["tags"] or []), *rec.tags]))
+    new["lifecycle_stage"] = old["lifecycle_stage"]
+    new["lifecycle_changed_at"] = old["lifecycle_changed_at"]
+    if rec.stage and rec.stage != old["lifecycle_stage"]:
+        if not can_transition(old["lifecycle_stage"], rec.stage):
+            report.errors.append(
+                RowError(
+                    rec.rows[-1],
+                    "lifecycle_stage",
+                    f"cannot move the contact from {old['lifecycle_stage']!r} to {rec.stage!r}",
+                )
+            )
+            report.invalid_rows += 1
+            report.valid_rows -= 1
+            return None
+        new["lifecycle_stage"], new["lifecycle_changed_at"] = rec.stage, now
+        plan.stage_changes.append((old["id"], old["lifecycle_stage"], rec.stage))
+    new["suppressed"] = old["suppressed"] or reason is not None
+    new["suppression_reason"] = old["suppression_reason"] or reason
+    return new
+
+
+def _write_plan(
+    engine: Engine, plan: _WritePlan, batch_size: int, report: ImportReport, bar: ProgressFactory
+) -> None:
+    """Write new and changed contacts in transactions of ``batch_size``; new ones get their first stage."""
+    with bar("writing", len(plan.inserts) + len(plan.updates)) as advance:
+        for chunk in _chunks(plan.inserts, batch_size):
             with transaction(engine) as session:
-                upsert_contacts(session, chunk)
-                _record_initial_stages(session, [r["email"] for r in chunk], now)
+                store.upsert_contacts(session, chunk)
+                store.copy_initial_stages(session, [r["email"] for r in chunk], "import", plan.now)
             report.inserted += len(chunk)
             advance(len(chunk))
-        for chunk in _chunks(updates, batch_size):
+        for chunk in _chunks(plan.updates, batch_size):
             with transaction(engine) as session:
-                upsert_contacts(session, chunk)
+                store.upsert_contacts(session, chunk)
             report.updated += len(chunk)
             advance(len(chunk))
-    with transaction(engine) as session:
-        if stage_changes:
-            session.execute(
-                insert(cast(Table, LifecycleChange.__table__)),
-                [
-                    {"contact_id": cid, "from_stage": a, "to_stage": b, "reason": "import", "changed_at": now}
-                    for cid, a, b in stage_changes
-                ],
-            )
-        session.add(AuditRecord(action="contacts.import", details={"file": path.name, **report.counts()}))
-    if report.errors:
-        target = errors_path or path.with_name(f"{path.stem}.errors.csv")
-        write_errors(target, report.errors)
-        report.errors_path = str(target)
-    return report

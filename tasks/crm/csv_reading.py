@@ -172,6 +172,16 @@ def read_csv(path: Path) -> CsvTable:
     return CsvTable(path, encoding, delimiter, header, columns, ignored, records, first_data_row, broken)
 
 
+def _keep_row(cells: list[str], records: list[list[str]], broken: dict[int, str]) -> None:
+    """Append a row, or an empty placeholder and the reason when a cell is too big to import."""
+    too_big = _oversized(cells)
+    if too_big:
+        broken[len(records)] = too_big
+        records.append([])
+    else:
+        records.append(cells)
+
+
 def _oversized(cells: list[str]) -> str | None:
     longest = max((len(c) for c in cells), default=0)
     if longest > MAX_CELL_CHARS:
@@ -214,12 +224,7 @@ def parse_records(text: str, delimiter: str, path: Path) -> tuple[list[str], lis
             if header is None:
                 header = cells
                 continue
-            too_big = _oversized(cells)
-            if too_big:
-                broken[len(records)] = too_big
-                records.append([])
-            else:
-                records.append(cells)
+            _keep_row(cells, records, broken)
     return header or [], records, broken
 
 
@@ -255,10 +260,5 @@ def _json_lines(text: str, path: Path) -> tuple[list[str], list[list[str]], dict
             records.append([])
             continue
         cells = ["" if v is None else str(v) for v in value]
-        too_big = _oversized(cells)
-        if too_big:
-            broken[len(records)] = too_big
-            records.append([])
-        else:
-            records.append(cells)
+        _keep_row(cells, records, broken)
     return header, records, broken

@@ -19,26 +19,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine
 
+from aicmo import wiring
 from aicmo.models.base import utcnow
-from aicmo.models.crm import Company, Contact
 from aicmo.settings import Settings, get_settings
+from aicmo.storage import crm as store
 from aicmo.storage.db import transaction
-from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.crm.emails import email_domain
 from aicmo.tasks.gateway import (
     Outcome,
     ProviderChain,
     ProviderMetrics,
-    build_chains,
     enrich_many,
     make_client,
 )
 
 # capability in the gateway -> section of contacts.enrichment
 SECTIONS = {"company_by_domain": "company", "social_by_email": "social", "weather_by_city": "weather"}
-_LOAD_CHUNK = 5_000
 
 
 @dataclass
@@ -91,13 +89,7 @@ def due_contact_ids(
     """Contacts never enriched, or enriched longer ago than the TTL (default from settings), by id."""
     days = stale_after_days if stale_after_days is not None else get_settings().enrichment_ttl_days
     cutoff = (now or utcnow()) - timedelta(days=days)
-    query = (
-        select(Contact.id)
-        .where(or_(Contact.enriched_at.is_(None), Contact.enriched_at < cutoff))
-        .order_by(Contact.id)
-    )
-    with engine.connect() as conn:
-        return list(conn.scalars(query))
+    return store.contacts_due_for_enrichment(engine, cutoff)
 
 
 def lookup_domain(email: str) -> str:
@@ -125,18 +117,6 @@ def _classify(outcome: Outcome) -> str:
     if outcome.error_kind == "not_configured":
         return "skipped_not_configured"
     return f"failed_{outcome.error_kind or 'unknown'}"
-
-
-def _load(engine: Engine, contact_ids: Sequence[int]) -> list[tuple[int, str, str | None, dict[str, Any]]]:
-    rows: list[tuple[int, str, str | None, dict[str, Any]]] = []
-    with engine.connect() as conn:
-        for start in range(0, len(contact_ids), _LOAD_CHUNK):
-            chunk = list(contact_ids[start : start + _LOAD_CHUNK])
-            query = select(Contact.id, Contact.email, Contact.city, Contact.enrichment).where(
-                Contact.id.in_(chunk)
-            )
-            rows.extend((cid, email, city, dict(enr or {})) for cid, email, city, enr in conn.execute(query))
-    return rows
 
 
 def _company_rows(found: dict[str, Outcome], now: datetime) -> list[dict[str, Any]]:
@@ -173,7 +153,7 @@ async def enrich_batch_async(
     """Enrich one batch of contacts through ``chains`` and write the answers back in one transaction."""
     now = now or utcnow()
     report = EnrichmentReport()
-    contacts = _load(engine, contact_ids)
+    contacts = store.enrichment_inputs(engine, contact_ids)
     report.contacts = len(contacts)
     if not contacts:
         return report
@@ -231,31 +211,14 @@ async def enrich_batch_async(
     company_rows = _company_rows(found_companies, now)
     update_cols = ["name", "industry", "employees", "country", "is_free_mail", "source", "enriched_at"]
     with transaction(engine) as session:
-        company_ids: dict[str, int] = {}
-        if company_rows:
-            bulk_upsert(session, Company.__table__, company_rows, ("domain",), update_cols)
-            domains = [r["domain"] for r in company_rows]
-            company_ids = {
-                d: i
-                for d, i in session.execute(
-                    select(Company.domain, Company.id).where(Company.domain.in_(domains))
-                )
-            }
-            report.companies_upserted = len(company_rows)
+        company_ids = store.upsert_companies(session, company_rows, update_cols)
+        report.companies_upserted = len(company_rows)
         for row in updates:
             domain = company_by_contact.get(row["id"])
             if domain in company_ids:
                 row["company_id"] = company_ids[domain]
-        for group in _same_keys(updates):
-            session.execute(update(Contact), group)
+        store.update_contacts_by_id(session, updates)
     return report
-
-
-def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    return list(groups.values())
 
 
 def enrich_batch(
@@ -267,5 +230,5 @@ def enrich_batch(
     now: datetime | None = None,
 ) -> EnrichmentReport:
     """Synchronous entry point of :func:`enrich_batch_async` (chains built from settings by default)."""
-    chains = chains or build_chains(settings or get_settings())
+    chains = chains or wiring.chains(settings)
     return asyncio.run(enrich_batch_async(engine, contact_ids, chains, now=now))

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import CursorResult, Delete, Engine, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
-from aicmo.models.analytics import TierChange
-from aicmo.models.base import utcnow
-from aicmo.models.crm import Consent, Contact, LifecycleChange, Suppression
-from aicmo.models.gateway import ProviderCacheEntry
 from aicmo.models.lake import TABLES
-from aicmo.models.publishing import OutboxMessage
-from aicmo.models.runs import AuditRecord
+from aicmo.storage import crm as crm_store
 from aicmo.storage.db import transaction
+from aicmo.storage.erasure import delete_person_rows
+from aicmo.storage.gateway import delete_cached_answers
 from aicmo.storage.lake import Lake
-from aicmo.storage.upsert import bulk_upsert
+from aicmo.storage.runs import audit
 from aicmo.tasks.crm.emails import address_hmac, normalize_email
 from aicmo.tasks.crm.export import remove_from_exports
 from aicmo.tasks.crm.suppression import hmac_key
@@ -41,6 +36,7 @@ class ErasureReport:
     lifecycle_changes: int = 0
     tier_changes: int = 0
     outbox_messages: int = 0
+    push_endpoints: int = 0
     lake_rows: dict[str, int] = field(default_factory=dict)
     lake_partitions: dict[str, int] = field(default_factory=dict)
     cache_entries: int = 0
@@ -51,12 +47,6 @@ class ErasureReport:
     def summary(self) -> dict[str, object]:
         """A flat dict of the counts."""
         return asdict(self)
-
-
-def _deleted(session: Session, statement: Delete) -> int:
-    """Run a DELETE and return how many rows it removed."""
-    result = cast("CursorResult[Any]", session.execute(statement))
-    return int(result.rowcount)
 
 
 def erase_lake_rows(lake: Lake, contact_id: int) -> tuple[dict[str, int], dict[str, int]]:
@@ -94,40 +84,19 @@ def erase_contact(
     email = normalize_email(raw_email)
     digest = address_hmac(email, key or hmac_key())
     report = ErasureReport()
-    with engine.connect() as conn:
-        contact_id = conn.scalar(select(Contact.id).where(Contact.email == email))
+    contact_id = crm_store.contact_id_for_email(engine, email)
     if contact_id is not None:
         report.contact_found = True
         report.lake_rows, report.lake_partitions = erase_lake_rows(lake, contact_id)
     removed = remove_from_exports(email, home=home)
     report.export_files, report.export_rows = len(removed), sum(removed.values())
     with transaction(engine) as session:
-        report.cache_entries = _deleted(
-            session, delete(ProviderCacheEntry).where(func.lower(ProviderCacheEntry.key) == email)
-        )
+        report.cache_entries = delete_cached_answers(session, email)
         if contact_id is not None:
-            for model, attr in (
-                (Consent, "consents"),
-                (LifecycleChange, "lifecycle_changes"),
-                (TierChange, "tier_changes"),
-                (OutboxMessage, "outbox_messages"),
-            ):
-                count = _deleted(session, delete(model).where(model.contact_id == contact_id))
-                setattr(report, attr, count)
-            report.contacts = _deleted(session, delete(Contact).where(Contact.id == contact_id))
-        previous = session.scalar(
-            select(Suppression.reason).where(Suppression.address_hmac == digest, Suppression.channel == "all")
-        )
-        tombstone: dict[str, Any] = {
-            "address_hmac": digest,
-            "channel": "all",
-            "reason": "erased",
-            "source": "erasure",
-        }
-        tombstone["created_at"] = utcnow()
-        bulk_upsert(
-            session, Suppression.__table__, [tombstone], ("address_hmac", "channel"), ["reason", "source"]
-        )
+            for table, count in delete_person_rows(session, contact_id).items():
+                setattr(report, table, count)
+        previous = crm_store.suppression_reason(session, digest, "all")
+        crm_store.add_suppression(session, digest, "all", "erased", "erasure", replace=True)
         report.tombstone_added = previous != "erased"
-        session.add(AuditRecord(action="contact.erased", subject_hmac=digest, details=report.summary()))
+        audit(session, "contact.erased", report.summary(), subject_hmac=digest)
     return report

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import ColumnElement, Engine
 
 from aicmo.models.base import utcnow
-from aicmo.models.crm import Contact
 from aicmo.settings import get_settings
+from aicmo.storage.crm import contact_rows
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_COLUMNS = (
@@ -93,17 +93,6 @@ class ExportResult:
     rows: int
 
 
-def _rows(engine: Engine, where: ColumnElement[bool] | None, batch: int) -> Iterator[Sequence[Any]]:
-    cols = [getattr(Contact, c) for c in EXPORT_COLUMNS]
-    query = select(*cols).order_by(Contact.id)
-    if where is not None:
-        query = query.where(where)
-    with engine.connect() as conn:
-        result = conn.execution_options(yield_per=batch).execute(query)
-        for part in result.partitions():
-            yield from part
-
-
 def write_atomic_csv(path: Path, header: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
     """Write a UTF-8 CSV through a temporary file and a rename; returns data rows written."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +123,7 @@ def export_contacts(
     """Write the contacts (all, or those matching ``where``) to ``path`` and register the file."""
 
     def cells() -> Iterator[list[str]]:
-        for i, row in enumerate(_rows(engine, where, batch_size), 1):
+        for i, row in enumerate(contact_rows(engine, EXPORT_COLUMNS, where=where, batch=batch_size), 1):
             if on_rows is not None and i % batch_size == 0:
                 on_rows(batch_size)
             yield [_cell(v) for v in row]

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
 from aicmo.models.base import utcnow
-from aicmo.models.crm import LIFECYCLE_STAGES, Contact, LifecycleChange
+from aicmo.models.crm import LIFECYCLE_STAGES
+from aicmo.storage import crm as store
 
 FUNNEL = ("subscriber", "lead", "mql", "sql", "opportunity", "customer", "evangelist")
 CHURNED = "churned"
@@ -96,8 +95,7 @@ def change_stage(
     """
     to_stage = parse_stage(to_stage)
     when = at or utcnow()
-    query = select(Contact.id, Contact.lifecycle_stage).where(Contact.id.in_(list(contact_ids)))
-    current: dict[int, str] = {cid: stage for cid, stage in session.execute(query)}
+    current = store.contact_stages(session, contact_ids)
     missing = sorted(set(contact_ids) - set(current))
     if missing:
         raise InputError(f"no contact with id {missing[0]}")
@@ -110,34 +108,40 @@ def change_stage(
     if not moving:
         return 0
     ids = [cid for cid, _ in moving]
-    session.execute(
-        update(Contact).where(Contact.id.in_(ids)).values(lifecycle_stage=to_stage, lifecycle_changed_at=when)
+    store.set_lifecycle_stage(session, ids, to_stage, when)
+    store.add_lifecycle_changes(
+        session, [_change_row(cid, stage, to_stage, reason, when) for cid, stage in moving]
     )
-    session.add_all(
-        LifecycleChange(contact_id=cid, from_stage=stage, to_stage=to_stage, reason=reason, changed_at=when)
-        for cid, stage in moving
-    )
-    session.flush()
     return len(moving)
+
+
+def _change_row(
+    contact_id: int, from_stage: str | None, to_stage: str, reason: str | None, at: datetime
+) -> dict[str, object]:
+    return {
+        "contact_id": contact_id,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "reason": reason,
+        "changed_at": at,
+    }
 
 
 def record_initial_stages(session: Session, stages: dict[int, str], reason: str, at: datetime) -> None:
     """Record the first stage of newly created contacts (``from_stage`` is None)."""
-    if stages:
-        session.execute(  # Core insert (executemany): the ORM bulk path costs more per row
-            insert(cast(Table, LifecycleChange.__table__)),
-            [
-                {"contact_id": cid, "from_stage": None, "to_stage": stage, "reason": reason, "changed_at": at}
-                for cid, stage in stages.items()
-            ],
-        )
+    store.add_lifecycle_changes(
+        session, [_change_row(cid, None, stage, reason, at) for cid, stage in stages.items()]
+    )
+
+
+def record_stage_changes(
+    session: Session, changes: Sequence[tuple[int, str, str]], reason: str, at: datetime
+) -> None:
+    """Record already-applied ``(contact_id, from_stage, to_stage)`` changes in the history."""
+    store.add_lifecycle_changes(session, [_change_row(cid, a, b, reason, at) for cid, a, b in changes])
 
 
 def history(session: Session, contact_id: int) -> list[StageChange]:
     """A contact's lifecycle changes, oldest first."""
-    rows = session.scalars(
-        select(LifecycleChange)
-        .where(LifecycleChange.contact_id == contact_id)
-        .order_by(LifecycleChange.changed_at, LifecycleChange.id)
-    )
+    rows = store.lifecycle_changes_of(session, contact_id)
     return [StageChange(r.from_stage, r.to_stage, r.reason, r.changed_at) for r in rows]

@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
-from aicmo.models.base import utcnow
-from aicmo.models.crm import Contact, Segment
-from aicmo.storage.upsert import bulk_upsert
+from aicmo.models.crm import Segment
+from aicmo.storage import crm as store
 from aicmo.tasks.crm.segments import FIELD_TYPES, compile_sql, parse
 
 SAMPLE_COLUMNS = ("id", "email", "first_name", "last_name", "lifecycle_stage", "tier", "engagement_score")
@@ -26,29 +25,21 @@ def save_segment(session: Session, name: str, definition: Any, description: str 
     parse(definition)
     if isinstance(definition, dict) and "where" in definition:
         description = description or definition.get("description")
-    now = utcnow()
-    row = {
-        "name": name,
-        "definition": definition,
-        "description": description,
-        "created_at": now,
-        "updated_at": now,
-    }
-    bulk_upsert(session, Segment.__table__, [row], ("name",), ["definition", "description", "updated_at"])
+    store.upsert_segment(session, name, definition, description)
 
 
 def get_segment(session: Session, name: str) -> Any:
     """The stored definition of segment ``name``; InputError naming the known ones if missing."""
-    definition = session.scalar(select(Segment.definition).where(Segment.name == name))
+    definition = store.segment_definition(session, name)
     if definition is None:
-        known = ", ".join(session.scalars(select(Segment.name).order_by(Segment.name))) or "none saved"
+        known = ", ".join(s.name for s in store.segments(session)) or "none saved"
         raise InputError(f"no segment named {name!r} (known: {known})")
     return definition
 
 
 def list_segments(session: Session) -> list[Segment]:
     """Every saved segment, by name."""
-    return list(session.scalars(select(Segment).order_by(Segment.name)))
+    return store.segments(session)
 
 
 @dataclass(frozen=True)
@@ -63,21 +54,16 @@ class Preview:
 def preview(engine: Engine, definition: Any, *, sample: int = 10, now: datetime | None = None) -> Preview:
     """Count the segment's contacts in the store and fetch a sample (lowest ids first)."""
     where = compile_sql(definition, now=now)
-    cols = [getattr(Contact, c) for c in SAMPLE_COLUMNS]
-    with engine.connect() as conn:
-        count = conn.scalar(select(func.count()).select_from(Contact).where(where)) or 0
-        total = conn.scalar(select(func.count()).select_from(Contact)) or 0
-        rows = conn.execute(select(*cols).where(where).order_by(Contact.id).limit(sample)).all()
-    frame = pl.DataFrame([tuple(r) for r in rows], schema=list(SAMPLE_COLUMNS), orient="row")
+    count = store.count_contacts(engine, where)
+    total = store.count_contacts(engine)
+    rows = store.first_contact_rows(engine, SAMPLE_COLUMNS, where, sample)
+    frame = pl.DataFrame(rows, schema=list(SAMPLE_COLUMNS), orient="row")
     return Preview(count, total, frame)
 
 
 def segment_contact_ids(engine: Engine, definition: Any, *, now: datetime | None = None) -> list[int]:
     """Ids of the segment's contacts (for flows that target a segment)."""
-    with engine.connect() as conn:
-        return list(
-            conn.scalars(select(Contact.id).where(compile_sql(definition, now=now)).order_by(Contact.id))
-        )
+    return store.contact_ids_where(engine, compile_sql(definition, now=now))
 
 
 _POLARS_TYPES: dict[type, pl.DataType] = {
@@ -97,10 +83,5 @@ def contacts_schema() -> pl.Schema:
 def contacts_frame(engine: Engine, *, batch_size: int = 50_000) -> pl.DataFrame:
     """Every contact's segmentable columns as a Polars frame (for bulk evaluation and analytics)."""
     schema = contacts_schema()
-    cols = [getattr(Contact, c) for c in schema.names()]
-    parts: list[pl.DataFrame] = []
-    with engine.connect() as conn:
-        result = conn.execution_options(yield_per=batch_size).execute(select(*cols).order_by(Contact.id))
-        for chunk in result.partitions():
-            parts.append(pl.DataFrame([tuple(r) for r in chunk], schema=schema, orient="row"))
-    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+    rows = [tuple(r) for r in store.contact_rows(engine, schema.names(), batch=batch_size)]
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -347,16 +349,22 @@ def _tags_postgresql(element: TagsMatch, compiler: SQLCompiler, **kw: Any) -> st
     return f"COALESCE({fn}({col}, ARRAY[{params}]::text[]), false)"
 
 
+# The comparisons that read the same on a SQL column and a Polars expression.
+COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
+
+
 def _cmp_sql(node: Cmp) -> ColumnElement[bool]:
     col: Any = getattr(Contact, node.field)
     op, v = node.op, node.value
     simple: dict[str, Callable[[], ColumnElement[bool]]] = {
-        "eq": lambda: col == v,
-        "ne": lambda: col != v,
-        "lt": lambda: col < v,
-        "lte": lambda: col <= v,
-        "gt": lambda: col > v,
-        "gte": lambda: col >= v,
+        **{name: partial(compare, col, v) for name, compare in COMPARISONS.items()},
         "in": lambda: col.in_(list(v)),
         "not_in": lambda: col.not_in(list(v)),
         "between": lambda: col.between(v[0], v[1]),
@@ -393,12 +401,7 @@ def _cmp_polars(node: Cmp) -> pl.Expr:
     if op == "between":
         return col.is_between(v[0], v[1], closed="both")
     table: dict[str, Callable[[], pl.Expr]] = {
-        "eq": lambda: col == v,
-        "ne": lambda: col != v,
-        "lt": lambda: col < v,
-        "lte": lambda: col <= v,
-        "gt": lambda: col > v,
-        "gte": lambda: col >= v,
+        **{name: partial(compare, col, v) for name, compare in COMPARISONS.items()},
         "contains": lambda: col.str.contains(v, literal=True),
         "starts_with": lambda: col.str.starts_with(v),
         "is_null": lambda: col.is_null(),

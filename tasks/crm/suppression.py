@@ -8,21 +8,18 @@ channel (erasure tombstones use it). Publishing asks :func:`suppressed_contact_i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import get_args
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
-from aicmo.models.base import utcnow
-from aicmo.models.crm import Contact, Suppression
+from aicmo.models.crm import SuppressionChannel, SuppressionReason
 from aicmo.settings import get_settings
-from aicmo.storage.upsert import bulk_upsert
+from aicmo.storage import crm as store
 from aicmo.tasks.crm.emails import address_hmac, normalize_email, normalize_phone
 
-REASONS = ("hard_bounce", "complaint", "unsubscribe", "sms_stop", "manual", "erased")
-SUPPRESSION_CHANNELS = ("email", "sms", "push", "all")
-_CHUNK = 5_000
+REASONS: tuple[SuppressionReason, ...] = get_args(SuppressionReason)
+SUPPRESSION_CHANNELS: tuple[SuppressionChannel, ...] = get_args(SuppressionChannel)
 
 
 def hmac_key() -> str:
@@ -60,36 +57,20 @@ def suppress(
         raise InputError(f"unknown suppression reason {reason!r}; known: {', '.join(REASONS)}")
     normalized = normalize_address(address, channel)
     digest = address_hmac(normalized, key or hmac_key())
-    exists = session.scalar(
-        select(Suppression.id).where(Suppression.address_hmac == digest, Suppression.channel == channel)
-    )
-    if exists is None:
-        row: dict[str, Any] = {"address_hmac": digest, "channel": channel, "reason": reason, "source": source}
-        row["created_at"] = utcnow()
-        bulk_upsert(session, Suppression.__table__, [row], ("address_hmac", "channel"), [])
+    is_new = store.suppression_reason(session, digest, channel) is None
+    if is_new:
+        store.add_suppression(session, digest, channel, reason, source)
     if channel in ("email", "all"):
-        session.execute(
-            update(Contact)
-            .where(Contact.email == normalized, Contact.suppressed.is_(False))
-            .values(suppressed=True, suppression_reason=reason)
-        )
-    return exists is None
+        store.flag_contact_suppressed(session, normalized, reason)
+    return is_new
 
 
 def lookup(session: Session, digests: Iterable[str], channels: Sequence[str] = ("all",)) -> dict[str, str]:
     """``{hmac: reason}`` for the digests suppressed on any of ``channels`` (``all`` wins)."""
-    wanted = list(dict.fromkeys(digests))
     found: dict[str, str] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        rows = session.execute(
-            select(Suppression.address_hmac, Suppression.channel, Suppression.reason).where(
-                Suppression.address_hmac.in_(chunk), Suppression.channel.in_(list(channels))
-            )
-        )
-        for digest, channel, reason in rows:
-            if digest not in found or channel == "all":
-                found[digest] = reason
+    for digest, channel, reason in store.suppressions_of(session, list(dict.fromkeys(digests)), channels):
+        if digest not in found or channel == "all":
+            found[digest] = reason
     return found
 
 
@@ -107,16 +88,12 @@ def suppressed_contact_ids(
     key = key or hmac_key()
     blocked: set[int] = set()
     by_digest: dict[str, list[int]] = {}
-    for start in range(0, len(contact_ids), _CHUNK):
-        chunk = list(contact_ids[start : start + _CHUNK])
-        for cid, email, phone in session.execute(
-            select(Contact.id, Contact.email, Contact.phone).where(Contact.id.in_(chunk))
-        ):
-            addresses = [email]
-            if channel == "sms" and phone:
-                addresses.append(phone)
-            for address in addresses:
-                by_digest.setdefault(address_hmac(address, key), []).append(cid)
+    for cid, email, phone in store.contact_addresses(session, contact_ids):
+        addresses = [email]
+        if channel == "sms" and phone:
+            addresses.append(phone)
+        for address in addresses:
+            by_digest.setdefault(address_hmac(address, key), []).append(cid)
     for digest in lookup(session, by_digest, (channel, "all")):
         blocked.update(by_digest[digest])
     return blocked

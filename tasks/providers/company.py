@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from aicmo.tasks.gateway.outcome import Answer
-from aicmo.tasks.gateway.provider import Provider
+from aicmo.tasks.gateway import Answer, Provider
 
 
 class CompanyHttpProvider(Provider):

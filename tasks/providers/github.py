@@ -15,11 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from aicmo.tasks.gateway.errors import ProviderError
-from aicmo.tasks.gateway.outcome import Answer
-from aicmo.tasks.gateway.provider import Provider
-from aicmo.tasks.gateway.retry import parse_retry_after
-from aicmo.tasks.gateway.transport import HttpReply
+from aicmo.tasks.gateway import Answer, HttpReply, Provider, ProviderError, parse_retry_after
 
 PROFILE_FIELDS = (
     "login",

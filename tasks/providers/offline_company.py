@@ -13,10 +13,8 @@ from importlib import resources
 
 import httpx
 
-from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway.limits import ProviderLimit
-from aicmo.tasks.gateway.outcome import Answer
-from aicmo.tasks.gateway.provider import Provider
+from aicmo.settings import GatewaySettings, ProviderLimit
+from aicmo.tasks.gateway import Answer, Provider
 
 DOMAIN_RE = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 # Second-level labels under which the registrable name sits one label deeper (acme.co.uk).

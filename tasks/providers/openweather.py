@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from aicmo.tasks.gateway.outcome import Answer
-from aicmo.tasks.gateway.provider import Provider
+from aicmo.tasks.gateway import Answer, Provider
 
 
 class OpenWeatherProvider(Provider):

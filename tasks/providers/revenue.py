@@ -16,18 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from prefect import task
 from sqlalchemy import Engine
 
 from aicmo.errors import ConfigError
 from aicmo.models.lake import ORDERS
 from aicmo.settings import Settings, get_settings
-from aicmo.storage.db import get_engine, transaction
+from aicmo.storage.crm import contact_ids_by_email
+from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import contact_ids_by_email, record_partitions
-from aicmo.tasks.gateway.build import credential
-from aicmo.tasks.gateway.metrics import MetricsBook
-from aicmo.tasks.gateway.transport import make_client
+from aicmo.storage.runs import record_partitions
+from aicmo.tasks.crm.emails import InvalidEmailError, normalize_email
+from aicmo.tasks.gateway import MetricsBook, make_client
+from aicmo.tasks.providers.registry import credential, stripe_provider
 from aicmo.tasks.providers.stripe import StripeProvider, major_units, payment_amount, payment_email
 
 SOURCES = ("charges", "payment_intents")
@@ -62,12 +62,18 @@ class RevenueSyncReport:
         return {k: v for k, v in self.__dict__.items() if k != "metrics"}
 
 
-def normalize_email(email: str | None) -> str | None:
-    """The store's form of an email (trimmed, lower-cased), None when empty."""
-    if not email:
+def payment_contact_email(email: str | None) -> str | None:
+    """The contact store's form of a Stripe email (the CRM's ``normalize_email``), None when empty.
+
+    An address the CRM would reject is kept as Stripe gave it (trimmed): it matches no contact and
+    is counted as an unknown email, not lost.
+    """
+    if not email or not email.strip():
         return None
-    cleaned = email.strip().lower()
-    return cleaned or None
+    try:
+        return normalize_email(email)
+    except InvalidEmailError:
+        return email.strip()
 
 
 async def fetch_stripe(
@@ -95,9 +101,8 @@ def payments_to_orders(
             continue
         report.payments_succeeded += 1
         customer = payment.get("customer")
-        email = normalize_email(customers.get(str(customer)) if customer else None) or normalize_email(
-            payment_email(payment)
-        )
+        email = payment_contact_email(customers.get(str(customer)) if customer else None)
+        email = email or payment_contact_email(payment_email(payment))
         currency = str(payment["currency"]).lower()
         value = major_units(amount, currency)
         if email is None:
@@ -143,10 +148,9 @@ def sync_stripe_orders(
 ) -> RevenueSyncReport:
     """Bring every succeeded Stripe payment into the lake's ``orders``; returns the counts."""
     settings = settings or get_settings()
-    stripe_key = credential(settings, "stripe_api_key")
-    if stripe_key is None:
+    stripe = stripe_provider(settings)
+    if stripe is None:
         raise ConfigError(NOT_CONFIGURED)
-    stripe = StripeProvider(settings.providers.stripe_base_url, stripe_key, settings=settings.gateway)
     book = MetricsBook()
     report = RevenueSyncReport(source=source)
     customers, payments = asyncio.run(fetch_stripe(stripe, source, book))
@@ -180,9 +184,3 @@ def sync_stripe_orders(
     report.orders_written = matched.height
     report.days_written = len(written)
     return report
-
-
-@task(name="sync-stripe-orders", persist_result=False)
-def sync_stripe_orders_task(database_url: str, lake_root: str, source: str = "charges") -> RevenueSyncReport:
-    """Prefect task: sync Stripe payments into the lake's orders (ids and counts only leave it)."""
-    return sync_stripe_orders(get_engine(database_url), Lake(lake_root), source=source)

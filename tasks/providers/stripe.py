@@ -16,10 +16,7 @@ from typing import Any
 
 import httpx
 
-from aicmo.tasks.gateway.errors import ProviderError
-from aicmo.tasks.gateway.metrics import ProviderMetrics
-from aicmo.tasks.gateway.outcome import Answer
-from aicmo.tasks.gateway.provider import Provider
+from aicmo.tasks.gateway import Answer, Provider, ProviderError, ProviderMetrics
 
 PAGE_LIMIT = 100
 ZERO_DECIMAL = frozenset(

@@ -4,9 +4,9 @@ The demo, the tests and the benchmarks all generate their data here, with a grou
 (:class:`GroundTruth`) of what was simulated so analytics can be checked against it.
 """
 
-from aicmo.tasks.sample.bgnbd import expected_repeat_purchases, simulate_bgnbd_orders
 from aicmo.tasks.sample.dataset import ProgressFn, generate_dataset
 from aicmo.tasks.sample.params import BgNbdParams, DatasetSummary, GammaGammaParams, GroundTruth
+from aicmo.tasks.sample.purchases import expected_repeat_purchases, simulate_bgnbd_orders
 
 __all__ = [
     "BgNbdParams",

@@ -18,25 +18,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from aicmo import clock
 from aicmo.errors import InputError
-from aicmo.models.crm import Company, Contact
 from aicmo.models.lake import EVENT_TYPES
-from aicmo.models.media import Asset, AssetUsage
+from aicmo.storage.campaigns import upsert_campaigns
+from aicmo.storage.crm import all_contact_ids_by_email, upsert_contacts
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import record_partitions, upsert_campaigns, upsert_contacts
-from aicmo.storage.upsert import bulk_upsert
+from aicmo.storage.runs import record_partitions
+from aicmo.storage.sample import add_asset_usage, upsert_assets, upsert_sample_companies
 from aicmo.tasks.sample.adspend import simulate_ad_spend
-from aicmo.tasks.sample.bgnbd import day_start_us, simulate_order_arrays
 from aicmo.tasks.sample.creatives import Creative, make_creatives
 from aicmo.tasks.sample.eventlog import EventLog, build_event_log
 from aicmo.tasks.sample.funnel import draw_audiences, simulate_campaign_events, window_end_us
@@ -48,7 +48,7 @@ from aicmo.tasks.sample.params import (
     GroundTruth,
     NearDuplicate,
 )
-from aicmo.tasks.sample.people import make_companies, make_contacts
+from aicmo.tasks.sample.people import ContactDraw, IntArray, make_companies, make_contacts
 from aicmo.tasks.sample.plan import (
     BOUNCE_MULTIPLIER,
     FUNNELS,
@@ -57,6 +57,7 @@ from aicmo.tasks.sample.plan import (
     CampaignPlan,
     plan_campaigns,
 )
+from aicmo.tasks.sample.purchases import SimulatedOrders, day_start_us, simulate_order_arrays
 from aicmo.tasks.sample.touches import AdsSetup, make_ads, simulate_touches, slug, touch_sources
 
 ProgressFn = Callable[[str, int, int], None]
@@ -102,9 +103,7 @@ class _Stopwatch:
 
 def _upsert_companies(engine: Engine, companies: pl.DataFrame, start: date) -> pl.DataFrame:
     rows = companies.with_columns(pl.lit(_utc(start) - timedelta(days=730)).alias("created_at")).to_dicts()
-    with transaction(engine) as session:
-        bulk_upsert(session, Company.__table__, rows, ("domain",))
-        found = session.execute(select(Company.domain, Company.id).where(Company.source == "sample")).all()
+    found = upsert_sample_companies(engine, rows)
     return pl.DataFrame(found, schema={"company_domain": pl.String, "company_id": pl.Int64}, orient="row")
 
 
@@ -120,7 +119,7 @@ def _upsert_contacts(engine: Engine, contacts: pl.DataFrame, progress: ProgressF
         done += len(batch)
         progress("contacts", done, total)
     with transaction(engine) as session:
-        found = session.execute(select(Contact.email, Contact.id)).all()
+        found = list(all_contact_ids_by_email(session).items())
     ids = pl.DataFrame(found, schema={"email": pl.String, "id": pl.Int64}, orient="row")
     mapped = contacts.select("email").join(ids, on="email", how="left", maintain_order="left")["id"]
     if mapped.null_count():
@@ -146,10 +145,7 @@ def _upsert_assets(engine: Engine, creatives: list[Creative], start: date) -> li
         }
         for c in creatives
     ]
-    with transaction(engine) as session:
-        bulk_upsert(session, Asset.__table__, rows, ("sha256",), [c for c in rows[0] if c != "sha256"])
-        query = select(Asset.sha256, Asset.id).where(Asset.sha256.in_([c.sha256 for c in creatives]))
-        ids = {sha: asset_id for sha, asset_id in session.execute(query).all()}
+    ids = upsert_assets(engine, rows)
     return [ids[c.sha256] for c in creatives]
 
 
@@ -271,58 +267,169 @@ def generate_dataset(
     spike, for measuring an anomaly detector's false alarms); the broken campaign is always there.
     """
     _validate(contacts, days, seed, bounce_multiplier)
-    report: ProgressFn = progress or (lambda _stage, _done, _total: None)
-    bgnbd = bgnbd or BgNbdParams()
-    gamma_gamma = gamma_gamma or GammaGammaParams()
     end = end or (clock.today() - timedelta(days=1))
-    start = end - timedelta(days=days - 1)
-    window = [start + timedelta(days=i) for i in range(days)]
-    start_us, end_us = day_start_us(start), window_end_us(end)
-    stopwatch = _Stopwatch()
+    run = _Run(
+        seed=seed,
+        contacts=contacts,
+        start=end - timedelta(days=days - 1),
+        end=end,
+        days=days,
+        report=progress or (lambda _stage, _done, _total: None),
+        bgnbd=bgnbd or BgNbdParams(),
+        gamma_gamma=gamma_gamma or GammaGammaParams(),
+    )
 
     # Creatives: real image files, with a hidden quality each.
-    report("assets", 0, 1)
+    run.report("assets", 0, 1)
     creatives = make_creatives(_rng(seed, _CREATIVES), Path(assets_dir))
     quality = np.asarray([c.quality for c in creatives])
-    report("assets", 1, 1)
-    stopwatch.lap("creatives")
+    run.report("assets", 1, 1)
+    run.stopwatch.lap("creatives")
 
-    # Purchases: who buys, when, how much (BG/NBD + Gamma-Gamma).
-    report("orders", 0, 1)
-    rng = _rng(seed, _ORDERS)
-    customers = np.sort(rng.choice(contacts, size=max(1, round(CUSTOMER_SHARE * contacts)), replace=False))
-    first_purchase = rng.integers(start_us, end_us, len(customers), dtype=np.int64)
-    sim = simulate_order_arrays(rng, customers.astype(np.int64), first_purchase, end_us, bgnbd, gamma_gamma)
-    first_order_us = np.full(contacts, -1, dtype=np.int64)
-    first_order_us[customers] = first_purchase
-    order_counts = np.bincount(sim.contact_id, minlength=contacts).astype(np.int64)
-    report("orders", 1, 1)
-    stopwatch.lap("orders")
+    purchases = _simulate_purchases(run)
+    companies, draw, contact_ids = _store_people(engine, run, purchases)
+    campaigns = _store_campaigns(engine, run, creatives, quality)
+    events, sends = _simulate_events(run, draw, campaigns, creatives, contact_ids, bounce_multiplier)
 
-    # People.
-    report("contacts", 0, contacts)
-    companies = make_companies(_rng(seed, _COMPANIES), max(5, contacts // CONTACTS_PER_COMPANY))
-    draw = make_contacts(
-        _rng(seed, _CONTACTS),
-        contacts,
-        companies,
-        end_us=end_us,
-        first_order_us=first_order_us,
-        order_counts=order_counts,
+    partitions: dict[str, int] = {}
+    partitions["events"] = len(_write_event_days(engine, lake, events, run.window, run.report))
+    run.stopwatch.lap("lake events")
+    orders = _orders_frame(contact_ids, purchases.sim)
+    partitions["orders"] = len(_write_lake(engine, lake, "orders", orders, run.window, run.report))
+    ad_spend = simulate_ad_spend(
+        _rng(seed, _ADS + 100), campaigns.ads, quality, contacts, run.start, days, run.gamma_gamma
     )
-    stopwatch.lap("people")
-    company_ids = _upsert_companies(engine, companies, start)
+    ad_spend = ad_spend.with_columns(_lookup("ads_idx", campaigns.ads_ids).alias("campaign_id")).drop(
+        "ads_idx"
+    )
+    partitions["ad_spend"] = len(_write_lake(engine, lake, "ad_spend", ad_spend, run.window, run.report))
+    run.stopwatch.lap("lake orders and ad_spend")
+
+    truth = _truth(
+        seed, run.start, end, contacts, run.bgnbd, run.gamma_gamma, campaigns.plan, campaigns.owned_ids,
+        campaigns.asset_ids, creatives, events, sends, purchases.customers, orders, bounce_multiplier,
+    )  # fmt: skip
+    return DatasetSummary(
+        seed=seed,
+        start=run.start,
+        end=end,
+        days=days,
+        contacts=contacts,
+        companies=companies.height,
+        campaigns=len(campaigns.plan) + campaigns.ads.campaigns.height,
+        assets=len(creatives),
+        events=events.height,
+        events_by_type={str(k): int(v) for k, v in events.counts_by_type().items()},
+        orders=orders.height,
+        ad_spend_rows=ad_spend.height,
+        partitions=partitions,
+        truth_path=str(truth.write(Path(assets_dir).parent / "truth.json")),
+        assets_dir=str(Path(assets_dir).resolve()),
+        seconds=run.stopwatch.seconds,
+        truth=truth,
+    )
+
+
+@dataclass
+class _Run:
+    """What every step of one generation shares: the seed, the window, progress and timings."""
+
+    seed: int
+    contacts: int
+    start: date
+    end: date
+    days: int
+    report: ProgressFn
+    bgnbd: BgNbdParams
+    gamma_gamma: GammaGammaParams
+    stopwatch: _Stopwatch = field(default_factory=lambda: _Stopwatch())
+
+    @property
+    def window(self) -> list[date]:
+        """Every day of the window, in order."""
+        return [self.start + timedelta(days=i) for i in range(self.days)]
+
+    @property
+    def start_us(self) -> int:
+        return day_start_us(self.start)
+
+    @property
+    def end_us(self) -> int:
+        return window_end_us(self.end)
+
+
+@dataclass(frozen=True)
+class _Purchases:
+    """Who buys (contact indexes), their first purchase and every simulated order."""
+
+    customers: IntArray
+    sim: SimulatedOrders
+    first_order_us: IntArray
+    order_counts: IntArray
+
+
+def _simulate_purchases(run: _Run) -> _Purchases:
+    """Purchases: who buys, when, how much (BG/NBD + Gamma-Gamma)."""
+    run.report("orders", 0, 1)
+    rng = _rng(run.seed, _ORDERS)
+    n = run.contacts
+    customers = np.sort(rng.choice(n, size=max(1, round(CUSTOMER_SHARE * n)), replace=False))
+    first_purchase = rng.integers(run.start_us, run.end_us, len(customers), dtype=np.int64)
+    sim = simulate_order_arrays(
+        rng, customers.astype(np.int64), first_purchase, run.end_us, run.bgnbd, run.gamma_gamma
+    )
+    first_order_us = np.full(n, -1, dtype=np.int64)
+    first_order_us[customers] = first_purchase
+    order_counts = np.bincount(sim.contact_id, minlength=n).astype(np.int64)
+    run.report("orders", 1, 1)
+    run.stopwatch.lap("orders")
+    return _Purchases(customers, sim, first_order_us, order_counts)
+
+
+def _store_people(
+    engine: Engine, run: _Run, purchases: _Purchases
+) -> tuple[pl.DataFrame, ContactDraw, np.ndarray[Any, Any]]:
+    """Companies and contacts drawn and upserted; returns them and each contact's store id."""
+    run.report("contacts", 0, run.contacts)
+    companies = make_companies(_rng(run.seed, _COMPANIES), max(5, run.contacts // CONTACTS_PER_COMPANY))
+    draw = make_contacts(
+        _rng(run.seed, _CONTACTS),
+        run.contacts,
+        companies,
+        end_us=run.end_us,
+        first_order_us=purchases.first_order_us,
+        order_counts=purchases.order_counts,
+    )
+    run.stopwatch.lap("people")
+    company_ids = _upsert_companies(engine, companies, run.start)
     contact_rows = draw.frame.join(company_ids, on="company_domain", how="left", maintain_order="left").drop(
         "company_domain"
     )
-    contact_ids = _upsert_contacts(engine, contact_rows, report)
-    stopwatch.lap("store contacts")
+    contact_ids = _upsert_contacts(engine, contact_rows, run.report)
+    run.stopwatch.lap("store contacts")
+    return companies, draw, contact_ids
 
-    # Campaigns and assets.
-    plan = plan_campaigns(_rng(seed, _PLAN), start, days, quality, start_us)
-    ads = make_ads(_rng(seed, _ADS), [c.name for c in creatives])
-    asset_ids = np.asarray(_upsert_assets(engine, creatives, start), dtype=np.int64)
-    report("campaigns", 0, len(plan) + ads.campaigns.height)
+
+@dataclass(frozen=True)
+class _Campaigns:
+    """The planned owned-channel campaigns and ad campaigns, with their store ids and the assets'."""
+
+    plan: CampaignPlan
+    ads: AdsSetup
+    rows: list[dict[str, Any]]
+    owned_ids: IntArray
+    ads_ids: IntArray
+    asset_ids: IntArray
+
+
+def _store_campaigns(engine: Engine, run: _Run, creatives: list[Creative], quality: Any) -> _Campaigns:
+    """Campaigns and assets planned and upserted, with which campaign uses which asset where."""
+    plan = plan_campaigns(_rng(run.seed, _PLAN), run.start, run.days, quality, run.start_us)
+    ads = make_ads(_rng(run.seed, _ADS), [c.name for c in creatives])
+    asset_ids = np.asarray(_upsert_assets(engine, creatives, run.start), dtype=np.int64)
+    total = len(plan) + ads.campaigns.height
+    run.report("campaigns", 0, total)
+    start = run.start
     with transaction(engine) as session:
         campaign_rows = _campaign_rows(plan, ads, start)
         campaign_ids = upsert_campaigns(session, campaign_rows)
@@ -336,56 +443,67 @@ def generate_dataset(
             {"asset_id": int(asset_ids[a]), "campaign_id": int(ads_ids[i]), "channel": "ads", "created_at": _utc(start)}
             for i, a in ads.ads.select("ads_idx", "asset").unique().sort("ads_idx", "asset").iter_rows()
         ]  # fmt: skip
-        bulk_upsert(session, AssetUsage.__table__, usage, ("asset_id", "campaign_id", "channel"), [])
-    report("campaigns", len(plan) + ads.campaigns.height, len(plan) + ads.campaigns.height)
-    stopwatch.lap("store campaigns")
+        add_asset_usage(session, usage)
+    run.report("campaigns", total, total)
+    run.stopwatch.lap("store campaigns")
+    return _Campaigns(plan, ads, campaign_rows, owned_ids, ads_ids, asset_ids)
 
-    # Events: owned-channel funnels, then touches and journeys.
-    report("events", 0, 3)
+
+def _simulate_events(
+    run: _Run,
+    draw: ContactDraw,
+    campaigns: _Campaigns,
+    creatives: list[Creative],
+    contact_ids: np.ndarray[Any, Any],
+    bounce_multiplier: float,
+) -> tuple[EventLog, Any]:
+    """Events: owned-channel funnels, then touches and journeys; returns the log and the sends."""
+    run.report("events", 0, 3)
+    plan, ads = campaigns.plan, campaigns.ads
     eligible = {
         "email": np.flatnonzero(draw.email_ok),
         "sms": np.flatnonzero(draw.sms_ok),
         "push": np.flatnonzero(draw.push_ok),
-        "webhook": np.arange(contacts),
+        "webhook": np.arange(run.contacts),
     }
-    sends = draw_audiences(_rng(seed, _SENDS), plan, eligible)
+    sends = draw_audiences(_rng(run.seed, _SENDS), plan, eligible)
     campaign_events = simulate_campaign_events(
-        _rng(seed, _FUNNEL), plan, sends, gamma_gamma, end_us, bounce_multiplier
+        _rng(run.seed, _FUNNEL), plan, sends, run.gamma_gamma, run.end_us, bounce_multiplier
     )
-    report("events", 1, 3)
+    run.report("events", 1, 3)
     sources = touch_sources(ads)
     touch_events = simulate_touches(
-        _rng(seed, _TOUCHES),
+        _rng(run.seed, _TOUCHES),
         sources,
-        contacts,
-        start_us,
-        days,
+        run.contacts,
+        run.start_us,
+        run.days,
         campaign_events.filter(pl.col("type") == EVENT_TYPES.index("convert")).select("contact", "ts"),
-        gamma_gamma,
-    ).filter(pl.col("ts") < end_us)
-    report("events", 2, 3)
+        run.gamma_gamma,
+    ).filter(pl.col("ts") < run.end_us)
+    run.report("events", 2, 3)
     events = build_event_log(
         campaign_events,
         touch_events,
         plan,
         sources,
-        [row["utm_campaign"] for row in campaign_rows[: len(plan)]],
+        [row["utm_campaign"] for row in campaigns.rows[: len(plan)]],
         [c.name.rsplit(".", 1)[0] for c in creatives],
-        owned_ids.tolist(),
-        ads_ids.tolist(),
-        asset_ids.tolist(),
+        campaigns.owned_ids.tolist(),
+        campaigns.ads_ids.tolist(),
+        campaigns.asset_ids.tolist(),
         contact_ids,
-        seed,
+        run.seed,
     )
     del campaign_events, touch_events
-    report("events", 3, 3)
-    stopwatch.lap("simulate events")
+    run.report("events", 3, 3)
+    run.stopwatch.lap("simulate events")
+    return events, sends
 
-    partitions: dict[str, int] = {}
-    partitions["events"] = len(_write_event_days(engine, lake, events, window, report))
-    stopwatch.lap("lake events")
 
-    orders = (
+def _orders_frame(contact_ids: np.ndarray[Any, Any], sim: SimulatedOrders) -> pl.DataFrame:
+    """The simulated orders as lake rows, keyed by store contact id."""
+    return (
         pl.DataFrame(
             {"contact_id": contact_ids[sim.contact_id], "seq": sim.seq, "ts": sim.ts_us, "amount": sim.amount}
         )
@@ -398,38 +516,6 @@ def generate_dataset(
             pl.lit("USD").alias("currency"),
             pl.lit("shop").alias("source"),
         )
-    )
-    partitions["orders"] = len(_write_lake(engine, lake, "orders", orders, window, report))
-
-    ad_spend = simulate_ad_spend(_rng(seed, _ADS + 100), ads, quality, contacts, start, days, gamma_gamma)
-    ad_spend = ad_spend.with_columns(_lookup("ads_idx", ads_ids).alias("campaign_id")).drop("ads_idx")
-    partitions["ad_spend"] = len(_write_lake(engine, lake, "ad_spend", ad_spend, window, report))
-    stopwatch.lap("lake orders and ad_spend")
-
-    truth = _truth(
-        seed, start, end, contacts, bgnbd, gamma_gamma, plan, owned_ids, asset_ids, creatives, events, sends,
-        customers, orders, bounce_multiplier,
-    )  # fmt: skip
-    truth_path = truth.write(Path(assets_dir).parent / "truth.json")
-    by_type = events.counts_by_type()
-    return DatasetSummary(
-        seed=seed,
-        start=start,
-        end=end,
-        days=days,
-        contacts=contacts,
-        companies=companies.height,
-        campaigns=len(plan) + ads.campaigns.height,
-        assets=len(creatives),
-        events=events.height,
-        events_by_type={str(k): int(v) for k, v in by_type.items()},
-        orders=orders.height,
-        ad_spend_rows=ad_spend.height,
-        partitions=partitions,
-        truth_path=str(truth_path),
-        assets_dir=str(Path(assets_dir).resolve()),
-        seconds=stopwatch.seconds,
-        truth=truth,
     )
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 
 from aicmo.models.lake import EVENT_TYPES
-from aicmo.tasks.sample.bgnbd import US_PER_DAY
 from aicmo.tasks.sample.plan import OWNED_CHANNELS, SEND_COST, CampaignPlan
+from aicmo.tasks.sample.purchases import US_PER_DAY
 
 ALL_CHANNELS = (*OWNED_CHANNELS, "ads", "search", "social", "organic", "direct")
 UTM_SOURCE = {"email": "newsletter", "sms": "sms", "push": "app", "webhook": "partner"}

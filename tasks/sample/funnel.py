@@ -16,9 +16,9 @@ import numpy.typing as npt
 import polars as pl
 
 from aicmo.models.lake import EVENT_TYPES
-from aicmo.tasks.sample.bgnbd import US_PER_DAY, day_start_us
 from aicmo.tasks.sample.params import GammaGammaParams
 from aicmo.tasks.sample.plan import BOUNCE_MULTIPLIER, OWNED_CHANNELS, CampaignPlan
+from aicmo.tasks.sample.purchases import US_PER_DAY, day_start_us
 
 IntArray = npt.NDArray[np.int64]
 US_PER_MIN = 60_000_000

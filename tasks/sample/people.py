@@ -14,7 +14,7 @@ import numpy.typing as npt
 import polars as pl
 
 from aicmo.tasks.sample import vocabulary as vocab
-from aicmo.tasks.sample.bgnbd import US_PER_DAY
+from aicmo.tasks.sample.purchases import US_PER_DAY
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -93,7 +93,47 @@ def make_contacts(
     first_order_us: IntArray,
     order_counts: IntArray,
 ) -> ContactDraw:
-    """``n`` contacts; those with ``first_order_us >= 0`` are customers (their stage and dates follow)."""
+    """``n`` contacts; those with ``first_order_us >= 0`` are customers (their stage and dates follow).
+
+    The steps draw from ``rng`` in a fixed order (identity, lifecycle, consent, tags, source), so
+    a seed always gives the same contacts.
+    """
+    people = _with_emails(_draw_identities(rng, n, companies))
+    stage, created_us, changed_us = _draw_lifecycle(rng, n, end_us, first_order_us, order_counts)
+    consent = _draw_consent(rng, n, people["has_phone"].to_numpy())
+    tag_list = _draw_tags(rng, n)
+    utc = pl.Datetime("us", "UTC")
+    frame = people.select(
+        "email",
+        "first_name",
+        "last_name",
+        pl.when("has_phone").then(pl.format("+{}{}", "cc", "digits")).alias("phone"),
+        pl.when("on_company").then(pl.col("company_name")).alias("company_name"),
+        pl.when("on_company").then(pl.col("company_domain")).alias("company_domain"),
+        pl.when("has_place").then(pl.col("city")).alias("city"),
+        pl.when("has_place").then(pl.col("country")).alias("country"),
+    ).with_columns(
+        tag_list,
+        _take(vocab.CONTACT_SOURCES, _pick(rng, n, vocab.CONTACT_SOURCE_WEIGHTS)).alias("source"),
+        pl.Series("lifecycle_stage", stage, dtype=pl.String),
+        pl.Series("lifecycle_changed_at", changed_us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+        pl.Series("email_consent", consent.email, dtype=pl.String),
+        pl.Series("sms_consent", consent.sms, dtype=pl.String),
+        pl.Series("push_consent", consent.push, dtype=pl.String),
+        pl.Series("suppressed", consent.suppressed),
+        pl.Series("suppression_reason", consent.reason, dtype=pl.String).replace("", None),
+        pl.Series("created_at", created_us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(utc),
+    )
+    return ContactDraw(
+        frame=frame,
+        email_ok=(consent.email == "confirmed") & ~consent.suppressed,
+        sms_ok=consent.sms == "confirmed",
+        push_ok=consent.push == "confirmed",
+    )
+
+
+def _draw_identities(rng: np.random.Generator, n: int, companies: pl.DataFrame) -> pl.DataFrame:
+    """Names, employer or free-mail domain, email pattern, city and phone of ``n`` people."""
     first = rng.integers(0, len(vocab.FIRST_NAMES), n)
     last = rng.integers(0, len(vocab.LAST_NAMES), n)
     on_company = rng.random(n) < COMPANY_EMAIL_SHARE
@@ -110,7 +150,7 @@ def make_contacts(
 
     first_slugs = [vocab.ascii_slug(x) for x in vocab.FIRST_NAMES]
     last_slugs = [vocab.ascii_slug(x) for x in vocab.LAST_NAMES]
-    df = pl.DataFrame(
+    return pl.DataFrame(
         {
             "first_name": _take(vocab.FIRST_NAMES, first),
             "last_name": _take(vocab.LAST_NAMES, last),
@@ -131,6 +171,10 @@ def make_contacts(
             "digits": phone_digits,
         }
     )
+
+
+def _with_emails(people: pl.DataFrame) -> pl.DataFrame:
+    """An ``email`` per person from their name pattern and domain, made unique with a ``.N`` suffix."""
     f, l_ = pl.col("f"), pl.col("l")
     company_local = (
         pl.when(pl.col("pattern") <= 1)
@@ -152,14 +196,19 @@ def make_contacts(
         .then(pl.concat_str(f.str.slice(0, 1), l_, pl.col("n2").cast(pl.String)))
         .otherwise(pl.concat_str(f, pl.lit("_"), l_))
     )
-    df = df.with_columns(
+    people = people.with_columns(
         pl.when("on_company").then(company_local).otherwise(free_local).alias("local"),
         pl.when("on_company").then(pl.col("company_domain")).otherwise(pl.col("free_domain")).alias("domain"),
     )
     dup = pl.int_range(pl.len()).over(["local", "domain"])
     local = pl.when(dup > 0).then(pl.concat_str("local", pl.lit("."), dup.cast(pl.String))).otherwise("local")
-    df = df.with_columns(pl.concat_str(local, pl.lit("@"), "domain").alias("email"))
+    return people.with_columns(pl.concat_str(local, pl.lit("@"), "domain").alias("email"))
 
+
+def _draw_lifecycle(
+    rng: np.random.Generator, n: int, end_us: int, first_order_us: IntArray, order_counts: IntArray
+) -> tuple[npt.NDArray[np.str_], IntArray, IntArray]:
+    """Stage, creation time and last stage change of each contact; customers follow their first order."""
     customer = first_order_us >= 0
     stage_idx = _pick(rng, n, NON_CUSTOMER_STAGE_WEIGHTS)
     stage = np.where(
@@ -167,60 +216,47 @@ def make_contacts(
         np.where(order_counts >= 4, "evangelist", "customer"),
         np.asarray(NON_CUSTOMER_STAGES)[stage_idx],
     )
-
     created_us = end_us - (rng.random(n) * 730 * US_PER_DAY).astype(np.int64) // 1_000_000 * 1_000_000
     created_us = np.where(customer, np.minimum(created_us, first_order_us - 3_600_000_000), created_us)
     changed_us = np.where(
         customer, first_order_us, created_us + (rng.random(n) * (end_us - created_us)).astype(np.int64)
     )
+    return stage, created_us, changed_us
 
-    email_consent = np.asarray(("confirmed", "pending", "withdrawn", "none"))[
-        _pick(rng, n, (0.82, 0.06, 0.04, 0.08))
-    ]
-    sms_consent = np.where(
+
+@dataclass(frozen=True)
+class _Consent:
+    """Per-channel consent summaries and the email suppression of each contact."""
+
+    email: npt.NDArray[np.str_]
+    sms: npt.NDArray[np.str_]
+    push: npt.NDArray[np.str_]
+    reason: npt.NDArray[np.str_]  # "" when not suppressed
+    suppressed: BoolArray
+
+
+def _draw_consent(rng: np.random.Generator, n: int, has_phone: BoolArray) -> _Consent:
+    email = np.asarray(("confirmed", "pending", "withdrawn", "none"))[_pick(rng, n, (0.82, 0.06, 0.04, 0.08))]
+    sms = np.where(
         has_phone, np.asarray(("confirmed", "withdrawn", "none"))[_pick(rng, n, (0.55, 0.05, 0.40))], "none"
     )
-    push_consent = np.asarray(("confirmed", "none"))[_pick(rng, n, (0.45, 0.55))]
+    push = np.asarray(("confirmed", "none"))[_pick(rng, n, (0.45, 0.55))]
     bad = rng.random(n)
     reason = np.where(
-        email_consent == "withdrawn",
+        email == "withdrawn",
         "unsubscribe",
         np.where(bad < 0.010, "hard_bounce", np.where(bad < 0.012, "complaint", "")),
     )
-    suppressed = reason != ""
-    email_ok = (email_consent == "confirmed") & ~suppressed
-    sms_ok = sms_consent == "confirmed"
-    push_ok = push_consent == "confirmed"
+    return _Consent(email=email, sms=sms, push=push, reason=reason, suppressed=reason != "")
 
+
+def _draw_tags(rng: np.random.Generator, n: int) -> pl.Series:
+    """Each contact's tags, drawn independently with each tag's probability."""
     tags = pl.DataFrame(
         {t: rng.random(n) < p for t, p in zip(vocab.TAGS, vocab.TAG_PROBABILITIES, strict=True)}
     )
-    tag_list = tags.select(
+    return tags.select(
         pl.concat_list([pl.when(pl.col(t)).then(pl.lit(t)) for t in vocab.TAGS])
         .list.drop_nulls()
         .alias("tags")
     )["tags"]
-
-    utc = pl.Datetime("us", "UTC")
-    frame = df.select(
-        "email",
-        "first_name",
-        "last_name",
-        pl.when("has_phone").then(pl.format("+{}{}", "cc", "digits")).alias("phone"),
-        pl.when("on_company").then(pl.col("company_name")).alias("company_name"),
-        pl.when("on_company").then(pl.col("company_domain")).alias("company_domain"),
-        pl.when("has_place").then(pl.col("city")).alias("city"),
-        pl.when("has_place").then(pl.col("country")).alias("country"),
-    ).with_columns(
-        tag_list,
-        _take(vocab.CONTACT_SOURCES, _pick(rng, n, vocab.CONTACT_SOURCE_WEIGHTS)).alias("source"),
-        pl.Series("lifecycle_stage", stage, dtype=pl.String),
-        pl.Series("lifecycle_changed_at", changed_us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-        pl.Series("email_consent", email_consent, dtype=pl.String),
-        pl.Series("sms_consent", sms_consent, dtype=pl.String),
-        pl.Series("push_consent", push_consent, dtype=pl.String),
-        pl.Series("suppressed", suppressed),
-        pl.Series("suppression_reason", reason, dtype=pl.String).replace("", None),
-        pl.Series("created_at", created_us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(utc),
-    )
-    return ContactDraw(frame=frame, email_ok=email_ok, sms_ok=sms_ok, push_ok=push_ok)

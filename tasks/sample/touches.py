@@ -21,9 +21,9 @@ import numpy.typing as npt
 import polars as pl
 
 from aicmo.models.lake import EVENT_TYPES
-from aicmo.tasks.sample.bgnbd import US_PER_DAY
 from aicmo.tasks.sample.params import GammaGammaParams
 from aicmo.tasks.sample.plan import WEEKDAY_WEIGHTS
+from aicmo.tasks.sample.purchases import US_PER_DAY
 
 IntArray = npt.NDArray[np.int64]
 US_PER_HOUR = 3_600_000_000

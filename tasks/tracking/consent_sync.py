@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
+from aicmo.storage.crm import contact_ids_by_email
 from aicmo.storage.db import transaction
-from aicmo.storage.repositories import contact_ids_by_email
 from aicmo.storage.tracking import contact_addresses
 from aicmo.tasks.crm import consent as consent_ops
 from aicmo.tasks.crm.emails import normalize_email

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from aicmo.models.lake import TABLES, LakeTable
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake, conform, table_lock
-from aicmo.storage.repositories import record_partitions
+from aicmo.storage.runs import record_partitions
 from aicmo.storage.spool import Spool, read_segment
 from aicmo.tasks.tracking.consent_sync import apply_events
 from aicmo.tasks.tracking.events import TrackedEvent, to_frame

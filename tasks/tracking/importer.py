@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from aicmo.errors import InputError
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import record_partitions
+from aicmo.storage.runs import record_partitions
 from aicmo.tasks.tracking.consent_sync import apply_events
 from aicmo.tasks.tracking.events import TrackedEvent, to_frame
 from aicmo.tasks.tracking.flusher import TABLE, write_new_events

@@ -77,8 +77,7 @@ async def test_rates_through_the_gateway_chain() -> None:
     from aicmo.fakes.ads_platforms import FakeAdPlatforms
     from aicmo.settings import GatewaySettings
     from aicmo.tasks.analytics.currency import fetch_rates
-    from aicmo.tasks.gateway.chain import ProviderChain
-    from aicmo.tasks.gateway.transport import make_client
+    from aicmo.tasks.gateway import ProviderChain, make_client
     from aicmo.tasks.providers.frankfurter import FrankfurterProvider
 
     gw = GatewaySettings(backoff_base_s=0.01, max_attempts=3)

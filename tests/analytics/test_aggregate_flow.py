@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from aicmo import wiring
 from aicmo.cli.commands.analytics import app as analytics_app
 from aicmo.cli.console import console
-from aicmo.models.base import Base
 from aicmo.models.publishing import Campaign
 from aicmo.storage.db import transaction
-from aicmo.storage.repositories import record_partitions
+from aicmo.storage.migrate import ensure_schema
+from aicmo.storage.runs import record_partitions
 from tests.analytics.kpi_helpers import D1, EventLog, at, spend, synthetic_events
 
 DAYS = 56
@@ -26,7 +26,7 @@ SPIKE = D1 + timedelta(days=38)  # a Thursday
 def kpi_lake(aicmo_home: Path) -> Path:
     """Eight weeks of events for two campaigns in the default lake, plus a few bad rows."""
     engine = wiring.engine()
-    Base.metadata.create_all(engine)
+    ensure_schema(engine)
     with transaction(engine) as session:
         session.add_all(
             [Campaign(id=1, name="spring", channel="email"), Campaign(id=2, name="ads", channel="ads")]

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import record_partitions
+from aicmo.storage.runs import record_partitions
 from aicmo.tasks.analytics.kpis import (
     aggregate_kpis,
     compute_daily_kpis,

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from aicmo.storage.crm import contact_ids_by_email, upsert_contacts
 from aicmo.storage.db import transaction
-from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
 
 
 def add_contacts(engine: Engine, rows: list[dict[str, Any]]) -> dict[str, int]:

@@ -16,7 +16,8 @@ from aicmo.settings import GatewaySettings, Settings, reset_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.migrate import upgrade
 from aicmo.tasks.crm.enrichment import due_contact_ids, enrich_batch
-from aicmo.tasks.gateway import build_chains, reset_guards
+from aicmo.tasks.gateway import reset_guards
+from aicmo.tasks.providers.registry import build_chains
 from tests.crm.helpers import add_contacts
 
 FAST = {

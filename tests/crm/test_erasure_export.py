@@ -186,6 +186,7 @@ def test_cli_erase_prints_counts_and_history_reads_back(
     aicmo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
+    aicmo_home.mkdir(parents=True, exist_ok=True)  # the store's folder must exist
     upgrade(make_engine(f"sqlite:///{aicmo_home / 'aicmo.db'}"))
     src = tmp_path / "c.csv"
     src.write_text("email,stage\nwho@example.com,lead\n")

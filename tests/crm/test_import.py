@@ -219,6 +219,7 @@ def test_cli_import_exit_codes_and_one_line_errors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
+    aicmo_home.mkdir(parents=True, exist_ok=True)  # the store's folder must exist
     upgrade(make_engine(f"sqlite:///{aicmo_home / 'aicmo.db'}"))
     png = tmp_path / "x.png"
     Image.new("RGB", (4, 4)).save(png)

@@ -208,6 +208,7 @@ def test_cli_segments_preview_save_list_and_bad_definition(
     from aicmo.storage.migrate import upgrade
 
     monkeypatch.setenv("COLUMNS", "200")
+    aicmo_home.mkdir(parents=True, exist_ok=True)  # the store's folder must exist
     engine = make_engine(f"sqlite:///{aicmo_home / 'aicmo.db'}")
     upgrade(engine)
     add_contacts(

@@ -16,9 +16,9 @@ from aicmo.fakes.provider_server import CREDENTIALS, FakeProviderServer
 from aicmo.models.gateway import ProviderCacheEntry
 from aicmo.settings import Settings
 from aicmo.storage.db import make_engine, transaction
-from aicmo.tasks.gateway import Answer, ProviderChain, build_chains, enrich_many, make_client
-from aicmo.tasks.gateway.transport import TransportName
+from aicmo.tasks.gateway import Answer, ProviderChain, TransportName, enrich_many, make_client
 from aicmo.tasks.providers.company import CompanyHttpProvider
+from aicmo.tasks.providers.registry import build_chains
 from tests.provider_fixtures import settings_for
 
 DOMAINS = [f"company-{i}.com" for i in range(300)] + ["stripe.com", "gmail.com", "Stripe.com"]

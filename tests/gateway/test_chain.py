@@ -13,10 +13,10 @@ import pytest
 
 from aicmo.fakes.provider_server import FakeProviderServer
 from aicmo.settings import Settings
-from aicmo.tasks.gateway import ProviderChain, build_chains, enrich_many, make_client
-from aicmo.tasks.gateway.transport import TransportName
+from aicmo.tasks.gateway import ProviderChain, TransportName, enrich_many, make_client
 from aicmo.tasks.providers.company import CompanyHttpProvider
 from aicmo.tasks.providers.offline_company import OfflineCompanyProvider
+from aicmo.tasks.providers.registry import build_chains
 from tests.provider_fixtures import settings_for
 
 
@@ -290,8 +290,9 @@ def test_rate_limit_is_shared_by_concurrent_tasks_of_one_process(
     server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two tasks on two threads (two event loops), each with its own chain: one limit for both."""
-    settings = settings_for(server, monkeypatch)
-    monkeypatch.setenv("AICMO_GATEWAY_PROVIDER_LIMITS", '{"openweather": {"rps": 10, "concurrency": 2}}')
+    settings = settings_for(
+        server, monkeypatch, provider_limits={"openweather": {"rps": 10, "concurrency": 2}}
+    )
     server.faults.slow("openweather.weather", 0.05, times=None)
     cities = ["Paris", "London", "Berlin", "Madrid", "Rome", "Dublin", "Tokyo", "Sydney", "Austin", "Seattle"]
     chains = [build_chains(settings)["weather_by_city"] for _ in range(2)]

@@ -8,8 +8,7 @@ import pytest
 
 from aicmo.fakes.webhook_receiver import WebhookReceiver
 from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway.breaker import CircuitBreaker
-from aicmo.tasks.gateway.post import PostFailed, make_session, post
+from aicmo.tasks.gateway import CircuitBreaker, PostFailed, make_session, post
 
 FAST = GatewaySettings(backoff_base_s=0.01, backoff_max_s=0.05, max_attempts=3, timeout_s=1.0)
 

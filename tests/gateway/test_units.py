@@ -10,10 +10,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from aicmo.tasks.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from aicmo.tasks.gateway.ratelimit import SharedSemaphore, TokenBucket
-from aicmo.tasks.gateway.redact import redact, register_secret
-from aicmo.tasks.gateway.retry import full_jitter, parse_retry_after
+from aicmo.tasks.gateway._breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from aicmo.tasks.gateway._rate_limiter import SharedSemaphore, TokenBucket
+from aicmo.tasks.gateway._redact import redact, register_secret
+from aicmo.tasks.gateway._retry import full_jitter, parse_retry_after
 
 
 def test_retry_after_seconds_and_http_date() -> None:

@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 
 from aicmo.errors import InputError
 from aicmo.settings import MediaSettings
+from aicmo.storage.campaigns import upsert_campaigns
 from aicmo.storage.db import transaction
 from aicmo.storage.media import get_asset, reviews, usage
-from aicmo.storage.repositories import upsert_campaigns
 from aicmo.tasks.media.approval import NotAttachableError, attach, ensure_attachable, transition
 from aicmo.tasks.media.ingest import ingest_bytes
 from tests.media.images import encode, photo

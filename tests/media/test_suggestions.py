@@ -9,10 +9,10 @@ import polars as pl
 from sqlalchemy import Engine
 
 from aicmo.settings import MediaSettings
+from aicmo.storage.campaigns import upsert_campaigns
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.media import latest_suggestions, record_usage
-from aicmo.storage.repositories import upsert_campaigns
 from aicmo.tasks.media.ingest import ingest_bytes
 from aicmo.tasks.media.library import suggest
 from aicmo.tasks.media.performance import performance, wilson

@@ -6,9 +6,10 @@ import pytest
 
 from aicmo.fakes.provider_server import FakeProviderServer
 from aicmo.settings import Settings
-from aicmo.tasks.gateway import ProviderError, build_chains, make_client
-from aicmo.tasks.gateway.metrics import ProviderMetrics
+from aicmo.tasks.gateway import ProviderError, make_client
+from aicmo.tasks.gateway._metrics import ProviderMetrics
 from aicmo.tasks.providers.offline_company import describe_domain, is_free_mail, name_from_domain
+from aicmo.tasks.providers.registry import build_chains
 from aicmo.tasks.providers.stripe import StripeProvider, major_units, payment_amount
 from tests.provider_fixtures import settings_for
 

@@ -11,9 +11,10 @@ from aicmo import wiring
 from aicmo.errors import ConfigError
 from aicmo.fakes.provider_server import FakeProviderServer
 from aicmo.settings import reset_settings
+from aicmo.storage.crm import contact_ids_by_email, upsert_contacts
 from aicmo.storage.db import transaction
 from aicmo.storage.migrate import ensure_schema
-from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
+from aicmo.tasks.crm.emails import normalize_email
 from aicmo.tasks.providers.revenue import sync_stripe_orders
 from aicmo.tasks.providers.stripe import major_units, payment_amount
 from tests.provider_fixtures import settings_for
@@ -127,3 +128,35 @@ def test_fake_stripe_seeded_from_the_store_matches_its_contacts(
     paying = _paying(server)
     assert report.contacts_matched == len(paying & set(CONTACTS)) > 0
     assert report.unknown_emails == len(paying - set(CONTACTS))
+
+
+def test_a_punycode_stripe_address_lands_on_its_contact(
+    aicmo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CRM keeps the Unicode form of an IDN domain; Stripe hands back what the customer typed.
+    stripe_address = "Joerg@xn--bcher-kva.de"
+    contact_email = normalize_email(stripe_address)
+    assert contact_email == "joerg@bücher.de"
+    with FakeProviderServer(
+        stripe_emails=[stripe_address, *STRANGERS], stripe_guest_emails=[stripe_address]
+    ) as server:
+        settings = settings_for(server, monkeypatch)
+        engine = wiring.engine()
+        ensure_schema(engine)
+        with transaction(engine) as session:
+            upsert_contacts(session, [{"email": contact_email}])
+            contact_id = contact_ids_by_email(session, [contact_email])[contact_email]
+        report = sync_stripe_orders(engine, wiring.lake(), settings)
+        customer_ids = {c["id"] for c in server.stripe.customers if c["email"] == stripe_address}
+        paid = sum(
+            major_units(amount, c["currency"])
+            for c in server.stripe.charges
+            if (c["customer"] in customer_ids or c["receipt_email"] == stripe_address)
+            and (amount := payment_amount(c)) is not None
+        )
+    orders = wiring.lake().scan("orders").collect()
+    assert paid > 0
+    assert report.contacts_matched == 1
+    assert report.unknown_emails == len(set(STRANGERS) & _paying(server))
+    mine = orders.filter(pl.col("contact_id") == contact_id)
+    assert round(mine.get_column("amount").sum(), 2) == round(paid, 2)

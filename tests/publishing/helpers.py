@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 from aicmo.models.base import utcnow
 from aicmo.models.crm import Consent
 from aicmo.settings import PublishingSettings, TrackingSettings
+from aicmo.storage.crm import contact_ids_by_email, upsert_contacts
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.repositories import contact_ids_by_email, upsert_contacts
 from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.publishing.campaigns import create_campaign, schedule, start
 from aicmo.tasks.publishing.channels.registry import channel_factory

@@ -12,15 +12,11 @@ from sqlalchemy import Engine, func, select
 
 from aicmo.models.base import Base
 from aicmo.models.crm import Contact
+from aicmo.storage.campaigns import upsert_campaigns
+from aicmo.storage.crm import contact_ids_by_email, upsert_contacts
 from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.migrate import current_revision, head_revision, upgrade
-from aicmo.storage.repositories import (
-    contact_ids_by_email,
-    partitions_written_since,
-    record_partitions,
-    upsert_campaigns,
-    upsert_contacts,
-)
+from aicmo.storage.runs import partitions_written_since, record_partitions
 from tests.conftest import _drop_postgres_schema, build_engine
 
 

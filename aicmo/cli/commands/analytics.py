@@ -8,36 +8,19 @@ from typing import Literal, cast
 import polars as pl
 import typer
 from rich.markup import escape
-from sqlalchemy import select
 
 from aicmo.cli.commands.options import parse_day
 from aicmo.cli.console import console
 from aicmo.cli.tables import frame_table
 from aicmo.errors import InputError
-from aicmo.models.publishing import Campaign
 from aicmo.settings import get_settings
-from aicmo.storage.db import transaction
+from aicmo.tasks.analytics.campaigns import campaign_names_frame, known_campaign_ids
 from aicmo.wiring import engine, lake
 
 app = typer.Typer(help="Analytics over the lake: KPIs, attribution, trends.", no_args_is_help=True)
 
 START = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the lake's first.")
 END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the lake's last.")
-
-
-def _known_campaigns() -> list[int]:
-    with transaction(engine()) as session:
-        return sorted(session.scalars(select(Campaign.id)))
-
-
-def _campaign_names() -> pl.DataFrame:
-    with transaction(engine()) as session:
-        rows = session.execute(select(Campaign.id, Campaign.name)).all()
-    return pl.DataFrame(
-        [(int(i), str(n)) for i, n in rows],
-        schema={"campaign_id": pl.Int64, "campaign": pl.String},
-        orient="row",
-    )
 
 
 def _print(df: pl.DataFrame, title: str) -> None:
@@ -56,7 +39,11 @@ def kpis_cmd(
     if by not in ROLLUPS:
         raise InputError(f"--by: expected one of {', '.join(ROLLUPS)}, got {by!r}")
     rollups = window_rollups(
-        lake(), parse_day(start, "--start"), parse_day(end, "--end"), _known_campaigns(), datetime.now(UTC)
+        lake(),
+        parse_day(start, "--start"),
+        parse_day(end, "--end"),
+        known_campaign_ids(engine()),
+        datetime.now(UTC),
     )
     columns = [
         *ROLLUPS[by],
@@ -75,7 +62,7 @@ def kpis_cmd(
     ]
     frame = rollups[by]
     if by == "campaign":
-        frame = frame.join(_campaign_names(), on="campaign_id", how="left")
+        frame = frame.join(campaign_names_frame(engine()), on="campaign_id", how="left")
         columns.insert(1, "campaign")
     _print(frame.select(columns), f"KPIs by {by}")
 
@@ -100,7 +87,7 @@ def attribution_cmd(
         lake(),
         parse_day(start, "--start"),
         parse_day(end, "--end"),
-        _known_campaigns(),
+        known_campaign_ids(engine()),
         datetime.now(UTC),
         lookback or settings.attribution_lookback_days,
         settings.time_decay_half_life_days,
@@ -125,7 +112,9 @@ def trends_cmd(start: str | None = START, end: str | None = END) -> None:
     settings = get_settings()
     if lake().scan("kpis_daily", first, last).select(pl.len()).collect().item() == 0:
         raise InputError("kpis_daily is empty for that window: run `aicmo analytics aggregate` first")
-    campaigns = window_rollups(lake(), first, last, _known_campaigns(), datetime.now(UTC))["campaign"]
+    campaigns = window_rollups(lake(), first, last, known_campaign_ids(engine()), datetime.now(UTC))[
+        "campaign"
+    ]
     report = window_trend_report(
         lake(),
         first,

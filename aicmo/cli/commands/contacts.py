@@ -7,17 +7,14 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
 from aicmo.cli.console import console, err_console, progress_bar
 from aicmo.cli.tables import pairs_table, rows_table
-from aicmo.errors import InputError
-from aicmo.models.crm import Contact
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.tasks.crm import consent as consent_ops
+from aicmo.tasks.crm.contacts import find_contact_id, get_contact
 from aicmo.tasks.crm.csv_import import import_contacts
-from aicmo.tasks.crm.emails import normalize_email
 from aicmo.tasks.crm.erasure import erase_contact
 from aicmo.tasks.crm.export import export_contacts
 from aicmo.tasks.crm.lifecycle import change_stage, history
@@ -30,12 +27,7 @@ app = typer.Typer(help="Import, export, erase and inspect contacts.", no_args_is
 
 
 def _contact_id(email: str) -> int:
-    normalized = normalize_email(email)
-    with engine().connect() as conn:
-        cid = conn.scalar(select(Contact.id).where(Contact.email == normalized))
-    if cid is None:
-        raise InputError(f"no contact with email {normalized}")
-    return cid
+    return find_contact_id(engine(), email)
 
 
 @app.command("import")
@@ -95,6 +87,7 @@ def erase_cmd(email: str = typer.Argument(..., help="Email of the person to eras
     table.add_row("lifecycle changes", str(report.lifecycle_changes))
     table.add_row("tier changes", str(report.tier_changes))
     table.add_row("outbox messages", str(report.outbox_messages))
+    table.add_row("push endpoints", str(report.push_endpoints))
     for name, rows in sorted(report.lake_rows.items()):
         table.add_row(f"lake {name} rows ({report.lake_partitions[name]} partition(s) rewritten)", str(rows))
     table.add_row("provider cache entries", str(report.cache_entries))
@@ -110,8 +103,7 @@ def history_cmd(email: str = typer.Argument(..., help="Email of the contact.")) 
     with transaction(engine()) as session:
         changes = history(session, cid)
         consents = consent_ops.status(session, cid)
-        contact = session.get(Contact, cid)
-        assert contact is not None
+        contact = get_contact(session, cid)
         reason = is_suppressed(session, contact.email, "email")
     rows = [
         {"when": c.changed_at, "from": c.from_stage, "to": c.to_stage, "reason": c.reason} for c in changes

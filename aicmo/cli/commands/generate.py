@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         end: str | None = typer.Option(None, "--end", help="Last day (YYYY-MM-DD, UTC); default yesterday."),
     ) -> None:
         """Write a realistic, deterministic sample dataset (contacts, campaigns, events, orders, ad spend, creatives)."""
-        from aicmo.tasks.sample.configured import generate_into_configured_store
+        from aicmo.tasks.sample.configured_store import generate_into_configured_store
 
         last_day = parse_day(end, "--end")
         with StageBars() as bars:

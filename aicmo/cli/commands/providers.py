@@ -13,7 +13,6 @@ from rich.table import Table
 from aicmo.cli.console import console, err_console
 from aicmo.cli.tables import rows_table
 from aicmo.errors import ConfigError, InputError
-from aicmo.settings import get_settings
 
 app = typer.Typer(
     help="Third-party providers: chains, lookups, fake server, Stripe revenue.", no_args_is_help=True
@@ -27,9 +26,9 @@ def _table(rows: list[dict[str, Any]], title: str) -> Table:
 @app.command("chains")
 def chains() -> None:
     """Show each capability's providers in failover order (unconfigured ones are left out)."""
-    from aicmo.tasks.gateway import build_chains
+    from aicmo.wiring import chains
 
-    built = build_chains(get_settings())
+    built = chains()
     rows = [
         {"capability": cap, "providers": " -> ".join(p.name for p in chain.providers) or "(none configured)"}
         for cap, chain in built.items()
@@ -45,9 +44,10 @@ def lookup(
     keys: list[str] = typer.Argument(..., help="Domains, emails or cities."),
 ) -> None:
     """Ask a chain about a few keys (no cache) and print who answered what."""
-    from aicmo.tasks.gateway import build_chains, enrich_many
+    from aicmo.tasks.gateway import enrich_many
+    from aicmo.wiring import chains
 
-    built = build_chains(get_settings())
+    built = chains()
     if capability not in built:
         raise InputError(f"unknown capability {capability!r}; known: {', '.join(built)}")
     result = asyncio.run(enrich_many(built[capability], keys))

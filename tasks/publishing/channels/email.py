@@ -26,7 +26,7 @@ from pathlib import Path
 import aiosmtplib
 
 from aicmo.settings import PublishingSettings
-from aicmo.tasks.gateway.ratelimit import TokenBucket
+from aicmo.tasks.gateway import TokenBucket
 from aicmo.tasks.publishing.channels.base import ChannelHalt, Envelope, Verdict
 
 TRANSIENT_CODES = frozenset({421, 450, 451, 452})

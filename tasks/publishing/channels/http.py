@@ -15,10 +15,14 @@ from collections.abc import Callable
 import aiohttp
 
 from aicmo.settings import GatewaySettings, PublishingSettings
-from aicmo.tasks.gateway.breaker import CircuitBreaker
-from aicmo.tasks.gateway.post import PostFailed, PostReply, make_session
-from aicmo.tasks.gateway.ratelimit import TokenBucket
-from aicmo.tasks.gateway.retry import parse_retry_after
+from aicmo.tasks.gateway import (
+    CircuitBreaker,
+    PostFailed,
+    PostReply,
+    TokenBucket,
+    make_session,
+    parse_retry_after,
+)
 from aicmo.tasks.publishing.channels.base import ChannelHalt, Envelope, Verdict
 
 

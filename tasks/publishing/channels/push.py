@@ -12,7 +12,7 @@ from typing import Any
 
 from aicmo.errors import ConfigError
 from aicmo.settings import PublishingSettings
-from aicmo.tasks.gateway.post import post
+from aicmo.tasks.gateway import post
 from aicmo.tasks.publishing.channels.base import Envelope, Verdict
 from aicmo.tasks.publishing.channels.http import HttpChannel
 

@@ -15,7 +15,7 @@ import aiohttp
 
 from aicmo.errors import ConfigError
 from aicmo.settings import PublishingSettings
-from aicmo.tasks.gateway.post import PostFailed, post
+from aicmo.tasks.gateway import PostFailed, post
 from aicmo.tasks.publishing.channels.base import Envelope, Verdict
 from aicmo.tasks.publishing.channels.http import HttpChannel
 

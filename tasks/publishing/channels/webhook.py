@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 
 from aicmo.errors import ConfigError
 from aicmo.settings import PublishingSettings
-from aicmo.tasks.gateway.post import post
+from aicmo.tasks.gateway import post
 from aicmo.tasks.publishing.channels.base import Envelope, Verdict
 from aicmo.tasks.publishing.channels.http import HttpChannel
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aicmo.tasks.tracking.events import TrackedEvent, content_id
+
 CAMPAIGN_KEY = "aicmo_campaign_id"
 CONTACT_KEY = "aicmo_contact_id"
 
@@ -103,3 +105,45 @@ def check_fresh(ts: datetime, now: datetime, tolerance_s: int) -> None:
     """A signed timestamp too far from now is refused (replays of captured requests)."""
     if abs((now - ts).total_seconds()) > tolerance_s:
         raise Rejected("stale_timestamp", 401)
+
+
+def scanner_flag(agent: str | None) -> bool | None:
+    """Whether a user-agent class says a machine (a link scanner) made the event; None when unknown."""
+    return (agent == "scanner") if agent else None
+
+
+def email_event(
+    provider: str,
+    kind: str,
+    ts: datetime,
+    *,
+    provider_id: str | None,
+    content: Any,
+    campaign_id: int | None,
+    contact_id: int | None,
+    agent: str | None,
+    is_machine: bool | None,
+    url: Any = None,
+    address: Any = None,
+    hard: bool | None = None,
+) -> TrackedEvent:
+    """An email provider's event in the one tracked shape, the same way for every provider.
+
+    The key is the provider's own event id, else a hash of ``content``; the URL is kept on clicks
+    and the hard flag on bounces only; values of the wrong type (a non-string link) are dropped.
+    """
+    return TrackedEvent(
+        event_id=f"{provider}:{provider_id}" if provider_id else content_id(provider, content),
+        ts=ts,
+        type=kind,
+        channel="email",
+        provider=provider,
+        campaign_id=campaign_id,
+        contact_id=contact_id,
+        provider_event_id=provider_id,
+        is_machine=is_machine,
+        user_agent_class=agent,
+        url=url if kind == "click" and isinstance(url, str) else None,
+        address=address if isinstance(address, str) else None,
+        hard=hard if kind == "bounce" else None,
+    )

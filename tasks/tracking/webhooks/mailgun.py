@@ -12,17 +12,19 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from aicmo.tasks.tracking.events import TrackedEvent, content_id
+from aicmo.tasks.tracking.events import TrackedEvent
 from aicmo.tasks.tracking.machine import agent_class
 from aicmo.tasks.tracking.webhooks.base import (
     Rejected,
     WebhookRequest,
     check_fresh,
+    email_event,
     epoch,
     ids_from,
     json_body,
     obj,
     require_json,
+    scanner_flag,
 )
 
 PROVIDER = "mailgun"
@@ -75,20 +77,19 @@ def parse_event(data: Any) -> list[TrackedEvent]:
     user_agent = client.get("user-agent") if isinstance(client.get("user-agent"), str) else None
     cls = agent_class(user_agent) if kind in ("open", "click") else None
     return [
-        TrackedEvent(
-            event_id=f"{PROVIDER}:{provider_id}" if provider_id else content_id(PROVIDER, data),
-            ts=epoch(data.get("timestamp")),
-            type=kind,
-            channel="email",
-            provider=PROVIDER,
+        email_event(
+            PROVIDER,
+            kind,
+            epoch(data.get("timestamp")),
+            provider_id=provider_id,
+            content=data,
             campaign_id=campaign_id,
             contact_id=contact_id,
-            provider_event_id=provider_id,
-            is_machine=(cls == "scanner") if cls else None,
-            user_agent_class=cls,
-            url=data.get("url") if kind == "click" and isinstance(data.get("url"), str) else None,
-            address=data.get("recipient") if isinstance(data.get("recipient"), str) else None,
-            hard=hard if kind == "bounce" else None,
+            agent=cls,
+            is_machine=scanner_flag(cls),
+            url=data.get("url"),
+            address=data.get("recipient"),
+            hard=hard,
         )
     ]
 

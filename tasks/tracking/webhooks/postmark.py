@@ -13,15 +13,17 @@ import binascii
 import hmac
 from typing import Any
 
-from aicmo.tasks.tracking.events import TrackedEvent, content_id
+from aicmo.tasks.tracking.events import TrackedEvent
 from aicmo.tasks.tracking.machine import agent_class
 from aicmo.tasks.tracking.webhooks.base import (
     Rejected,
     WebhookRequest,
+    email_event,
     ids_from,
     iso,
     json_body,
     require_json,
+    scanner_flag,
 )
 
 PROVIDER = "postmark"
@@ -90,19 +92,18 @@ def parse_event(record: Any) -> list[TrackedEvent]:
     cls = agent_class(user_agent) if kind in ("open", "click") else None
     address = record.get("Email") or record.get("Recipient")
     return [
-        TrackedEvent(
-            event_id=f"{PROVIDER}:{provider_id}" if provider_id else content_id(PROVIDER, record),
-            ts=iso(record.get(time_field)),
-            type=kind,
-            channel="email",
-            provider=PROVIDER,
+        email_event(
+            PROVIDER,
+            kind,
+            iso(record.get(time_field)),
+            provider_id=provider_id,
+            content=record,
             campaign_id=campaign_id,
             contact_id=contact_id,
-            provider_event_id=provider_id,
-            is_machine=(cls == "scanner") if cls else None,
-            user_agent_class=cls,
-            url=record.get("OriginalLink") if kind == "click" else None,
-            address=address if isinstance(address, str) else None,
+            agent=cls,
+            is_machine=scanner_flag(cls),
+            url=record.get("OriginalLink"),
+            address=address,
             hard=hard,
         )
     ]

@@ -19,12 +19,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from aicmo.tasks.tracking.events import TrackedEvent, content_id
+from aicmo.tasks.tracking.events import TrackedEvent
 from aicmo.tasks.tracking.machine import agent_class
 from aicmo.tasks.tracking.webhooks.base import (
     Rejected,
     WebhookRequest,
     check_fresh,
+    email_event,
     epoch,
     ids_from,
     json_body,
@@ -98,20 +99,19 @@ def parse_event(item: Any) -> list[TrackedEvent]:
             cls = "apple_mpp"
     hard = kind == "bounce" and item.get("type", "bounce") == "bounce"  # 'blocked' is a soft bounce
     return [
-        TrackedEvent(
-            event_id=f"{PROVIDER}:{provider_id}" if provider_id else content_id(PROVIDER, item),
-            ts=epoch(item.get("timestamp")),
-            type=kind,
-            channel="email",
-            provider=PROVIDER,
+        email_event(
+            PROVIDER,
+            kind,
+            epoch(item.get("timestamp")),
+            provider_id=provider_id,
+            content=item,
             campaign_id=campaign_id,
             contact_id=contact_id,
-            provider_event_id=provider_id,
+            agent=cls,
             is_machine=is_machine,
-            user_agent_class=cls,
-            url=item.get("url") if kind == "click" and isinstance(item.get("url"), str) else None,
-            address=item.get("email") if isinstance(item.get("email"), str) else None,
-            hard=hard if kind == "bounce" else None,
+            url=item.get("url"),
+            address=item.get("email"),
+            hard=hard,
         )
     ]
 

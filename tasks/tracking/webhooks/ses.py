@@ -27,16 +27,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from aicmo.tasks.tracking.events import TrackedEvent, content_id
+from aicmo.tasks.tracking.events import TrackedEvent
 from aicmo.tasks.tracking.machine import agent_class
 from aicmo.tasks.tracking.webhooks.base import (
     Rejected,
     WebhookRequest,
     check_fresh,
+    email_event,
     ids_from,
     iso,
     json_body,
     obj,
+    scanner_flag,
 )
 
 PROVIDER = "ses"
@@ -200,20 +202,17 @@ def parse_event(notification: Any) -> list[TrackedEvent]:
     for recipient in _recipients(kind, body, mail):
         provider_id = f"{message_id}:{kind}:{recipient}:{when}" if message_id else None
         events.append(
-            TrackedEvent(
-                event_id=f"{PROVIDER}:{provider_id}"
-                if provider_id
-                else content_id(PROVIDER, [notification, recipient]),
-                ts=iso(when),
-                type=TYPES[kind],
-                channel="email",
-                provider=PROVIDER,
+            email_event(
+                PROVIDER,
+                TYPES[kind],
+                iso(when),
+                provider_id=provider_id,
+                content=[notification, recipient],
                 campaign_id=campaign_id,
                 contact_id=contact_id,
-                provider_event_id=provider_id,
-                is_machine=(cls == "scanner") if cls else None,
-                user_agent_class=cls,
-                url=body.get("link") if kind == "Click" and isinstance(body.get("link"), str) else None,
+                agent=cls,
+                is_machine=scanner_flag(cls),
+                url=body.get("link"),
                 address=recipient or None,
                 hard=hard,
             )

@@ -15,16 +15,18 @@ from typing import Any
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from aicmo.tasks.tracking.events import TrackedEvent, content_id
+from aicmo.tasks.tracking.events import TrackedEvent
 from aicmo.tasks.tracking.machine import agent_class
 from aicmo.tasks.tracking.webhooks.base import (
     Rejected,
     WebhookRequest,
+    email_event,
     ids_from,
     iso,
     json_body,
     obj,
     require_json,
+    scanner_flag,
 )
 
 PROVIDER = "standard"
@@ -78,19 +80,18 @@ def parse_event(payload: Any, message_id: str | None, received_at: datetime) -> 
     cls = agent_class(user_agent) if kind in ("open", "click") and user_agent else None
     when = payload.get("created_at")
     return [
-        TrackedEvent(
-            event_id=f"{PROVIDER}:{message_id}" if message_id else content_id(PROVIDER, payload),
-            ts=iso(when) if when else received_at,
-            type=kind,
-            channel="email",
-            provider=PROVIDER,
+        email_event(
+            PROVIDER,
+            kind,
+            iso(when) if when else received_at,
+            provider_id=message_id,
+            content=payload,
             campaign_id=campaign_id,
             contact_id=contact_id,
-            provider_event_id=message_id,
-            is_machine=(cls == "scanner") if cls else None,
-            user_agent_class=cls,
-            url=click.get("link") if kind == "click" and isinstance(click.get("link"), str) else None,
+            agent=cls,
+            is_machine=scanner_flag(cls),
+            url=click.get("link"),
             address=address,
-            hard=(bounce.get("type", "Permanent") == "Permanent") if kind == "bounce" else None,
+            hard=bounce.get("type", "Permanent") == "Permanent",
         )
     ]

@@ -1,8 +1,8 @@
-"""Repositories over the SQL store: the queries the phases share, written once."""
+"""Run bookkeeping shared by every phase: the run log, lake partition state, the audit log."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -10,62 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicmo.models.base import utcnow
-from aicmo.models.crm import Contact
-from aicmo.models.publishing import Campaign
-from aicmo.models.runs import FlowRunRecord, LakePartitionState
+from aicmo.models.runs import AuditRecord, FlowRunRecord, LakePartitionState, RunStatus
 from aicmo.storage.upsert import bulk_upsert
-
-CONTACT_KEY = ("email",)
-
-
-def upsert_contacts(
-    session: Session,
-    rows: Sequence[dict[str, Any]],
-    update_columns: Sequence[str] | None = None,
-    *,
-    on_chunk: Callable[[int], None] | None = None,
-) -> int:
-    """Insert or update contacts by normalized email; returns rows sent.
-
-    ``created_at``/``updated_at`` are filled in; on conflict only ``update_columns`` (default:
-    every column given except the email) change, and ``updated_at`` moves.
-    """
-    now = utcnow()
-    prepared = [{**row, "created_at": row.get("created_at", now), "updated_at": now} for row in rows]
-    if update_columns is None and prepared:
-        update_columns = [c for c in prepared[0] if c not in ("email", "created_at")]
-    elif update_columns is not None:
-        update_columns = [*update_columns, "updated_at"]
-    return bulk_upsert(
-        session,
-        Contact.__table__,
-        prepared,
-        CONTACT_KEY,
-        update_columns,
-        on_chunk=on_chunk,
-    )
-
-
-def contact_ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, int]:
-    """Map normalized emails to contact ids (missing emails are left out)."""
-    wanted = list(emails)
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 10_000):
-        chunk = wanted[start : start + 10_000]
-        found.update(
-            (e, i)
-            for e, i in session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(chunk)))
-        )
-    return found
-
-
-def upsert_campaigns(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Insert or update campaigns by name; returns ``{name: id}``."""
-    bulk_upsert(session, Campaign.__table__, rows, ("name",))
-    names = [r["name"] for r in rows]
-    return {
-        n: i for n, i in session.execute(select(Campaign.name, Campaign.id).where(Campaign.name.in_(names)))
-    }
 
 
 def record_partitions(session: Session, table: str, written: dict[date, int]) -> None:
@@ -112,7 +58,7 @@ def crash_dead_runs(session: Session, host: str, is_alive: Callable[[int], bool]
     return marked
 
 
-def finish_run(session: Session, run_id: int, status: str, stats: dict[str, Any]) -> None:
+def finish_run(session: Session, run_id: int, status: RunStatus, stats: dict[str, Any]) -> None:
     """Record how a pipeline run ended and what it did."""
     record = session.get(FlowRunRecord, run_id)
     if record is None:
@@ -131,3 +77,8 @@ def last_successful_run(session: Session, flow_name: str) -> FlowRunRecord | Non
         .order_by(FlowRunRecord.started_at.desc())
         .limit(1)
     ).first()
+
+
+def audit(session: Session, action: str, details: dict[str, Any], *, subject_hmac: str | None = None) -> None:
+    """Append an audit record (counts and keyed hashes only, never personal data)."""
+    session.add(AuditRecord(action=action, subject_hmac=subject_hmac, details=details))

@@ -18,14 +18,14 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import SecretStr
 
-from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway.errors import ProviderError
-from aicmo.tasks.gateway.guard import ProviderGuard, guard_for
-from aicmo.tasks.gateway.limits import ProviderLimit, limit_for
-from aicmo.tasks.gateway.outcome import Answer
-from aicmo.tasks.gateway.redact import register_secret
-from aicmo.tasks.gateway.retry import parse_retry_after
-from aicmo.tasks.gateway.transport import GatewayClient, HttpReply
+from aicmo.settings import GatewaySettings, ProviderLimit
+from aicmo.tasks.gateway._errors import ProviderError
+from aicmo.tasks.gateway._guard import ProviderGuard, guard_for
+from aicmo.tasks.gateway._outcome import Answer
+from aicmo.tasks.gateway._published_limits import limit_for
+from aicmo.tasks.gateway._redact import register_secret
+from aicmo.tasks.gateway._retry import parse_retry_after
+from aicmo.tasks.gateway._transport import GatewayClient, HttpReply
 
 try:  # orjson parses provider bodies several times faster; json is the fallback
     import orjson
@@ -88,7 +88,11 @@ class Provider(ABC):
             weakref.WeakKeyDictionary()
         )
         self.guard: ProviderGuard = guard_for(
-            self.name, self.base_url, self._secret, limit or limit_for(self.name), self.settings
+            self.name,
+            self.base_url,
+            self._secret,
+            limit or limit_for(self.name, self.settings),
+            self.settings,
         )
 
     def __repr__(self) -> str:  # never shows the secret

@@ -15,13 +15,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway.breaker import CircuitBreaker
-from aicmo.tasks.gateway.errors import UNHEALTHY, ProviderError
-from aicmo.tasks.gateway.limits import ProviderLimit
-from aicmo.tasks.gateway.metrics import ProviderMetrics
-from aicmo.tasks.gateway.ratelimit import RateLimiter
-from aicmo.tasks.gateway.retry import backoff_s, retrying, should_retry
+from aicmo.settings import GatewaySettings, ProviderLimit
+from aicmo.tasks.gateway._breaker import CircuitBreaker
+from aicmo.tasks.gateway._errors import UNHEALTHY, ProviderError
+from aicmo.tasks.gateway._metrics import ProviderMetrics
+from aicmo.tasks.gateway._rate_limiter import RateLimiter
+from aicmo.tasks.gateway._retry import backoff_s, retrying, should_retry
 
 log = logging.getLogger("aicmo.gateway")
 T = TypeVar("T")

@@ -27,9 +27,9 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway.breaker import CircuitBreaker
-from aicmo.tasks.gateway.errors import ProviderError
-from aicmo.tasks.gateway.retry import backoff_s, parse_retry_after
+from aicmo.tasks.gateway._breaker import CircuitBreaker
+from aicmo.tasks.gateway._errors import ProviderError
+from aicmo.tasks.gateway._retry import backoff_s, parse_retry_after
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 

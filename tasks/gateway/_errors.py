@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aicmo.tasks.gateway.redact import redact
+from aicmo.tasks.gateway._redact import redact
 
 # Kinds worth another try at the same provider (after a backoff).
 RETRYABLE = frozenset({"timeout", "connection", "http_5xx", "rate_limited"})

@@ -11,36 +11,20 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine
 
 from aicmo.models.base import utcnow
 from aicmo.models.gateway import ProviderCacheEntry
-from aicmo.storage.db import transaction
-from aicmo.storage.upsert import bulk_upsert
-from aicmo.tasks.gateway.outcome import Outcome
+from aicmo.storage import gateway as store
+from aicmo.tasks.gateway._outcome import Outcome
 
-READ_CHUNK = 5_000
 MAX_KEY_LENGTH = 512
 
 
 def read_cache(engine: Engine, capability: str, keys: Sequence[str]) -> dict[str, ProviderCacheEntry]:
     """The unexpired cache entries of ``capability`` for ``keys`` (normalized), by key."""
-    now = utcnow()
-    found: dict[str, ProviderCacheEntry] = {}
     wanted = [k for k in keys if len(k) <= MAX_KEY_LENGTH]
-    with transaction(engine) as session:
-        for start in range(0, len(wanted), READ_CHUNK):
-            chunk = wanted[start : start + READ_CHUNK]
-            rows = session.scalars(
-                select(ProviderCacheEntry).where(
-                    ProviderCacheEntry.capability == capability,
-                    ProviderCacheEntry.key.in_(chunk),
-                    ProviderCacheEntry.expires_at > now,
-                )
-            )
-            for row in rows:
-                found[row.key] = row
-    return found
+    return store.unexpired_answers(engine, capability, wanted, utcnow())
 
 
 def cache_rows(
@@ -78,20 +62,9 @@ def cache_rows(
 
 def write_cache(engine: Engine, rows: Sequence[dict[str, Any]]) -> int:
     """Upsert cache rows in one transaction; returns rows written."""
-    if not rows:
-        return 0
-    with transaction(engine) as session:
-        return bulk_upsert(
-            session,
-            ProviderCacheEntry.__table__,
-            rows,
-            ("capability", "key"),
-            ("provider", "found", "payload", "fetched_at", "expires_at"),
-        )
+    return store.upsert_answers(engine, rows)
 
 
 def purge_expired(engine: Engine) -> int:
     """Delete expired entries; returns how many went."""
-    with transaction(engine) as session:
-        result = session.execute(delete(ProviderCacheEntry).where(ProviderCacheEntry.expires_at <= utcnow()))
-        return int(getattr(result, "rowcount", 0) or 0)
+    return store.delete_expired_answers(engine)

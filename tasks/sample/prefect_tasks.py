@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from aicmo.tasks.sample.configured import generate_into_configured_store
+from aicmo.tasks.sample.configured_store import generate_into_configured_store
 from aicmo.tasks.sample.dataset import ProgressFn
 from aicmo.tasks.sample.params import DatasetSummary
 

@@ -19,12 +19,12 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from aicmo.tasks.gateway.cache import cache_rows, read_cache, write_cache
-from aicmo.tasks.gateway.chain import ProviderChain
-from aicmo.tasks.gateway.metrics import MetricsBook, ProviderMetrics
-from aicmo.tasks.gateway.outcome import Outcome
-from aicmo.tasks.gateway.redact import redact
-from aicmo.tasks.gateway.transport import make_client
+from aicmo.tasks.gateway._cache import cache_rows, read_cache, write_cache
+from aicmo.tasks.gateway._chain import ProviderChain
+from aicmo.tasks.gateway._metrics import MetricsBook, ProviderMetrics
+from aicmo.tasks.gateway._outcome import Outcome
+from aicmo.tasks.gateway._redact import redact
+from aicmo.tasks.gateway._transport import make_client
 
 CACHE_FLUSH_EVERY = 2_000
 log = logging.getLogger("aicmo.gateway")

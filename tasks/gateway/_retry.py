@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway.errors import ProviderError
+from aicmo.tasks.gateway._errors import ProviderError
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

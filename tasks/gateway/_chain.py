@@ -1,0 +1,162 @@
+"""An ordered list of providers for one capability, tried in turn until one answers.
+
+The chain fails over on an error, a timeout, an open breaker, a disabled provider, or a 'not
+found' that a later provider might answer; it reports who answered, after how many attempts and
+how long it took. When every provider said 'not found', that is an answer too (``ok``, not found).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import httpx
+
+from aicmo.settings import GatewaySettings
+from aicmo.tasks.gateway._errors import ProviderError
+from aicmo.tasks.gateway._metrics import MetricsBook
+from aicmo.tasks.gateway._outcome import Answer, Outcome
+from aicmo.tasks.gateway._provider import Provider
+
+
+def normalize_key(key: str) -> str:
+    """The cache and lookup form of a key: trimmed and lower-cased (emails, domains, cities)."""
+    return key.strip().lower()
+
+
+class ProviderChain:
+    """Providers of one ``capability`` in order of preference, with cache TTLs for their answers."""
+
+    def __init__(
+        self,
+        capability: str,
+        providers: Sequence[Provider],
+        *,
+        settings: GatewaySettings | None = None,
+        cache_ttl_s: int | None = None,
+        negative_ttl_s: int | None = None,
+        normalize: Callable[[str], str] = normalize_key,
+    ) -> None:
+        self.capability = capability
+        self.providers = list(providers)
+        self.settings = settings or GatewaySettings()
+        self.cache_ttl_s = self.settings.cache_ttl_s if cache_ttl_s is None else cache_ttl_s
+        self.negative_ttl_s = self.settings.negative_cache_ttl_s if negative_ttl_s is None else negative_ttl_s
+        self.normalize = normalize
+        self.metrics = MetricsBook()
+
+    def __repr__(self) -> str:
+        return f"<ProviderChain {self.capability}: {' -> '.join(p.name for p in self.providers)}>"
+
+    async def call(
+        self, key: str, client: httpx.AsyncClient, *, metrics: MetricsBook | None = None
+    ) -> Outcome:
+        """Ask the providers in turn for ``key``; never raises for a provider's failure."""
+        attempt = _ChainAttempt(key, time.perf_counter())
+        book = metrics if metrics is not None else self.metrics
+        lookup = self.normalize(key)
+        for index, provider in enumerate(self.providers):
+            answer = await self._ask(
+                provider, lookup, client, book, attempt, last=index == len(self.providers) - 1
+            )
+            if answer is not None and answer.found:
+                book[provider.name].successes += 1
+                return attempt.found(provider.name, answer)
+            if answer is not None:
+                book[provider.name].not_found += 1
+                attempt.not_found_by = attempt.not_found_by or provider.name
+        return attempt.unanswered(self.capability)
+
+    async def _ask(
+        self,
+        provider: Provider,
+        lookup: str,
+        client: httpx.AsyncClient,
+        book: MetricsBook,
+        attempt: _ChainAttempt,
+        *,
+        last: bool,
+    ) -> Answer | None:
+        """One provider's answer through its guard, None (and the error noted) when it failed."""
+        attempt.tried.append(provider.name)
+        provider_metrics = book[provider.name]
+        try:
+            answer, n = await provider.guard.run(
+                partial(provider.fetch, lookup, client), self.settings, provider_metrics
+            )
+        except ProviderError as exc:
+            attempt.attempts += exc.attempts
+            attempt.errors.append(exc)
+            if not last:
+                provider_metrics.failovers += 1
+            return None
+        attempt.attempts += n
+        if not isinstance(answer, Answer):
+            raise TypeError(f"{provider.name}.fetch returned {type(answer).__name__}, not Answer")
+        return answer
+
+
+@dataclass
+class _ChainAttempt:
+    """What one ``call`` has seen so far: providers tried, HTTP attempts, errors, a 'not found'."""
+
+    key: str
+    started: float
+    tried: list[str] = field(default_factory=list)
+    errors: list[ProviderError] = field(default_factory=list)
+    attempts: int = 0
+    not_found_by: str | None = None
+
+    def _error_text(self) -> str | None:
+        return "; ".join(str(e) for e in self.errors) or None
+
+    def found(self, provider: str, answer: Answer) -> Outcome:
+        """The outcome when ``provider`` found the key."""
+        return Outcome(
+            key=self.key,
+            ok=True,
+            found=True,
+            value=answer.value,
+            provider=provider,
+            attempts=self.attempts,
+            elapsed_s=time.perf_counter() - self.started,
+            error=self._error_text(),
+            tried=self.tried,
+        )
+
+    def unanswered(self, capability: str) -> Outcome:
+        """The outcome when no provider found the key: an honest 'not found', or the failure."""
+        elapsed = time.perf_counter() - self.started
+        if self.not_found_by is not None:
+            return Outcome(
+                key=self.key,
+                ok=True,
+                found=False,
+                provider=self.not_found_by,
+                attempts=self.attempts,
+                elapsed_s=elapsed,
+                error=self._error_text(),
+                error_kind="not_found",
+                tried=self.tried,
+            )
+        if not self.errors:
+            return Outcome(
+                key=self.key,
+                ok=False,
+                attempts=0,
+                elapsed_s=elapsed,
+                error=f"no provider configured for {capability}",
+                error_kind="not_configured",
+            )
+        return Outcome(
+            key=self.key,
+            ok=False,
+            provider=self.errors[-1].provider,
+            attempts=self.attempts,
+            elapsed_s=elapsed,
+            error=self._error_text(),
+            error_kind=self.errors[-1].kind,
+            tried=self.tried,
+        )

@@ -1,0 +1,15 @@
+"""Prefect tasks of the providers: thin wrappers that pass ids, URLs and counts, never rows."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from aicmo.storage.db import get_engine
+from aicmo.storage.lake import Lake
+from aicmo.tasks.providers.revenue import RevenueSyncReport, sync_stripe_orders
+
+
+@task(name="sync-stripe-orders", persist_result=False)
+def sync_stripe_orders_task(database_url: str, lake_root: str, source: str = "charges") -> RevenueSyncReport:
+    """Sync Stripe payments into the lake's orders (ids and counts only leave it)."""
+    return sync_stripe_orders(get_engine(database_url), Lake(lake_root), source=source)
