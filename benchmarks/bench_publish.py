@@ -46,27 +46,30 @@ from typing import Any
 import aiohttp
 import aiosmtplib
 import machine_info
+from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from aicmo.fakes.webhook_receiver import SECRET
 from aicmo.models.base import utcnow
 from aicmo.models.crm import Consent
-from aicmo.settings import PublishingSettings
+from aicmo.settings import PublishingSettings, TrackingSettings
+from aicmo.storage.crm import contact_ids_by_email, upsert_contacts
 from aicmo.storage.db import make_engine, transaction
 from aicmo.storage.migrate import upgrade
 from aicmo.storage.publishing import Recipient
-from aicmo.storage.crm import contact_ids_by_email, upsert_contacts
 from aicmo.storage.upsert import bulk_upsert
 from aicmo.tasks.publishing.campaigns import create_campaign, schedule, start
 from aicmo.tasks.publishing.channels.base import Envelope
 from aicmo.tasks.publishing.channels.email import email_bytes
 from aicmo.tasks.publishing.channels.registry import channel_factory
 from aicmo.tasks.publishing.definition import parse_definition
-from aicmo.tasks.publishing.links import HmacLinks
 from aicmo.tasks.publishing.sender import CampaignSender
 from aicmo.tasks.publishing.templates import render_message
+from aicmo.tasks.tracking.tokens import TrackingLinks
 
-LINKS = HmacLinks("https://t.example.com", "bench-key")
+LINKS = TrackingLinks(
+    TrackingSettings(base_url="https://t.example.com", keys=[SecretStr("bench-key-0123456789abcdef")])
+)
 EMAIL = {
     "subject": "Hello {{ contact.first_name }}, our winter range",
     "text": "Hi {{ contact.first_name }},\n\nThe winter range is out: https://shop.example.com/winter\n",

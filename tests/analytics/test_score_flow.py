@@ -7,8 +7,10 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
+import pytest
 from prefect.client.orchestration import get_client
 from sqlalchemy import func, insert, select
 
@@ -17,6 +19,7 @@ from aicmo.models.analytics import TierChange
 from aicmo.models.crm import Contact
 from aicmo.storage.migrate import ensure_schema
 from aicmo.tasks.sample import BgNbdParams, GammaGammaParams, simulate_bgnbd_orders
+from tests.crm.helpers import run_cli
 
 AS_OF = date(2025, 6, 30)
 
@@ -124,17 +127,26 @@ def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_cli_ltv_and_cohorts(aicmo_home: Path) -> None:
+def _cli_here(capsys: pytest.CaptureFixture[str], args: list[str]) -> SimpleNamespace:
+    """``aicmo ARGS`` through the console entry point in this process (no interpreter start-up)."""
+    code, out, err = run_cli(capsys, *args)
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
+def test_cli_ltv_and_cohorts(
+    aicmo_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     orders = simulate_bgnbd_orders(800, BgNbdParams(), GammaGammaParams(), date(2024, 7, 1), AS_OF, seed=9)
     wiring.lake().write("orders", orders)
 
-    ltv = _cli(["analytics", "ltv", "--top", "3"], aicmo_home)
+    ltv = _cli_here(capsys, ["analytics", "ltv", "--top", "3"])
     assert ltv.returncode == 0, ltv.stderr
     assert "Fitted parameters as of 2025-06-30" in ltv.stdout
     assert "800 customers" in ltv.stdout and "Top 3 by predicted LTV" in ltv.stdout
     assert "std_error" in ltv.stdout and "ci95_low" in ltv.stdout
 
-    check = _cli(["analytics", "ltv-check", "--holdout-days", "90"], aicmo_home)
+    check = _cli_here(capsys, ["analytics", "ltv-check", "--holdout-days", "90"])
     assert check.returncode == 0, check.stderr
     assert "actual vs predicted" in check.stdout and "mbgnbd: mean absolute error" in check.stdout
     plot = Path(check.stdout.split("plot:")[1].strip())
@@ -143,12 +155,12 @@ def test_cli_ltv_and_cohorts(aicmo_home: Path) -> None:
     assert too_long.returncode == 1 and "--holdout-days 400" in too_long.stderr
     assert "Traceback" not in too_long.stderr
 
-    cohorts = _cli(["analytics", "cohorts", "--as-of", "2025-06-30", "--last", "3"], aicmo_home)
+    cohorts = _cli_here(capsys, ["analytics", "cohorts", "--as-of", "2025-06-30", "--last", "3"])
     assert cohorts.returncode == 0, cohorts.stderr
     png = Path(cohorts.stdout.split("heatmap:")[1].strip())
     assert png.is_file() and png.is_relative_to(aicmo_home)
 
-    bad = _cli(["analytics", "cohorts", "--period", "quarter"], aicmo_home)
+    bad = _cli_here(capsys, ["analytics", "cohorts", "--period", "quarter"])
     assert bad.returncode == 1 and "--period" in bad.stderr and "Traceback" not in bad.stderr
-    empty = _cli(["analytics", "cohorts", "--basis", "events"], aicmo_home)
+    empty = _cli_here(capsys, ["analytics", "cohorts", "--basis", "events"])
     assert empty.returncode == 1 and "no events" in empty.stderr

@@ -25,8 +25,10 @@ DOMAINS = [f"company-{i}.com" for i in range(300)] + ["stripe.com", "gmail.com",
 
 
 async def test_rerun_is_answered_from_the_cache_without_http(
-    settings: Settings, server: FakeProviderServer, engine: Engine
+    server: FakeProviderServer, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # about caching, not timeouts: a loaded machine must not turn slow answers into failovers
+    settings = settings_for(server, monkeypatch, timeout_s=30.0)
     chain = build_chains(settings)["company_by_domain"]
     first = await enrich_many(chain, DOMAINS, cache_engine=engine)
     assert all(o.ok and o.found for o in first.outcomes)
