@@ -25,18 +25,17 @@ Use it as a context manager (its own thread and event loop, ephemeral port)::
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from aicmo.fakes.http_app import BackgroundApp
 
 META_TOKEN = "EAAfakeMetaAccessToken0123456789"
 GOOGLE_TOKEN = "ya29.fake-google-oauth-token"
@@ -69,6 +68,22 @@ def meta_error(
         error["error_subcode"] = subcode
     error["fbtrace_id"] = uuid.uuid4().hex[:22]
     return _json({"error": error}, status, headers)
+
+
+def malformed_resource_name(where: dict[str, Any]) -> web.Response:
+    """Google Ads' answer to an operation naming a resource that does not exist."""
+    return google_error(
+        400,
+        "INVALID_ARGUMENT",
+        "Request contains an invalid argument.",
+        [
+            {
+                "errorCode": {"requestError": "RESOURCE_NAME_MALFORMED"},
+                "message": "Resource name is malformed.",
+                "location": where,
+            }
+        ],
+    )
 
 
 def google_error(
@@ -433,18 +448,7 @@ class FakeAdPlatformsApp:
                 target = self.state.google_budgets.get(name)
                 micros = int(update.get("amountMicros", "0"))
                 if target is None:
-                    return google_error(
-                        400,
-                        "INVALID_ARGUMENT",
-                        "Request contains an invalid argument.",
-                        [
-                            {
-                                "errorCode": {"requestError": "RESOURCE_NAME_MALFORMED"},
-                                "message": "Resource name is malformed.",
-                                "location": where,
-                            }
-                        ],
-                    )
+                    return malformed_resource_name(where)
                 if micros <= 0 or micros % MIN_CURRENCY_UNIT_MICROS:
                     return google_error(
                         400,
@@ -466,18 +470,7 @@ class FakeAdPlatformsApp:
                     None,
                 )
                 if group is None:
-                    return google_error(
-                        400,
-                        "INVALID_ARGUMENT",
-                        "Request contains an invalid argument.",
-                        [
-                            {
-                                "errorCode": {"requestError": "RESOURCE_NAME_MALFORMED"},
-                                "message": "Resource name is malformed.",
-                                "location": where,
-                            }
-                        ],
-                    )
+                    return malformed_resource_name(where)
                 if "cpcBidMicros" in update:
                     group["adGroup"]["cpcBidMicros"] = str(update["cpcBidMicros"])
                 if "status" in update:
@@ -522,16 +515,16 @@ async def _frankfurter_impl(app: FakeAdPlatformsApp, request: web.Request) -> we
     )
 
 
-class FakeAdPlatforms:
+class FakeAdPlatforms(BackgroundApp):
     """Both fake platforms on one ephemeral port of 127.0.0.1, in a background thread."""
 
     def __init__(self, state: PlatformState | None = None) -> None:
+        super().__init__()
         self.state = state or default_state()
         self._app = FakeAdPlatformsApp(self.state)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+
+    def make_app(self) -> web.Application:
+        return self._app.app
 
     @property
     def meta_base_url(self) -> str:
@@ -565,40 +558,6 @@ class FakeAdPlatforms:
         with self._app.lock:
             self._app.faults[platform].append(_Fault("server_error", times))
 
-    def start(self) -> FakeAdPlatforms:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self._app.app, access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-ad-platforms", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake ad platforms did not start")
-        return self
-
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = self._thread = None
-
-    def __enter__(self) -> FakeAdPlatforms:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        """Stop serving (the same as ``close``)."""
+        self.close()

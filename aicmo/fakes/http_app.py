@@ -96,10 +96,14 @@ class BackgroundApp:
         """``http://127.0.0.1:PORT``."""
         return f"http://{self.host}:{self.port}"
 
-    async def _start(self) -> None:
+    def make_app(self) -> web.Application:
+        """The application to serve: by default a new one with ``routes`` added."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
         self.routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        return app
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

@@ -41,25 +41,16 @@ from aicmo.storage.publishing import (
 from aicmo.tasks.crm.emails import normalize_email
 from aicmo.tasks.crm.segment_store import get_segment, segment_contact_ids
 from aicmo.tasks.publishing.channels.base import Envelope, Verdict
-from aicmo.tasks.publishing.definition import PER_CAMPAIGN_CHANNELS, CampaignDefinition, from_row, to_columns
+from aicmo.tasks.publishing.definition import (
+    PER_CAMPAIGN_CHANNELS,
+    CampaignDefinition,
+    definition_of,
+    to_columns,
+)
 from aicmo.tasks.publishing.eligibility import e164
 from aicmo.tasks.publishing.links import LinkSigner
 from aicmo.tasks.publishing.sender import ChannelFactory, RunReport, send_campaign
 from aicmo.tasks.publishing.templates import SAMPLE, Rendered, check_templates, render_message
-
-
-def definition_of(campaign: Campaign) -> CampaignDefinition:
-    """The stored definition of a campaign."""
-    return from_row(
-        campaign.name,
-        campaign.channels,
-        campaign.audience,
-        campaign.messages,
-        campaign.asset_ids,
-        campaign.utm,
-        campaign.send_at,
-        campaign.rate_limit_per_s,
-    )
 
 
 def create_campaign(engine: Engine, definition: CampaignDefinition) -> int:

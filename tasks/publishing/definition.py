@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aicmo.errors import InputError
-from aicmo.models.publishing import PUBLISH_CHANNELS
+from aicmo.models.publishing import PUBLISH_CHANNELS, Campaign
 
 
 class _Strict(BaseModel):
@@ -243,4 +243,18 @@ def from_row(
             "rate_limit_per_s": rate_limit_per_s,
         },
         source=f"campaign {name!r}",
+    )
+
+
+def definition_of(campaign: Campaign) -> CampaignDefinition:
+    """The definition a stored campaign row holds."""
+    return from_row(
+        campaign.name,
+        campaign.channels,
+        campaign.audience,
+        campaign.messages,
+        campaign.asset_ids,
+        campaign.utm,
+        campaign.send_at,
+        campaign.rate_limit_per_s,
     )

@@ -54,7 +54,7 @@ from aicmo.storage.publishing import (
 )
 from aicmo.tasks.crm.suppression import suppress
 from aicmo.tasks.publishing.channels.base import Channel, ChannelHalt, Envelope, Verdict
-from aicmo.tasks.publishing.definition import CampaignDefinition, from_row
+from aicmo.tasks.publishing.definition import CampaignDefinition, definition_of
 from aicmo.tasks.publishing.eligibility import e164, eligibility_check
 from aicmo.tasks.publishing.links import LinkSigner
 from aicmo.tasks.publishing.templates import TemplateProblem, render_message, utm_params
@@ -177,16 +177,7 @@ class CampaignSender:
         with transaction(engine) as session:
             campaign = campaign_by_id(session, campaign_id)
             self.name = campaign.name
-            self.definition = from_row(
-                campaign.name,
-                campaign.channels,
-                campaign.audience,
-                campaign.messages,
-                campaign.asset_ids,
-                campaign.utm,
-                campaign.send_at,
-                campaign.rate_limit_per_s,
-            )
+            self.definition = definition_of(campaign)
             self.assets, _ = approved_assets(session, self.definition.assets)
         self.report = RunReport(campaign_id, self.name, self.worker)
 
