@@ -12,7 +12,7 @@ from rich.table import Table
 
 from aicmo.cli.console import console, err_console
 from aicmo.cli.tables import rows_table
-from aicmo.errors import ConfigError, InputError
+from aicmo.errors import AicmoError, ConfigError, InputError
 
 app = typer.Typer(
     help="Third-party providers: chains, lookups, fake server, Stripe revenue.", no_args_is_help=True
@@ -65,6 +65,11 @@ def lookup(
     console.print(_table(rows, f"{capability}"))
     metrics = [{k: row[k] for k in METRIC_COLUMNS} for row in result.metrics_table()]
     console.print(_table(metrics, "Gateway metrics"))
+    failed = [o.key for o in result.outcomes if not o.ok]
+    if failed:
+        raise AicmoError(
+            f"{len(failed)} of {len(result.outcomes)} lookup(s) failed: {', '.join(failed[:10])}"
+        )
 
 
 METRIC_COLUMNS = (
