@@ -19,3 +19,9 @@ class InputError(AicmoError):
     """Input (a file, a row, a definition) is malformed."""
 
     exit_code = 1
+
+
+class ProviderUnavailable(AicmoError):
+    """A third-party API could not answer (bad credentials, outage after retries, malformed pages)."""
+
+    exit_code = 1

@@ -100,10 +100,18 @@ def with_weights(touches: pl.DataFrame, half_life_days: float, model: MarkovMode
     nf = n.cast(pl.Float64)
     age_days = (pl.col("conv_ts") - pl.col("ts")).dt.total_microseconds() / 86_400e6
     effects = pl.col("channel").replace_strict(model.removal_effects, default=0.0, return_dtype=pl.Float64)
-    staged = touches.lazy().with_columns(
-        (2.0 ** (-age_days / half_life_days)).alias("__decay"),
-        effects.alias("__effect"),
-        pl.len().over("journey", "channel").alias("__k"),
+    # Ages are measured from the journey's newest touch, so its weight is exactly 1 and old touches
+    # underflow to 0 instead of the whole journey sinking into subnormal floats (which lose digits).
+    staged = (
+        touches.lazy()
+        .with_columns(age_days.alias("__age"))
+        .with_columns(
+            (2.0 ** (-(pl.col("__age") - pl.col("__age").min().over("journey")) / half_life_days)).alias(
+                "__decay"
+            ),
+            effects.alias("__effect"),
+            pl.len().over("journey", "channel").alias("__k"),
+        )
     )
     staged = staged.with_columns((pl.col("__effect") / pl.col("__k")).alias("__share")).with_columns(
         segment_sum(pl.col("__decay"), "journey").alias("__decay_total"),

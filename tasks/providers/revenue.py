@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine
 
-from aicmo.errors import ConfigError
+from aicmo.errors import ConfigError, ProviderUnavailable
 from aicmo.models.lake import ORDERS
 from aicmo.settings import Settings, get_settings
 from aicmo.storage.crm import contact_ids_by_email
@@ -26,7 +26,7 @@ from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.runs import record_partitions
 from aicmo.tasks.crm.emails import InvalidEmailError, normalize_email
-from aicmo.tasks.gateway import MetricsBook, make_client
+from aicmo.tasks.gateway import MetricsBook, ProviderError, make_client
 from aicmo.tasks.providers.registry import credential, stripe_provider
 from aicmo.tasks.providers.stripe import StripeProvider, major_units, payment_amount, payment_email
 
@@ -153,7 +153,13 @@ def sync_stripe_orders(
         raise ConfigError(NOT_CONFIGURED)
     book = MetricsBook()
     report = RevenueSyncReport(source=source)
-    customers, payments = asyncio.run(fetch_stripe(stripe, source, book))
+    try:
+        customers, payments = asyncio.run(fetch_stripe(stripe, source, book))
+    except ProviderError as exc:
+        hint = (
+            "check AICMO_STRIPE_API_KEY" if exc.kind == "auth" else "nothing was written; run it again later"
+        )
+        raise ProviderUnavailable(f"Stripe revenue sync stopped: {exc} ({hint})") from None
     report.metrics = book.table()
     report.customers = len(customers)
     orders = payments_to_orders(customers, payments, report)
