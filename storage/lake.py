@@ -136,7 +136,9 @@ class Lake:
                 for (dt,), part in df.partition_by(column, as_dict=True).items()
                 if isinstance(dt, date)
             }
-        df = df.unique(subset=[column, *spec.key], keep="first", maintain_order=True)
+        key = list(dict.fromkeys([column, *spec.key]))
+        if df.select(pl.struct(key).n_unique()).item() < df.height:  # copy only when a key repeats
+            df = df.unique(subset=key, keep="first", maintain_order=True)
         counts = dict(df.group_by(column).len().iter_rows())
         staging = f"{self.table_path(spec)}/.staging-{uuid.uuid4().hex}"
         try:

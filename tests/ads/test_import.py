@@ -209,3 +209,20 @@ def test_an_import_over_new_and_existing_days_leaves_one_file_per_day_and_no_sta
     ]
     spend = lake.scan("ad_spend").collect().group_by("date").agg(pl.col("spend").sum()).sort("date")
     assert spend["spend"].to_list() == [1.0, 20.0, 7.0, 5.0]
+
+
+def test_bulk_day_write_keeps_the_first_of_rows_repeating_a_key(lake: Lake) -> None:
+    rows = pl.DataFrame(
+        {
+            "date": [date(2026, 11, 1), date(2026, 11, 1), date(2026, 11, 2)],
+            "platform": ["bing"] * 3,
+            "account": ["42"] * 3,
+            "campaign": ["A"] * 3,
+            "ad_set": ["x"] * 3,
+            "ad": [""] * 3,
+            "spend": [1.0, 9.0, 2.0],
+            "currency": ["USD"] * 3,
+        }
+    )
+    assert lake.write_new_partitions("ad_spend", rows) == {date(2026, 11, 1): 1, date(2026, 11, 2): 1}
+    assert lake.scan("ad_spend").collect().sort("date")["spend"].to_list() == [1.0, 2.0]
