@@ -67,39 +67,40 @@ def replace_ad_spend(lake: Lake, rows: pl.DataFrame, cover: Sequence[Coverage]) 
     Every day of each coverage is rewritten: the platform/account's old rows go, the new ones
     come in, the rest of the partition stays; a day left empty loses its partition.
     """
+    existing = set(lake.partitions(TABLE))
+    # Days with no partition yet: nothing to keep or replace, all written in one partitioned sink.
+    fresh = rows.filter(~pl.col("date").is_in(sorted(existing)))
+    written = lake.write_new_partitions(TABLE, fresh) if fresh.height else {}
+    del fresh
+    old_days = rows.filter(pl.col("date").is_in(sorted(existing)))
     by_day: dict[date, pl.DataFrame] = {
         key[0]: part
-        for key, part in rows.partition_by("date", as_dict=True).items()
+        for key, part in old_days.partition_by("date", as_dict=True).items()
         if isinstance(key[0], date)
     }
-    existing = set(lake.partitions(TABLE))
     empty = pl.DataFrame(schema=AD_SPEND)
 
     def one_day(day: date) -> tuple[date, int, int]:
+        """Replace the covered platforms' and accounts' rows of a day that already has a partition."""
         new = by_day.get(day, empty)
-        if day not in existing:  # a new day: nothing to keep or replace
-            if new.height == 0:
-                return day, 0, 0
-            return day, lake.write_partition(TABLE, day, new, mode="overwrite"), 0
-        kept, replaced = empty, 0
-        if day in existing:
-            old = lake.read_partition(TABLE, day)
-            gone = old.filter(_covered(cover, day))
-            replaced = gone.height
-            kept = old.filter(~_covered(cover, day))
+        old = lake.read_partition(TABLE, day)
+        replaced = old.filter(_covered(cover, day)).height
+        kept = old.filter(~_covered(cover, day))
         merged = pl.concat([kept, new.select(AD_SPEND.names()).cast(AD_SPEND)], how="vertical")
         if merged.height == 0:
             lake.drop_partition(TABLE, day)
             return day, 0, replaced
         return day, lake.write_partition(TABLE, day, merged, mode="overwrite"), replaced
 
-    days = sorted(set(_days(cover)) | set(by_day))
+    days = sorted((set(_days(cover)) | set(by_day)) & existing)
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         results = list(pool.map(one_day, days))
+    counts = {**written, **{day: n for day, n, _ in results}}
+    counts.update({day: 0 for day in _days(cover) if day not in counts})  # covered, nothing left
     return ReplaceResult(
         rows_written=rows.height,
         rows_replaced=sum(r for _, _, r in results),
-        days={day: n for day, n, _ in results},
+        days=dict(sorted(counts.items())),
     )
 
 

@@ -183,3 +183,46 @@ def test_rows_repeating_a_key_are_summed(tmp_path: Path) -> None:
         22.5,
         1.5,
     )
+
+
+def test_an_import_over_new_and_existing_days_leaves_one_file_per_day_and_no_staging(
+    lake: Lake, tmp_path: Path
+) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(
+        "date,platform,account,campaign,ad_set,spend,currency\n"
+        "2026-11-01,bing,42,A,x,1.00,USD\n2026-11-02,bing,42,A,x,2.00,USD\n"
+    )
+    import_reports([first], lake)
+    wider = tmp_path / "wider.csv"
+    wider.write_text(
+        "date,platform,account,campaign,ad_set,spend,currency\n"
+        "2026-11-02,bing,42,A,x,20.00,USD\n2026-11-03,bing,42,A,x,3.00,USD\n"
+        "2026-11-03,bing,42,A,y,4.00,USD\n2026-11-04,bing,42,A,x,5.00,USD\n"
+    )
+    result = import_reports([wider], lake)
+    assert result.rows_written == 4 and result.rows_replaced == 1 and result.days_written == 3
+    assert lake.partitions("ad_spend") == [date(2026, 11, d) for d in (1, 2, 3, 4)]
+    table = Path(lake.table_path("ad_spend"))
+    assert sorted(p.name for p in table.iterdir() if p.name != ".lock") == [
+        f"dt=2026-11-0{d}" for d in (1, 2, 3, 4)
+    ]
+    spend = lake.scan("ad_spend").collect().group_by("date").agg(pl.col("spend").sum()).sort("date")
+    assert spend["spend"].to_list() == [1.0, 20.0, 7.0, 5.0]
+
+
+def test_bulk_day_write_keeps_the_first_of_rows_repeating_a_key(lake: Lake) -> None:
+    rows = pl.DataFrame(
+        {
+            "date": [date(2026, 11, 1), date(2026, 11, 1), date(2026, 11, 2)],
+            "platform": ["bing"] * 3,
+            "account": ["42"] * 3,
+            "campaign": ["A"] * 3,
+            "ad_set": ["x"] * 3,
+            "ad": [""] * 3,
+            "spend": [1.0, 9.0, 2.0],
+            "currency": ["USD"] * 3,
+        }
+    )
+    assert lake.write_new_partitions("ad_spend", rows) == {date(2026, 11, 1): 1, date(2026, 11, 2): 1}
+    assert lake.scan("ad_spend").collect().sort("date")["spend"].to_list() == [1.0, 2.0]
