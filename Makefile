@@ -34,8 +34,11 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
+# The demo and the CLI keep Prefect's database under AICMO_HOME/prefect; the UI serves that one, so the
+# demo's runs and artifacts are what it shows. No analytics or telemetry leave the machine.
 ui: $(STAMP)
-	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+	PREFECT_HOME=$(or $(AICMO_HOME),$(CURDIR)/.aicmo)/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 \
+		$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
 
 deploy: $(STAMP)
 	$(VENV)/bin/prefect work-pool inspect aicmo-process >/dev/null 2>&1 || \
