@@ -143,6 +143,13 @@ def test_predictions_track_what_customers_then_do() -> None:
     assert by_decile["actual"][-1] > 5 * by_decile["actual"][0]
     # P(alive) is lower for customers who bought often long ago than for recent buyers.
     assert frame["p_alive"].is_between(0.0, 1.0).all()
+    repeat = frame.filter(pl.col("frequency") >= 3).with_columns(
+        (pl.col("T") - pl.col("recency")).alias("idle")
+    )
+    long_ago = repeat.filter(pl.col("idle") > 180)["p_alive"]
+    recent = repeat.filter(pl.col("idle") < 30)["p_alive"]
+    assert long_ago.len() > 50 and recent.len() > 50
+    assert long_ago.mean() < recent.mean() - 0.3  # type: ignore[operator]
 
 
 def test_clv_discounting_and_horizon() -> None:
