@@ -62,11 +62,12 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _header_key(text: str) -> str:
+def header_key(text: str) -> str:
+    """A header as matched against aliases: lower case, letters and digits only."""
     return re.sub(r"[^0-9a-z]+", "", text.strip().lower())
 
 
-_ALIAS_INDEX = {_header_key(alias): field for field, aliases in FIELD_ALIASES.items() for alias in aliases}
+_ALIAS_INDEX = {header_key(alias): field for field, aliases in FIELD_ALIASES.items() for alias in aliases}
 
 
 class NotCsvError(InputError):
@@ -115,7 +116,7 @@ def map_header(header: list[str]) -> tuple[dict[int, str], list[str]]:
     columns: dict[int, str] = {}
     ignored: list[str] = []
     for i, name in enumerate(header):
-        field = _ALIAS_INDEX.get(_header_key(name))
+        field = _ALIAS_INDEX.get(header_key(name))
         if field is None or field in columns.values():
             ignored.append(name)
         else:

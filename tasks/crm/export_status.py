@@ -25,7 +25,6 @@ consent is worse than none.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -76,11 +75,6 @@ KNOWN_COLUMNS = frozenset(
 )
 
 
-def column_key(header: str) -> str:
-    """The header as matched here: lower case, letters and digits only."""
-    return re.sub(r"[^0-9a-z]+", "", header.strip().lower())
-
-
 @dataclass(frozen=True)
 class EmailStatus:
     """The email consent a row carries, and why its address must not be mailed (if it must not)."""
@@ -121,7 +115,7 @@ def _flag(value: str, column: str) -> bool:
 
 
 def email_status(cells: dict[str, str]) -> EmailStatus:
-    """The status of one row from its recognised columns (``{column_key: value}``).
+    """The status of one row from its recognised columns (``{header_key(column): value}``, ``header_key`` from ``csv_reading``).
 
     Opt-outs win over opt-ins: a row that says both subscribed and unsubscribed (e.g. a Mailchimp
     row with an ``UNSUB_TIME``) is unsubscribed. InputError names the column of a value it cannot read.

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from aicmo.errors import InputError
-from aicmo.tasks.crm.export_status import EmailStatus, column_key, email_status
+from aicmo.tasks.crm.csv_reading import header_key
+from aicmo.tasks.crm.export_status import EmailStatus, email_status
 
 
 def _status(**columns: str) -> EmailStatus:
-    return email_status({column_key(k): v for k, v in columns.items()})
+    return email_status({header_key(k): v for k, v in columns.items()})
 
 
 @pytest.mark.parametrize(
