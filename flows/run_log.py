@@ -8,25 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from aicmo.processes import pid_alive
 from aicmo.storage.db import transaction
-from aicmo.storage.migrate import ensure_schema
 from aicmo.storage.runs import crash_dead_runs, finish_run, start_run
 from aicmo.wiring import engine
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host (a zombie counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
 
 @contextmanager
@@ -36,7 +21,6 @@ def logged_run(flow_name: str, parameters: dict[str, Any]) -> Iterator[dict[str,
     Rows left ``running`` by processes of this host that were killed are marked ``crashed`` first.
     """
     eng = engine()
-    ensure_schema(eng)
     host = socket.gethostname()
     with transaction(eng) as session:
         crash_dead_runs(session, host, pid_alive)

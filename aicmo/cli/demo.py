@@ -16,7 +16,6 @@ from rich.table import Table
 from aicmo.cli.console import console, progress_bar
 from aicmo.cli.tables import pairs_table, rows_table
 from aicmo.settings import get_settings
-from aicmo.storage.migrate import ensure_schema
 from aicmo.wiring import engine, settings_overrides
 
 
@@ -93,7 +92,7 @@ def run_demo(
     settings = get_settings()
     console.rule("[bold]AICMO demo")
     console.print(f"home: {settings.home}   store: {settings.resolved_database_url}")
-    ensure_schema(engine())
+    engine()  # the embedded store creates and migrates itself here
     started = time.perf_counter()
     generated: dict[str, Any] = {}
     with FakeProviderServer() as fakes, settings_overrides(fakes.settings_env()):

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from aicmo.models.base import utcnow
 from aicmo.models.publishing import FAILED_PERMANENT, PENDING, SENT, SKIPPED, UNKNOWN
+from aicmo.processes import pid_alive
 from aicmo.settings import PublishingSettings
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
@@ -79,15 +80,7 @@ def worker_is_dead(worker: str) -> bool:
     if host != _HOST or not pid_text.isdigit():
         return False
     pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return pid != os.getpid() and not pid_alive(pid)
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from aicmo.settings import get_settings
-from aicmo.storage.migrate import ensure_schema
 from aicmo.tasks.sample.dataset import ProgressFn, generate_dataset
 from aicmo.tasks.sample.params import DatasetSummary
 from aicmo.wiring import engine, lake
@@ -14,9 +13,8 @@ from aicmo.wiring import engine, lake
 def generate_into_configured_store(
     contacts: int, days: int, seed: int, end: date | None = None, *, progress: ProgressFn | None = None
 ) -> DatasetSummary:
-    """Migrate the configured store if needed, then generate into it, creatives under ``<home>/assets``."""
+    """Generate into the configured store (the embedded one migrates itself, see ``aicmo.wiring``), creatives under ``<home>/assets``."""
     eng = engine()
-    ensure_schema(eng)
     return generate_dataset(
         eng,
         lake(),

@@ -12,16 +12,9 @@ from rich.table import Table
 from aicmo.cli.console import console
 from aicmo.errors import InputError
 from aicmo.settings import get_settings
-from aicmo.storage.migrate import ensure_schema
 from aicmo.wiring import engine
 
 app = typer.Typer(help="Multi-channel campaigns and their send ledger.", no_args_is_help=True)
-
-
-def _engine():  # type: ignore[no-untyped-def]
-    eng = engine()
-    ensure_schema(eng)
-    return eng
 
 
 def _factory_and_links():  # type: ignore[no-untyped-def]
@@ -42,7 +35,7 @@ def create_cmd(file: Path = typer.Argument(..., help="Campaign definition (.yaml
     from aicmo.tasks.publishing.definition import load_definition
 
     definition = load_definition(file)
-    campaign_id = create_campaign(_engine(), definition)
+    campaign_id = create_campaign(engine(), definition)
     console.print(f"campaign {escape(definition.name)!r} saved as draft (id {campaign_id})")
 
 
@@ -51,7 +44,7 @@ def list_cmd() -> None:
     """The newest campaigns."""
     from aicmo.tasks.publishing.campaigns import campaign_rows
 
-    rows = campaign_rows(_engine())
+    rows = campaign_rows(engine())
     if not rows:
         console.print("no campaigns")
         return
@@ -69,7 +62,7 @@ def show_cmd(name: str = typer.Argument(..., help="Campaign name.")) -> None:
     from aicmo.storage.db import transaction
     from aicmo.storage.publishing import get_campaign
 
-    with transaction(_engine()) as session:
+    with transaction(engine()) as session:
         c = get_campaign(session, name)
         console.print(f"[bold]{escape(c.name)}[/] (id {c.id}): {c.status}")
         if c.status_reason:
@@ -88,7 +81,7 @@ def preview_cmd(
     """Each channel's message as the contact would get it."""
     from aicmo.tasks.publishing.campaigns import preview
 
-    for channel, rendered in preview(_engine(), name, contact).items():
+    for channel, rendered in preview(engine(), name, contact).items():
         console.rule(channel)
         for part in ("subject", "title", "text", "html", "url"):
             value = getattr(rendered, part)
@@ -107,7 +100,7 @@ def test_send_cmd(
     from aicmo.tasks.publishing.campaigns import test_send
 
     factory, links = _factory_and_links()
-    channel, verdict = test_send(_engine(), name, to, channel_factory=factory, links=links)
+    channel, verdict = test_send(engine(), name, to, channel_factory=factory, links=links)
     if verdict.state != "sent":
         raise InputError(f"test {channel} to {to!r} not sent: {verdict.state}: {verdict.error}")
     console.print(f"test {channel} sent to {escape(to)} ({escape(verdict.provider_message_id or '')})")
@@ -129,7 +122,7 @@ def schedule_cmd(
             when = datetime.fromisoformat(at.replace("Z", "+00:00"))
         except ValueError:
             raise InputError(f"--at {at!r}: not an ISO 8601 time (e.g. 2026-12-01T09:00:00Z)") from None
-    schedule(_engine(), name, when)
+    schedule(engine(), name, when)
     console.print(f"campaign {escape(name)!r} scheduled")
 
 
@@ -149,7 +142,7 @@ def pause_cmd(name: str = typer.Argument(..., help="Campaign name.")) -> None:
     """Stop further sends (running senders stop within seconds)."""
     from aicmo.tasks.publishing.campaigns import pause
 
-    pause(_engine(), name)
+    pause(engine(), name)
     console.print(f"campaign {escape(name)!r} paused")
 
 
@@ -158,7 +151,7 @@ def resume_cmd(name: str = typer.Argument(..., help="Campaign name.")) -> None:
     """Let a paused campaign go on."""
     from aicmo.tasks.publishing.campaigns import resume
 
-    resume(_engine(), name)
+    resume(engine(), name)
     console.print(f"campaign {escape(name)!r} resumed")
 
 
@@ -167,14 +160,14 @@ def cancel_cmd(name: str = typer.Argument(..., help="Campaign name.")) -> None:
     """Cancel: nothing more is sent; unsent rows are skipped as cancelled."""
     from aicmo.tasks.publishing.campaigns import cancel
 
-    cancel(_engine(), name)
+    cancel(engine(), name)
     console.print(f"campaign {escape(name)!r} cancelled")
 
 
 def _print_status(name: str) -> None:
     from aicmo.tasks.publishing.campaigns import status
 
-    st = status(_engine(), name)
+    st = status(engine(), name)
     console.print(
         f"[bold]{escape(st.name)}[/]: {st.status}" + (f" ({escape(st.reason)})" if st.reason else "")
     )

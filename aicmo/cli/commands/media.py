@@ -25,7 +25,6 @@ from aicmo.storage.media import (
     usage,
     variants_of,
 )
-from aicmo.storage.migrate import ensure_schema
 from aicmo.wiring import engine, lake
 
 app = typer.Typer(help="The creative library: add, review, find near-duplicates, suggest, render variants.",
@@ -35,12 +34,6 @@ OWNER = typer.Option(None, "--owner", help="Who owns the assets.")
 LIBRARY = typer.Option(None, "--library", help="Library (collection) to put them in.")
 TAGS = typer.Option([], "--tag", help="Tag to add (repeatable).")
 BY = typer.Option(None, "--by", help="Who is acting (default: the current user).")
-
-
-def _engine() -> Any:
-    eng = engine()
-    ensure_schema(eng)
-    return eng
 
 
 def _size(n: int | None) -> str:
@@ -69,7 +62,7 @@ def add_cmd(
     """Add files; the same bytes twice give the existing asset; bad files are named and skipped (exit 1)."""
     from aicmo.tasks.media.ingest import Labels, expand, ingest_paths
 
-    eng = _engine()
+    eng = engine()
     total = len(expand(paths))
     with progress_bar("adding files", total=total) as advance:
         report = ingest_paths(eng, paths, Labels(owner, library, tuple(tag)), advance=advance)
@@ -87,7 +80,7 @@ def add_url_cmd(
     from aicmo.tasks.media.ingest import Labels
     from aicmo.tasks.media.library import add_url
 
-    report = add_url(_engine(), url, get_settings().media, Labels(owner, library, tuple(tag)))
+    report = add_url(engine(), url, get_settings().media, Labels(owner, library, tuple(tag)))
     _report(report)
     for asset_id in report.by_name.values():
         console.print(f"asset {asset_id}")
@@ -109,7 +102,7 @@ def list_cmd(
     if status is not None and status not in ASSET_STATUSES:
         raise InputError(f"--status: expected one of {', '.join(ASSET_STATUSES)}, got {status!r}")
     where = AssetFilter(tag, library, kind, status, min_bytes, max_bytes)
-    with transaction(_engine()) as session:
+    with transaction(engine()) as session:
         assets = list_assets(session, where, limit)
     table = Table(title=f"assets ({len(assets)})", title_justify="left")
     for col in ("id", "name", "kind", "mime", "size", "dims", "status", "library", "tags"):
@@ -124,7 +117,7 @@ def list_cmd(
 @app.command("show")
 def show_cmd(asset_id: int = typer.Argument(...)) -> None:
     """One asset: facts, where it is used (campaign and channel), its audit log and variants."""
-    with transaction(_engine()) as session:
+    with transaction(engine()) as session:
         a = get_asset(session, asset_id)
         if a is None:
             raise InputError(f"asset {asset_id} does not exist")
@@ -184,7 +177,7 @@ def tag_cmd(
     remove: bool = typer.Option(False, "--remove"),
 ) -> None:
     """Add or remove tags."""
-    with transaction(_engine()) as session:
+    with transaction(engine()) as session:
         a = get_asset(session, asset_id)
         if a is None:
             raise InputError(f"asset {asset_id} does not exist")
@@ -197,7 +190,7 @@ def tag_cmd(
 def _review(asset_id: int, action: str, by: str | None, comment: str | None) -> None:
     from aicmo.tasks.media.approval import transition
 
-    review = transition(_engine(), asset_id, action, by or getpass.getuser(), comment)
+    review = transition(engine(), asset_id, action, by or getpass.getuser(), comment)
     console.print(f"asset {asset_id}: {review.from_status} -> {review.to_status} by {escape(review.actor)}")
 
 
@@ -246,7 +239,7 @@ def dupes_cmd(
     k = media.dupe_distance if distance is None else distance
     if not 0 <= k <= 128:
         raise InputError(f"--distance: expected 0-128, got {k}")
-    groups = find_dupe_groups(_engine(), k)
+    groups = find_dupe_groups(engine(), k)
     with transaction(engine()) as session:
         from aicmo.storage.media import get_assets
 
@@ -294,7 +287,7 @@ def suggest_cmd() -> None:
     """Retire, promote, fatigue, consolidate and spec-misfit suggestions (stored as a run)."""
     from aicmo.tasks.media.library import suggest, suggestion_rows
 
-    result = suggest(_engine(), lake(), get_settings().media)
+    result = suggest(engine(), lake(), get_settings().media)
     _print_suggestions(suggestion_rows(result["suggestions"]))
 
 
@@ -307,7 +300,7 @@ def variants_cmd(
     from aicmo.tasks.media.variants import make_variants
 
     settings = get_settings()
-    eng = _engine()
+    eng = engine()
     if not asset_ids:
         with transaction(eng) as session:
             asset_ids = [a.id for a in list_assets(session, AssetFilter(kind="image", status="approved"))]

@@ -10,7 +10,6 @@ import typer
 from aicmo.cli.console import console
 from aicmo.errors import ConfigError
 from aicmo.settings import get_settings
-from aicmo.storage.migrate import ensure_schema
 from aicmo.wiring import engine
 
 
@@ -31,7 +30,7 @@ def serve(
     from aicmo.tasks.tracking.service import create_app
 
     settings = get_settings()
-    ensure_schema(engine())  # consent and suppression changes need the store's tables
+    engine()  # consent and suppression changes need the store's tables: migrated or refused here
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
