@@ -16,6 +16,8 @@ from typing import Literal
 
 import polars as pl
 
+from aicmo.tasks.analytics.png import pyplot, save_png
+
 Period = Literal["month", "week"]
 COHORT_SCHEMA = pl.Schema(
     {
@@ -128,10 +130,7 @@ def heatmap_png(
     table: pl.DataFrame, path: Path, *, column: str = "retention", title: str | None = None
 ) -> Path:
     """Draw the cohort x period matrix of ``column`` as a heatmap PNG at ``path`` (matplotlib, Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     wide = cohort_matrix(table, column)
@@ -161,10 +160,7 @@ def heatmap_png(
                 if np.isfinite(v):
                     colour = "black" if v > 0.6 * vmax else "white"
                     ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=6, color=colour)
-        fig.tight_layout()
-        tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp, format="png")
-        tmp.replace(path)
+        save_png(fig, path)
     finally:
         plt.close(fig)
     return path

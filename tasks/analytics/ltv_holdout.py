@@ -31,6 +31,7 @@ from aicmo.tasks.analytics.bgnbd import (
     expected_purchases,
     fit_bgnbd,
 )
+from aicmo.tasks.analytics.png import pyplot, save_png
 from aicmo.tasks.analytics.rfm import purchases, rfm_summary, unique_histories
 
 MIN_CALIBRATION_CUSTOMERS = 50
@@ -152,10 +153,7 @@ def choose_purchase_model(
 
 def plot_holdout(check: HoldoutCheck, path: Path) -> Path:
     """PNG of mean actual vs predicted holdout purchases per calibration-frequency group."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     path.parent.mkdir(parents=True, exist_ok=True)
     table = check.table
@@ -175,10 +173,7 @@ def plot_holdout(check: HoldoutCheck, path: Path) -> Path:
         ax.set_ylabel("mean purchases in holdout")
         ax.set_title(f"Actual vs predicted purchases, holdout to {check.holdout_end}")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp, format="png")
-        tmp.replace(path)
+        save_png(fig, path)
     finally:
         plt.close(fig)
     return path

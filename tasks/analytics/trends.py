@@ -35,6 +35,7 @@ import polars as pl
 
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.kpis import COUNT_COLUMNS, MONEY_COLUMNS, UNIQUE_COLUMNS, rate_exprs
+from aicmo.tasks.analytics.png import pyplot, save_png
 
 TREND_METRICS = (
     "sends",
@@ -288,10 +289,7 @@ def plot_trends(
     scored: pl.DataFrame, metrics: Sequence[str], path: Path, *, title: str = "Daily KPIs"
 ) -> Path:
     """One PNG: a panel per metric with the daily value, its 7-day average and the anomalies."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(len(metrics), 1, figsize=(10, 2.2 * len(metrics)), sharex=True, squeeze=False)
@@ -309,11 +307,8 @@ def plot_trends(
         ax.legend(loc="upper left", fontsize=7)
     axes[0, 0].set_title(title)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    tmp = path.with_suffix(".png.inprogress")
-    fig.savefig(tmp, dpi=90, format="png")
+    save_png(fig, path, dpi=90)
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 
