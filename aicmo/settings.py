@@ -349,6 +349,45 @@ class PublishingSettings(BaseSettings):
     webhook_secret: SecretStr | None = Field(None, description="Standard Webhooks secret (whsec_...).")
 
 
+class RetentionSettings(BaseSettings):
+    """How long data is kept: lake partitions per table, personal data in raw events, caches, run logs."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_RETENTION_", extra="ignore")
+
+    lake_days: dict[str, int] = Field(
+        default_factory=lambda: {"events": 1095, "event_quality": 400},
+        description=(
+            'Days a lake table\'s partitions are kept, per table (JSON, e.g. {"events": 1095}); '
+            "tables not named are kept for ever."
+        ),
+    )
+    event_personal_days: int | None = Field(
+        395,
+        ge=1,
+        description=(
+            "Age in days after which raw events lose their contact id, clicked URL and provider event id; "
+            "KPIs and other aggregates stay. Unset: never."
+        ),
+    )
+    provider_cache_days: int = Field(
+        30, ge=1, description="Provider answers fetched longer ago are pruned (expired ones always)."
+    )
+    run_log_days: int = Field(
+        180, ge=1, description="Finished pipeline-run records older than this are pruned."
+    )
+    ledger_days: int = Field(
+        400, ge=1, description="Send-ledger rows of campaigns sent or cancelled longer ago are pruned."
+    )
+
+    @field_validator("lake_days")
+    @classmethod
+    def _positive_days(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = sorted(table for table, days in value.items() if days < 1)
+        if bad:
+            raise ValueError(f"days must be at least 1 (got {', '.join(f'{t}={value[t]}' for t in bad)})")
+        return value
+
+
 class Settings(BaseSettings):
     """Top-level settings: where things live, plus each phase's section."""
 
@@ -376,6 +415,7 @@ class Settings(BaseSettings):
     ads: AdsSettings = Field(default_factory=AdsSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     publishing: PublishingSettings = Field(default_factory=PublishingSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -472,6 +512,7 @@ SETTINGS_PREFIXES: dict[str, str] = {
         AdsSettings,
         MediaSettings,
         PublishingSettings,
+        RetentionSettings,
     )
 }
 

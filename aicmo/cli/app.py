@@ -40,6 +40,7 @@ def _register() -> None:
         media,
         pipeline,
         providers,
+        retention,
         segments,
         serve,
     )
@@ -57,6 +58,7 @@ def _register() -> None:
     app.add_typer(ads.app, name="ads")
     app.add_typer(media.app, name="media")
     app.add_typer(campaigns.app, name="campaigns")
+    app.add_typer(retention.app, name="retention")
 
 
 def _settings_error(exc: ValidationError) -> str:
