@@ -407,6 +407,20 @@ class Settings(BaseSettings):
     )
     enrichment_ttl_days: int = Field(30, ge=1)
     batch_size: int = Field(5000, ge=1)
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads",
+        description=(
+            "Where flows run their fanned-out tasks: Prefect's thread pool in the flow's process, or a "
+            "Dask cluster (the dask extra): AICMO_DASK_ADDRESS's, else a local one per flow run."
+        ),
+    )
+    dask_address: str | None = Field(
+        None, description="Scheduler of a running Dask cluster (tcp://host:8786) for AICMO_TASK_RUNNER=dask."
+    )
+    dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (no address).")
+    fanout_chunk_days: int = Field(
+        31, ge=1, description="Day partitions per fanned-out KPI task (one task per chunk of days)."
+    )
 
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     providers: ProviderCredentials = Field(default_factory=ProviderCredentials)
