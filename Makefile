@@ -44,6 +44,7 @@ deploy: $(STAMP)
 	$(VENV)/bin/prefect work-pool inspect aicmo-process >/dev/null 2>&1 || \
 		$(VENV)/bin/prefect work-pool create aicmo-process --type process
 	AICMO_PROJECT_DIR=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --all
+	$(VENV)/bin/aicmo pipeline alerts
 
 clean:
 	rm -rf .aicmo .mypy_tree .pytest_cache build

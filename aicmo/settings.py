@@ -388,6 +388,29 @@ class RetentionSettings(BaseSettings):
         return value
 
 
+class AlertSettings(BaseSettings):
+    """What the pipeline reports to Prefect as over a threshold, and where Prefect's automations send alerts."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_ALERT_", extra="ignore")
+
+    webhook_url: SecretStr | None = Field(
+        None, description="URL the alert automations POST to (a chat or paging webhook); unset: the UI only."
+    )
+    failover_rate: float = Field(
+        0.2, ge=0, le=1, description="Share of provider calls that failed over to the next provider."
+    )
+    enrichment_stalled_hours: float = Field(
+        30.0, gt=0, description="Alert when no enrichment run has completed for this long."
+    )
+    publish_error_rate: float = Field(
+        0.05, ge=0, le=1, description="Share of a campaign's settled messages that failed or are unknown."
+    )
+    analytics_step_budget_s: float = Field(
+        1800.0, ge=10, description="Alert when an analytics step runs longer than this (seconds)."
+    )
+    library_size: int = Field(100_000, ge=1, description="Alert when the media library holds more assets.")
+
+
 class Settings(BaseSettings):
     """Top-level settings: where things live, plus each phase's section."""
 
@@ -430,6 +453,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     publishing: PublishingSettings = Field(default_factory=PublishingSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -527,6 +551,7 @@ SETTINGS_PREFIXES: dict[str, str] = {
         MediaSettings,
         PublishingSettings,
         RetentionSettings,
+        AlertSettings,
     )
 }
 

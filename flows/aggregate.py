@@ -15,6 +15,7 @@ from prefect import flow
 
 from aicmo import wiring
 from aicmo.fanout import chunked, task_runner
+from aicmo.flows.monitoring import analytics_step
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
@@ -60,7 +61,10 @@ def aggregate(start: date | None = None, end: date | None = None, full: bool = F
     settings, analytics = get_settings(), get_settings().analytics
     lake, engine = wiring.lake(), wiring.engine()
     now = datetime.now(UTC)
-    with logged_run(FLOW_NAME, {"start": start, "end": end, "full": full}) as stats:
+    with (
+        analytics_step(FLOW_NAME),
+        logged_run(FLOW_NAME, {"start": start, "end": end, "full": full}) as stats,
+    ):
         known = known_campaign_ids(engine)
         with transaction(engine) as session:
             days = touched_days(session, lake, start, end, full=full)

@@ -13,6 +13,7 @@ from uuid import UUID
 from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from aicmo.flows.monitoring import report_enrichment
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.crm.enrichment import EnrichmentReport
@@ -57,5 +58,6 @@ def enrich_contacts(batch_size: int = 1000, stale_after_days: int | None = None)
             "providers": total.metrics_rows(),
         }
         publish_enrichment(len(ids), len(batches), total)
+        report_enrichment(len(ids), total.complete, result["providers"])
         stats.update({k: v for k, v in result.items() if k != "providers"})
     return result

@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
+from aicmo.flows.monitoring import report_library_size
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.media.library import performance_rows, suggestion_rows
@@ -27,6 +28,7 @@ def media_suggest(
     with logged_run("media-suggest", {"paths": paths or []}) as stats:
         ingested = ingest_task(settings.resolved_database_url, paths, owner, library) if paths else None
         result = suggest_task(settings.resolved_database_url, settings.resolved_lake_root)
+        report_library_size(result["library_size"])
         rows = suggestion_rows(result["suggestions"])
         create_table_artifact(
             key="media-suggestions",

@@ -19,6 +19,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectNotFound
 
 from aicmo.errors import ConfigError
+from aicmo.flows.monitoring import report_publishing
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.publishing.prefect_tasks import send_campaign_task, start_due_campaigns_task
@@ -45,6 +46,7 @@ def publish_campaigns(campaign: str | None = None) -> dict[str, Any]:
             _ensure_limit(limit, settings.publishing.senders_per_campaign)
             with concurrency(limit, occupy=1, strict=True):
                 reports.append(send_campaign_task(url, campaign_id, settings.resolved_lake_root))
+            report_publishing(reports[-1]["campaign"], reports[-1]["ledger"])
         rows = [{"campaign": r["campaign"], **row} for r in reports for row in r["ledger"]]
         create_table_artifact(
             key="publish-ledger",

@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import flow
 
+from aicmo.flows.monitoring import analytics_step
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.analytics.cohorts import Period
@@ -37,7 +38,10 @@ def score(
     the_lake = lake()
     day = as_of or default_as_of(the_lake)
     scored_at = datetime.now(UTC)
-    with logged_run(FLOW_NAME, {"as_of": day, "tier_method": tier_method}) as stats:
+    with (
+        analytics_step(FLOW_NAME),
+        logged_run(FLOW_NAME, {"as_of": day, "tier_method": tier_method}) as stats,
+    ):
         scores = build_scores_task(the_lake.root, day, settings.analytics, tier_method)
         stored = store_scores_task(settings.resolved_database_url, the_lake.root, day, scored_at)
         cohorts = build_cohorts_task(the_lake.root, day, str(settings.artifacts_dir), cohort_period)

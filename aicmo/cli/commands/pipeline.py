@@ -74,3 +74,13 @@ def enrich_cmd(
     from aicmo.flows.enrich import enrich_contacts
 
     _run("enrich contacts", lambda: enrich_contacts(batch_size=batch_size, stale_after_days=stale_after_days))
+
+
+@app.command("alerts")
+def alerts_cmd() -> None:
+    """Create (or replace) the alert automations on the Prefect server (run by `make deploy`)."""
+    from aicmo.cli.console import console
+    from aicmo.flows.alerts import sync_automations
+
+    for name in sync_automations():
+        console.print(f"automation: {name}", highlight=False, markup=False)
