@@ -3,6 +3,7 @@
 Built on tenacity. What to retry is decided from the ``ProviderError`` kind: timeouts,
 connection errors (resets mid-body included), 5xx and 429; nothing else. A 429 whose
 Retry-After is past the cap is not retried at all: the chain fails over instead of sleeping.
+Nor is anything retried when the backoff would leave too little of the lookup's deadline.
 """
 
 from __future__ import annotations
