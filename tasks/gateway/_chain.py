@@ -25,6 +25,7 @@ import httpx
 from aicmo.settings import GatewaySettings
 from aicmo.tasks.gateway._deadline import Deadline
 from aicmo.tasks.gateway._errors import ProviderError
+from aicmo.tasks.gateway._guard import AttemptTally
 from aicmo.tasks.gateway._metrics import MetricsBook
 from aicmo.tasks.gateway._outcome import Answer, Outcome
 from aicmo.tasks.gateway._provider import Provider
@@ -116,8 +117,9 @@ class ProviderChain:
             running[asyncio.ensure_future(call)] = index
 
         ask_next()
+        winner: tuple[str, Answer] | None = None
         try:
-            while running:
+            while running and winner is None:
                 silence_s = self.settings.hedge_after_s if started < count else None
                 remaining = max(0.0, deadline.remaining())
                 timeout = remaining if silence_s is None else min(silence_s, remaining)
@@ -133,24 +135,26 @@ class ProviderChain:
                     ask_next()  # the providers asked so far are silent: hedge with the next
                     continue
                 for task in sorted(done, key=running.__getitem__):
-                    index = running.pop(task)
-                    provider = self.providers[index]
+                    provider = self.providers[running.pop(task)]
                     answer = task.result()
                     if answer is not None and answer.found:
-                        book[provider.name].successes += 1
-                        for loser in running.values():  # still asking, now not needed: a failover
-                            book[self.providers[loser].name].failovers += 1
-                        return attempt.found(provider.name, answer)
+                        winner = (provider.name, answer)
+                        break
                     if answer is not None:
                         book[provider.name].not_found += 1
                         attempt.not_found_by = attempt.not_found_by or provider.name
-                if not running and started < count:
+                if winner is None and not running and started < count:
                     ask_next()
         finally:
-            for task in running:
+            for task in running:  # still asking, no longer needed (or out of time)
                 task.cancel()
+                if winner is not None:
+                    book[self.providers[running[task]].name].failovers += 1
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+        if winner is not None:
+            book[winner[0]].successes += 1
+            return attempt.found(*winner)
         return attempt.unanswered(self.capability)
 
     async def _ask(
@@ -173,6 +177,7 @@ class ProviderChain:
         attempt.tried.append(provider.name)
         provider_metrics = book[provider.name]
         reserve_s = 0.0 if last else self.settings.attempt_deadline_s
+        tally = AttemptTally()
         try:
             answer, n = await provider.guard.run(
                 partial(provider.fetch, lookup, client),
@@ -181,7 +186,11 @@ class ProviderChain:
                 deadline=deadline,
                 retry=retry,
                 reserve_s=reserve_s,
+                tally=tally,
             )
+        except asyncio.CancelledError:  # another provider answered first (hedged)
+            attempt.attempts += tally.attempts
+            raise
         except ProviderError as exc:
             attempt.attempts += exc.attempts
             attempt.errors.append(exc)

@@ -57,10 +57,11 @@ class ProviderGuard:
         if wait <= 0:
             return
         if wait > min(cap_s, deadline.remaining()):
+            limit = f"cap {cap_s:.0f}s" if cap_s <= deadline.remaining() else "past the lookup's deadline"
             raise ProviderError(
                 self.name,
                 "rate_limited",
-                f"rate-limit window exhausted for {wait:.0f}s more (cap {cap_s:.0f}s)",
+                f"rate-limit window exhausted for {wait:.0f}s more ({limit})",
                 retry_after=wait,
             )
         await asyncio.sleep(wait)
@@ -81,7 +82,7 @@ class ProviderGuard:
         op: Callable[[], Awaitable[T]],
         settings: GatewaySettings,
         metrics: ProviderMetrics,
-        tally: _Tally,
+        tally: AttemptTally,
         deadline: Deadline,
     ) -> T:
         """One attempt: breaker, rate-limit window, limiter, the call within its deadline, bookkeeping."""
@@ -147,19 +148,21 @@ class ProviderGuard:
         deadline: Deadline | None = None,
         retry: bool = True,
         reserve_s: float = 0.0,
+        tally: AttemptTally | None = None,
     ) -> tuple[T, int]:
         """Run ``op`` (one attempt at the provider) with retries; returns its result and the attempts.
 
         Each attempt ends by ``settings.attempt_deadline_s`` and the whole run by ``deadline``
         (default: ``settings.call_deadline_s`` from now); a retry starts only when its backoff
         leaves more than ``reserve_s`` of the deadline (time kept for the chain's later
-        providers). ``retry=False`` makes one attempt only (the fail-fast policy).
+        providers). ``retry=False`` makes one attempt only (the fail-fast policy). A ``tally``
+        passed in counts the attempts even when the run is cancelled (a hedge won).
 
         The first attempt runs bare; only when it fails with something worth retrying does a
         tenacity controller take over (same policy, ~30 us less per call on the happy path).
         Raises ``ProviderError`` (with ``attempts`` set) when the provider gave no answer.
         """
-        tally = _Tally()
+        tally = tally or AttemptTally()
         deadline = deadline or Deadline.after(settings.call_deadline_s)
         try:
             if self.disabled_reason is not None:
@@ -216,7 +219,7 @@ def _deadline_error(provider: str, budget_s: float, by_call: bool, deadline: Dea
     return ProviderError(provider, "timeout", message)
 
 
-class _Tally:
+class AttemptTally:
     """Attempts made by one ``run``, its last real failure, and whether the lookup's deadline cut it."""
 
     __slots__ = ("attempts", "cut_by_lookup_deadline", "last_failure")

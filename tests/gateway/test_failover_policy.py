@@ -137,6 +137,7 @@ async def test_hedged_asks_the_next_provider_when_the_primary_is_silent(
     assert outcome.ok and outcome.provider == "company_backup"
     assert outcome.value is not None and outcome.value["name"] == "Stripe"
     assert outcome.tried == ["company_http", "company_backup"]
+    assert outcome.attempts == 2  # the cancelled request to the primary counts
     assert server.request_count("company.find") == 1
     assert backup.request_count("company.find") == 1
     assert chain.metrics["company_http"].failovers == 1
