@@ -31,7 +31,30 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AICMO_GATEWAY_", extra="ignore")
 
-    timeout_s: float = Field(5.0, gt=0, description="Per-request timeout in seconds.")
+    timeout_s: float = Field(
+        5.0, gt=0, description="Longest wait for a connection or for the next bytes of an answer (idle time)."
+    )
+    attempt_deadline_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest one attempt at a provider may take in all, however steadily its body trickles in.",
+    )
+    call_deadline_s: float = Field(
+        30.0, gt=0, description="Longest one lookup may take across retries and failover to later providers."
+    )
+    failover_policy: Literal["retry", "fail_fast", "hedged"] = Field(
+        "retry",
+        description=(
+            "retry: retry a provider with backoff before moving on; fail_fast: on a transient error "
+            "ask the next provider at once (the first is asked again on the next lookup); hedged: "
+            "fail_fast, and also ask the next provider when the current one is silent for hedge_after_s."
+        ),
+    )
+    hedge_after_s: float = Field(
+        0.1,
+        gt=0,
+        description="Under the hedged policy: how long to wait for a provider before asking the next too.",
+    )
     max_attempts: int = Field(4, ge=1, le=20, description="Tries per provider before failing over.")
     backoff_base_s: float = Field(0.2, ge=0, description="Base of the exponential backoff (full jitter).")
     backoff_max_s: float = Field(10.0, ge=0, description="Cap on one backoff sleep.")

@@ -17,7 +17,9 @@ keys (``--items``, default 10,000 domains, each looked up once), each contender 
 Scenarios: ``spec`` (lognormal latency, median 20 ms, sigma 0.5; 1.5 % 5xx; 1 % 429 with
 ``Retry-After: 0``), ``retry-after-1s`` (the same with ``Retry-After: 1``), ``no-latency`` (no
 latency, no faults: the per-call CPU cost decides). The ceiling of a scenario is
-``concurrency / mean latency``.
+``concurrency / mean latency``. Each row also gives the client process's CPU time per item
+(``time.process_time``; the server runs in another process), which decides how close to the
+ceiling a client can get on a busy machine.
 
     .venv/bin/python benchmarks/bench_gateway.py --items 10000 --repeat 3
 """
@@ -74,6 +76,12 @@ class Run:
     requests: int
     extrapolated_from: int | None = None
     paired_ratio: float = 1.0
+    cpu_s: float = 0.0
+
+    @property
+    def cpu_us_per_item(self) -> float:
+        """The client process's CPU time per item (the server runs in another process)."""
+        return self.cpu_s / (self.extrapolated_from or self.items) * 1e6
 
     @property
     def items_per_s(self) -> float:
@@ -190,13 +198,24 @@ def _timed(
 ) -> Run:
     before = server.request_count()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     outcome = call()
     latencies, failed = asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
     seconds = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
     requests = server.request_count() - before
     if scale_to is not None:
-        return Run(name, scale_to, seconds * scale_to / len(keys), latencies, failed, requests, len(keys))
-    return Run(name, len(keys), seconds, latencies, failed, requests)
+        return Run(
+            name,
+            scale_to,
+            seconds * scale_to / len(keys),
+            latencies,
+            failed,
+            requests,
+            len(keys),
+            cpu_s=cpu_s,
+        )
+    return Run(name, len(keys), seconds, latencies, failed, requests, cpu_s=cpu_s)
 
 
 def run_scenario(name: str, faults: RandomFaults, args: argparse.Namespace) -> list[Run]:
@@ -231,7 +250,7 @@ def run_scenario(name: str, faults: RandomFaults, args: argparse.Namespace) -> l
                 runs.setdefault(label, []).append(run)
                 print(
                     f"  [{name} round {round_no + 1}] {label}: {run.items_per_s:,.0f} items/s, "
-                    f"p95 {run.p(95):.1f} ms, failed {run.failed}",
+                    f"p95 {run.p(95):.1f} ms, client CPU {run.cpu_us_per_item:.0f} us/item, failed {run.failed}",
                     flush=True,
                 )
     raw_rounds = runs["raw aiohttp"]
@@ -258,8 +277,8 @@ def report(name: str, faults: RandomFaults, runs: list[Run], concurrency: int) -
         f"ceiling {f'{ceiling:,.0f} items/s' if ceiling else 'n/a (no latency)'})",
         "",
         "| contender | items | items/s | vs raw aiohttp (per-round median) | of ceiling | p50 ms | p95 ms | p99 ms "
-        "| HTTP requests | failed |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| client CPU µs/item | HTTP requests | failed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in runs:
         items = f"{r.items:,}" + (
@@ -268,7 +287,7 @@ def report(name: str, faults: RandomFaults, runs: list[Run], concurrency: int) -
         of_ceiling = f"{r.items_per_s / ceiling:.0%}" if ceiling else "-"
         lines.append(
             f"| {r.name} | {items} | {r.items_per_s:,.0f} | {r.paired_ratio:.2f}x | {of_ceiling} "
-            f"| {r.p(50):.1f} | {r.p(95):.1f} | {r.p(99):.1f} | {r.requests:,} | {r.failed} |"
+            f"| {r.p(50):.1f} | {r.p(95):.1f} | {r.p(99):.1f} | {r.cpu_us_per_item:,.0f} | {r.requests:,} | {r.failed} |"
         )
     return "\n".join(lines)
 

@@ -31,9 +31,10 @@ class Fault:
     """One way a request goes wrong.
 
     ``kind``: ``status`` (answer ``status`` with the API's error body), ``rate_limit`` (429 with
-    ``retry_after``), ``delay`` (sleep ``delay_s`` then answer normally), ``reset`` (close the
-    connection mid-body), ``malformed`` (200 with truncated JSON), ``wrong_content_type`` (200 with
-    an HTML page).
+    ``retry_after``), ``delay`` (sleep ``delay_s`` then answer normally), ``trickle`` (answer
+    normally, but send the body one byte every ``delay_s``), ``reset`` (close the connection
+    mid-body), ``malformed`` (200 with truncated JSON), ``wrong_content_type`` (200 with an HTML
+    page).
     """
 
     kind: str
@@ -101,6 +102,10 @@ class FaultPlan:
     def slow(self, route: str, delay_s: float, *, times: int | None = 1, **kw: Any) -> FaultPlan:
         """Sleep ``delay_s`` before answering (past the client's timeout, if you like)."""
         return self.add(route, Fault("delay", delay_s=delay_s), times=times, **kw)
+
+    def trickle(self, route: str, interval_s: float, *, times: int | None = 1, **kw: Any) -> FaultPlan:
+        """Answer normally, but send the body one byte every ``interval_s`` (never idle for long)."""
+        return self.add(route, Fault("trickle", delay_s=interval_s), times=times, **kw)
 
     def reset(self, route: str, *, times: int | None = 1, **kw: Any) -> FaultPlan:
         """Send the headers and half the body, then drop the connection."""

@@ -59,6 +59,7 @@ LOCAL_LIMITS = {
     for name in ("stripe", "github", "openweather", "company_http", "company_offline")
 }
 MALFORMED = b'{"name": "Acme", "domain": "acme.com", "metrics": {"employees": 12'
+TRICKLE_KEY = web.RequestKey("trickle_interval_s", float)
 HTML_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 
 
@@ -66,6 +67,22 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return web.Response(
         body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
     )
+
+
+async def _trickle(request: web.Request, response: web.Response, interval_s: float) -> web.StreamResponse:
+    """Send ``response`` with its headers at once and its body one byte every ``interval_s``."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    slow = web.StreamResponse(status=response.status, headers=response.headers)
+    slow.content_length = len(body)
+    await slow.prepare(request)
+    try:
+        for index in range(len(body)):
+            await slow.write(body[index : index + 1])
+            await asyncio.sleep(interval_s)
+        await slow.write_eof()
+    except (ConnectionError, RuntimeError):  # the client gave up: that is the point of the fault
+        pass
+    return slow
 
 
 def _error_body(api: str, status: int, message: str) -> Any:
@@ -137,6 +154,9 @@ class FakeProviderApp:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             response: web.StreamResponse = await handler(request)
+            interval = request.get(TRICKLE_KEY)
+            if interval is not None and isinstance(response, web.Response):
+                return await _trickle(request, response, interval)
             return response
         finally:
             self.in_flight -= 1
@@ -156,6 +176,9 @@ class FakeProviderApp:
     async def _apply(self, request: web.Request, fault: Fault, api: str) -> web.StreamResponse | None:
         if fault.kind == "delay":
             await asyncio.sleep(fault.delay_s)
+            return None
+        if fault.kind == "trickle":  # the real answer, sent slowly by the middleware
+            request[TRICKLE_KEY] = fault.delay_s
             return None
         if fault.kind == "status":
             return _json(

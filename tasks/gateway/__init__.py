@@ -1,8 +1,9 @@
 """The provider gateway: every third-party data call goes through a ``ProviderChain``.
 
 A chain tries its providers in order with retries (exponential backoff, full jitter,
-Retry-After), a circuit breaker and a client-side rate limit per provider, caches answers in the
-SQL store, and reports per-provider metrics. ``enrich_many`` runs a whole batch on one pooled
+Retry-After), a circuit breaker and a client-side rate limit per provider, within a deadline per
+attempt and one per lookup, moving on as its failover policy says (retry, fail fast, or hedge),
+caches answers in the SQL store, and reports per-provider metrics. ``enrich_many`` runs a whole batch on one pooled
 client with bounded concurrency and returns one ``Outcome`` per key. ``post`` sends one request
 of a publishing channel with an ``Idempotency-Key`` (retried only where that is safe).
 

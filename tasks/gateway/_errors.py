@@ -48,3 +48,15 @@ class ProviderError(Exception):
     def retryable(self) -> bool:
         """Whether another try at the same provider may succeed."""
         return self.kind in RETRYABLE
+
+    def with_note(self, note: str) -> ProviderError:
+        """The same error with ``note`` appended to its message."""
+        noted = ProviderError(
+            self.provider,
+            self.kind,
+            f"{self.detail}; {note}",
+            status=self.status,
+            retry_after=self.retry_after,
+        )
+        noted.attempts = self.attempts
+        return noted

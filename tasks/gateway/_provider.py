@@ -167,7 +167,7 @@ class Provider(ABC):
         url = self._url(path, params)
         headers = self._client_headers(client)
         timeout = client.timeout.as_dict()
-        if isinstance(client, GatewayClient):
+        if isinstance(client, GatewayClient) and client.plain_gets:
             plain = self._plain_headers.get(client)
             if plain is None:
                 plain = self._plain_headers[client] = dict(headers.items())

@@ -3,6 +3,7 @@
 Built on tenacity. What to retry is decided from the ``ProviderError`` kind: timeouts,
 connection errors (resets mid-body included), 5xx and 429; nothing else. A 429 whose
 Retry-After is past the cap is not retried at all: the chain fails over instead of sleeping.
+Nor is anything retried when the backoff would leave too little of the lookup's deadline.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
 from aicmo.settings import GatewaySettings
+from aicmo.tasks.gateway._deadline import Deadline, worth_retrying
 from aicmo.tasks.gateway._errors import ProviderError
 
 
@@ -56,15 +59,38 @@ def backoff_s(exc: BaseException | None, attempt: int, settings: GatewaySettings
     return full_jitter(attempt, settings.backoff_base_s, settings.backoff_max_s)
 
 
-def retrying(settings: GatewaySettings, *, attempts_done: int = 0) -> AsyncRetrying:
-    """A tenacity controller for the rest of one provider call, ``attempts_done`` tries in."""
+class _OutOfTime(stop_base):
+    """Stop when the coming backoff would leave no more than ``reserve_s`` of ``deadline``."""
+
+    def __init__(self, deadline: Deadline | None, reserve_s: float) -> None:
+        self.deadline = deadline
+        self.reserve_s = reserve_s
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if self.deadline is None:
+            return False
+        return not worth_retrying(self.deadline.remaining(), retry_state.upcoming_sleep, self.reserve_s)
+
+
+def retrying(
+    settings: GatewaySettings,
+    *,
+    attempts_done: int = 0,
+    deadline: Deadline | None = None,
+    reserve_s: float = 0.0,
+) -> AsyncRetrying:
+    """A tenacity controller for the rest of one provider call, ``attempts_done`` tries in.
+
+    With a ``deadline`` it also stops when the backoff would leave no more than ``reserve_s`` of it.
+    """
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         return backoff_s(exc, attempts_done + state.attempt_number, settings)
 
     return AsyncRetrying(
-        stop=stop_after_attempt(max(1, settings.max_attempts - attempts_done)),
+        stop=stop_after_attempt(max(1, settings.max_attempts - attempts_done))
+        | _OutOfTime(deadline, reserve_s),
         wait=wait,
         retry=retry_if_exception(lambda exc: should_retry(exc, settings.retry_after_cap_s)),
         reraise=True,

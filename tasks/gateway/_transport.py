@@ -141,13 +141,20 @@ class GatewayClient(httpx.AsyncClient):
 
     Adapters call ``Provider.get_json(client, ...)``; with a ``GatewayClient`` that GET goes
     straight to ``AiohttpBodyTransport.get`` with the client's headers and timeouts, skipping
-    httpx's Request/Response objects. Event hooks, cookies and auth flows are not run on that path
-    (the gateway uses none of them); every other use of the client is plain httpx.
+    httpx's Request/Response objects, as long as nothing would run on them: once the client has an
+    auth flow or an event hook, every GET goes through ``client.send`` so that they apply. Every
+    other use of the client is plain httpx.
     """
 
     def __init__(self, *, body_transport: AiohttpBodyTransport, **kwargs: Any) -> None:
         super().__init__(transport=body_transport, **kwargs)
         self.body_transport = body_transport
+
+    @property
+    def plain_gets(self) -> bool:
+        """Whether a GET may skip httpx's objects: no auth flow and no event hook would see it."""
+        hooks = self.event_hooks
+        return self.auth is None and not hooks["request"] and not hooks["response"]
 
 
 def make_client(

@@ -6,9 +6,11 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
 from aicmo.fakes.provider_server import FakeProviderServer
@@ -334,3 +336,31 @@ async def test_a_cancelled_half_open_probe_does_not_jam_the_breaker(
             await probe
         healed = await chain.call("Paris", client)  # the next call may probe
     assert healed.ok and healed.found
+
+
+async def test_the_default_client_runs_httpx_event_hooks_and_auth_flows(
+    settings: Settings, server: FakeProviderServer
+) -> None:
+    seen: list[tuple[str, int]] = []
+    signed_for: list[str] = []
+
+    async def on_response(response: httpx.Response) -> None:
+        seen.append((response.request.url.path, response.status_code))
+
+    class Signed(httpx.Auth):
+        def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+            request.headers["X-Signature"] = "signed"
+            signed_for.append(request.url.params["domain"])
+            yield request
+
+    chain = company_chain(settings)
+    async with make_client(settings.gateway) as client:
+        plain = await chain.call("stripe.com", client)  # nothing to run: the fast path
+        client.event_hooks["response"].append(on_response)
+        hooked = await chain.call("stripe.com", client)
+        client.auth = Signed()
+        signed = await chain.call("stripe.com", client)
+    assert plain.ok and hooked.ok and signed.ok
+    assert seen == [("/v2/companies/find", 200), ("/v2/companies/find", 200)]  # not the first call
+    assert signed_for == ["stripe.com"]
+    assert server.request_count("company.find") == 3
