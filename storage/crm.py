@@ -296,6 +296,21 @@ def new_consent(session: Session, contact_id: int, channel: str) -> Consent:
     return consent
 
 
+def upsert_consents(
+    session: Session, rows: Sequence[dict[str, Any]], update_columns: Sequence[str] | None = None
+) -> None:
+    """Write consents keyed by (contact_id, channel), every row with the same keys.
+
+    A consent that exists already gets ``update_columns`` (default: every column given) and a new
+    ``updated_at``.
+    """
+    now = utcnow()
+    prepared = [{**row, "updated_at": now} for row in rows]
+    if update_columns is not None:
+        update_columns = [*update_columns, "updated_at"]
+    bulk_upsert(session, Consent.__table__, prepared, ("contact_id", "channel"), update_columns)
+
+
 def consent_by_token(session: Session, token: str) -> Consent | None:
     """The consent a confirmation ``token`` was issued for."""
     return session.scalars(select(Consent).where(Consent.confirmation_token == token)).one_or_none()
@@ -346,6 +361,13 @@ def add_suppression(
     }
     update_columns = ["reason", "source"] if replace else []
     bulk_upsert(session, Suppression.__table__, [row], ("address_hmac", "channel"), update_columns)
+
+
+def add_suppressions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Add many ``{address_hmac, channel, reason, source}`` rows; existing suppressions keep their reason."""
+    now = utcnow()
+    prepared = [{**row, "created_at": now} for row in rows]
+    bulk_upsert(session, Suppression.__table__, prepared, ("address_hmac", "channel"), [])
 
 
 def flag_contact_suppressed(session: Session, email: str, reason: str) -> None:
