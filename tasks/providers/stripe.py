@@ -159,7 +159,8 @@ class StripeProvider(Provider):
                         f"{where} was broken {PAGE_REFETCHES + 1} times ({exc.detail})",
                         status=exc.status,
                     ) from None
-                log.warning("stripe: %s arrived broken (%s); fetching it again", where, exc.detail)
+                metrics.retries += 1
+                log.info("stripe: %s arrived broken (%s); fetching it again", where, exc.detail)
         raise AssertionError("unreachable")
 
     async def fetch(self, key: str, client: httpx.AsyncClient) -> Answer:
