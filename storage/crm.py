@@ -144,13 +144,18 @@ def contact_ids_where(engine: Engine, where: ColumnElement[bool]) -> list[int]:
         return list(conn.scalars(select(Contact.id).where(where).order_by(Contact.id)))
 
 
-def contacts_due_for_enrichment(engine: Engine, cutoff: datetime) -> list[int]:
-    """Ids of contacts never enriched or enriched before ``cutoff``, ascending."""
-    query = (
-        select(Contact.id)
-        .where(or_(Contact.enriched_at.is_(None), Contact.enriched_at < cutoff))
-        .order_by(Contact.id)
-    )
+def contacts_due_for_enrichment(
+    engine: Engine, cutoff: datetime, *, awaiting_company: bool = False
+) -> list[int]:
+    """Ids of contacts never enriched or enriched before ``cutoff``, ascending.
+
+    With ``awaiting_company``, also those whose company is only a guess made while no company API
+    was configured (``enrichment.company.awaiting_provider``).
+    """
+    due = [Contact.enriched_at.is_(None), Contact.enriched_at < cutoff]
+    if awaiting_company:
+        due.append(Contact.enrichment[("company", "awaiting_provider")].as_boolean().is_(True))
+    query = select(Contact.id).where(or_(*due)).order_by(Contact.id)
     with engine.connect() as conn:
         return list(conn.scalars(query))
 
