@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -223,15 +224,25 @@ def validate_record(
     return _Record(email, [row_no], values, list(dict.fromkeys(tags)), stage, status), []
 
 
+@lru_cache(maxsize=65_536)
+def _status_of(cells: tuple[tuple[str, str], ...]) -> EmailStatus:
+    """:func:`email_status` of one row's status cells, once per distinct combination.
+
+    Exports repeat a handful of status words over thousands of rows; only rows with their own
+    timestamps (Mailchimp's) are worked out each time.
+    """
+    return email_status(dict(cells))
+
+
 def _row_status(
     row_no: int, cells: list[str], table: CsvTable, statuses: dict[int, str]
 ) -> tuple[EmailStatus | None, RowError | None]:
     """The row's subscription status (None when its status cells say nothing), or the error naming the column."""
-    found = {key: cells[i] for i, key in statuses.items() if i < len(cells) and cells[i].strip()}
+    found = tuple((key, cells[i]) for i, key in statuses.items() if i < len(cells) and cells[i].strip())
     if not found:
         return None, None
     try:
-        status = email_status(found)
+        status = _status_of(found)
     except InputError as exc:
         key, _, reason = str(exc).partition(": ")
         column = next((table.header[i] for i, k in statuses.items() if k == key), key)
