@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -71,3 +72,7 @@ def test_stripe_failures_print_one_line_and_exit_1(
     assert len(lines) == 1, output[-3000:]
     assert lines[0].startswith("error: Stripe revenue sync stopped") and says in lines[0]
     assert BAD_KEY not in output and BAD_KEY[8:] not in output  # the refused key stays masked
+    with sqlite3.connect(home / "aicmo.db") as conn:  # the run log says the sync failed
+        assert conn.execute("SELECT flow_name, status FROM flow_runs").fetchall() == [
+            ("sync-stripe-revenue", "failed")
+        ]
