@@ -144,13 +144,18 @@ def contact_ids_where(engine: Engine, where: ColumnElement[bool]) -> list[int]:
         return list(conn.scalars(select(Contact.id).where(where).order_by(Contact.id)))
 
 
-def contacts_due_for_enrichment(engine: Engine, cutoff: datetime) -> list[int]:
-    """Ids of contacts never enriched or enriched before ``cutoff``, ascending."""
-    query = (
-        select(Contact.id)
-        .where(or_(Contact.enriched_at.is_(None), Contact.enriched_at < cutoff))
-        .order_by(Contact.id)
-    )
+def contacts_due_for_enrichment(
+    engine: Engine, cutoff: datetime, *, awaiting_company: bool = False
+) -> list[int]:
+    """Ids of contacts never enriched or enriched before ``cutoff``, ascending.
+
+    With ``awaiting_company``, also those whose company is only a guess made while no company API
+    was configured (``enrichment.company.awaiting_provider``).
+    """
+    due = [Contact.enriched_at.is_(None), Contact.enriched_at < cutoff]
+    if awaiting_company:
+        due.append(Contact.enrichment[("company", "awaiting_provider")].as_boolean().is_(True))
+    query = select(Contact.id).where(or_(*due)).order_by(Contact.id)
     with engine.connect() as conn:
         return list(conn.scalars(query))
 
@@ -296,6 +301,21 @@ def new_consent(session: Session, contact_id: int, channel: str) -> Consent:
     return consent
 
 
+def upsert_consents(
+    session: Session, rows: Sequence[dict[str, Any]], update_columns: Sequence[str] | None = None
+) -> None:
+    """Write consents keyed by (contact_id, channel), every row with the same keys.
+
+    A consent that exists already gets ``update_columns`` (default: every column given) and a new
+    ``updated_at``.
+    """
+    now = utcnow()
+    prepared = [{**row, "updated_at": now} for row in rows]
+    if update_columns is not None:
+        update_columns = [*update_columns, "updated_at"]
+    bulk_upsert(session, Consent.__table__, prepared, ("contact_id", "channel"), update_columns)
+
+
 def consent_by_token(session: Session, token: str) -> Consent | None:
     """The consent a confirmation ``token`` was issued for."""
     return session.scalars(select(Consent).where(Consent.confirmation_token == token)).one_or_none()
@@ -346,6 +366,13 @@ def add_suppression(
     }
     update_columns = ["reason", "source"] if replace else []
     bulk_upsert(session, Suppression.__table__, [row], ("address_hmac", "channel"), update_columns)
+
+
+def add_suppressions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Add many ``{address_hmac, channel, reason, source}`` rows; existing suppressions keep their reason."""
+    now = utcnow()
+    prepared = [{**row, "created_at": now} for row in rows]
+    bulk_upsert(session, Suppression.__table__, prepared, ("address_hmac", "channel"), [])
 
 
 def flag_contact_suppressed(session: Session, email: str, reason: str) -> None:

@@ -1,7 +1,9 @@
 """Fault injection for the fake provider server: scripted faults per route, and random ones.
 
 Scripted faults apply to the next ``times`` requests of a route (``None``: every request), in the
-order they were added, optionally only to requests whose key matches ``when``. Random faults
+order they were added, optionally only to requests whose key matches ``when`` (a request's key is
+what it asks about: the city, login or domain; for a Stripe list its ``email``/``customer`` filter,
+or else its ``starting_after`` cursor, so a fault can hit page k of a list). Random faults
 (for the 10k batches and the benchmark) draw 5xx, 429, resets, malformed bodies and a lognormal
 latency per request from a seeded generator.
 """
@@ -34,7 +36,8 @@ class Fault:
     ``retry_after``), ``delay`` (sleep ``delay_s`` then answer normally), ``trickle`` (answer
     normally, but send the body one byte every ``delay_s``), ``reset`` (close the connection
     mid-body), ``malformed`` (200 with truncated JSON), ``wrong_content_type`` (200 with an HTML
-    page).
+    page), ``truncated`` (the real answer's JSON cut in half, sent with a matching Content-Length,
+    as a proxy that gave up mid-body would).
     """
 
     kind: str
@@ -114,6 +117,10 @@ class FaultPlan:
     def malformed(self, route: str, *, times: int | None = 1, **kw: Any) -> FaultPlan:
         """Answer 200 with truncated JSON."""
         return self.add(route, Fault("malformed"), times=times, **kw)
+
+    def truncated(self, route: str, *, times: int | None = 1, **kw: Any) -> FaultPlan:
+        """Answer 200 with the first half of the real body (a complete HTTP response of broken JSON)."""
+        return self.add(route, Fault("truncated"), times=times, **kw)
 
     def wrong_content_type(self, route: str, *, times: int | None = 1, **kw: Any) -> FaultPlan:
         """Answer 200 with an HTML page instead of JSON."""

@@ -122,6 +122,9 @@ class _GitHubWindow:
         return allowed, headers
 
 
+_TRUNCATE = web.RequestKey("truncate", bool)  # a fault asked for this answer's body to be cut
+
+
 class FakeProviderApp:
     """The aiohttp application: routes, auth checks, fault injection, request counts."""
 
@@ -130,6 +133,7 @@ class FakeProviderApp:
         self.faults = faults
         self.credentials = credentials
         self.counts: Counter[str] = Counter()
+        self.cursors: dict[str, list[str]] = {}  # route -> starting_after of each list request
         self.github_window = _GitHubWindow()
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -191,6 +195,9 @@ class FakeProviderApp:
             return _json(_error_body(api, 429, "Too many requests"), 429, headers)
         if fault.kind == "malformed":
             return web.Response(body=MALFORMED, content_type="application/json")
+        if fault.kind == "truncated":
+            request[_TRUNCATE] = True  # the handler answers, then the body is cut
+            return None
         if fault.kind == "wrong_content_type":
             return web.Response(body=HTML_PAGE, content_type="text/html")
         if fault.kind == "reset":
@@ -243,11 +250,22 @@ class FakeProviderApp:
                 )
             start = ids.index(after) + 1
         page = items[start : start + limit]
-        return _json({"object": "list", "url": url, "has_more": start + limit < len(items), "data": page})
+        answer = _json({"object": "list", "url": url, "has_more": start + limit < len(items), "data": page})
+        if request.get(_TRUNCATE) and answer.body is not None:
+            whole = bytes(answer.body)  # type: ignore[arg-type]
+            return web.Response(body=whole[: len(whole) // 2], content_type="application/json")
+        return answer
+
+    def _stripe_key(self, request: web.Request, route: str, filter_value: str) -> str:
+        """What faults of a Stripe list match on: the filter (email, customer), else the page's cursor."""
+        cursor = request.query.get("starting_after", "")
+        self.cursors.setdefault(route, []).append(cursor)
+        return filter_value or cursor
 
     async def stripe_customers(self, request: web.Request) -> web.StreamResponse:
         email = request.query.get("email", "")
-        if (injected := await self._inject(request, "stripe.customers", "stripe", email)) is not None:
+        key = self._stripe_key(request, "stripe.customers", email)
+        if (injected := await self._inject(request, "stripe.customers", "stripe", key)) is not None:
             return injected
         if (denied := self._stripe_auth(request)) is not None:
             return denied
@@ -258,7 +276,8 @@ class FakeProviderApp:
 
     async def stripe_charges(self, request: web.Request) -> web.StreamResponse:
         customer = request.query.get("customer", "")
-        if (injected := await self._inject(request, "stripe.charges", "stripe", customer)) is not None:
+        key = self._stripe_key(request, "stripe.charges", customer)
+        if (injected := await self._inject(request, "stripe.charges", "stripe", key)) is not None:
             return injected
         if (denied := self._stripe_auth(request)) is not None:
             return denied
@@ -269,9 +288,8 @@ class FakeProviderApp:
 
     async def stripe_payment_intents(self, request: web.Request) -> web.StreamResponse:
         customer = request.query.get("customer", "")
-        if (
-            injected := await self._inject(request, "stripe.payment_intents", "stripe", customer)
-        ) is not None:
+        key = self._stripe_key(request, "stripe.payment_intents", customer)
+        if (injected := await self._inject(request, "stripe.payment_intents", "stripe", key)) is not None:
             return injected
         if (denied := self._stripe_auth(request)) is not None:
             return denied
@@ -487,6 +505,12 @@ class FakeProviderServer:
     def request_count(self, route: str | None = None) -> int:
         """Requests received on ``route`` (all routes when None)."""
         return self.stats().get(route or "total", 0)
+
+    def stripe_cursors(self, route: str) -> list[str]:
+        """The ``starting_after`` of every request of a Stripe list ``route`` so far, in order (thread mode)."""
+        if self._app is None:
+            raise RuntimeError("stripe_cursors needs the thread-mode server")
+        return list(self._app.cursors.get(route, []))
 
     def reset_stats(self) -> None:
         """Zero the request counts (thread mode)."""

@@ -4,6 +4,12 @@ Bad rows are reported (row number, field, reason) and counted, never silently dr
 rows still go in. Rows are compared with the stored contacts first, so importing the same file
 twice changes nothing (not even ``updated_at``). Addresses erased earlier (an HMAC tombstone in
 the suppression list) are skipped and counted; other suppressed addresses are imported flagged.
+
+Subscription columns of other tools' exports (Keila, Ghost, listmonk, Mautic, Mailchimp; see
+``export_status``) are applied with the contacts, in the same transaction per batch: an opt-out
+withdraws the email consent and suppresses the address with its reason, an opt-in records the
+consent with its times. An import never undoes an opt-out: a contact whose consent was withdrawn
+stays withdrawn whatever a file says.
 """
 
 from __future__ import annotations
@@ -11,14 +17,17 @@ from __future__ import annotations
 import csv
 import gc
 import re
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
 from aicmo.models.base import utcnow
@@ -27,8 +36,16 @@ from aicmo.settings import get_settings
 from aicmo.storage import crm as store
 from aicmo.storage.db import transaction
 from aicmo.storage.runs import audit
-from aicmo.tasks.crm.csv_reading import CsvTable, read_csv
+from aicmo.tasks.crm.csv_reading import CsvTable, header_key, read_csv
 from aicmo.tasks.crm.emails import address_hmacs, normalize_email, normalize_phone
+from aicmo.tasks.crm.export_status import (
+    CONFIRMED,
+    KNOWN_COLUMNS,
+    PENDING,
+    WITHDRAWN,
+    EmailStatus,
+    email_status,
+)
 from aicmo.tasks.crm.lifecycle import can_transition, parse_stage, record_stage_changes
 from aicmo.tasks.crm.suppression import hmac_key, lookup
 
@@ -36,6 +53,7 @@ ProgressFactory = Callable[[str, int], AbstractContextManager[Advance]]
 PROFILE_FIELDS = ("first_name", "last_name", "phone", "company_name", "city", "country")
 _MAX_LEN = {"first_name": 255, "last_name": 255, "company_name": 255, "city": 255, "country": 64}
 _TAG_SPLIT = re.compile(r"[,;|]")
+_RATING_TAG = "member_rating:"
 # What an import compares a row with: the stored profile, tags, stage and suppression flags.
 _STORED_FIELDS = (
     "id",
@@ -45,6 +63,7 @@ _STORED_FIELDS = (
     "lifecycle_changed_at",
     "suppressed",
     "suppression_reason",
+    "email_consent",
 )
 
 
@@ -73,6 +92,8 @@ class ImportReport:
     unchanged: int = 0
     skipped_erased: int = 0
     flagged_suppressed: int = 0
+    opted_out: int = 0
+    consents_recorded: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     errors_path: str | None = None
@@ -89,6 +110,8 @@ class ImportReport:
             "unchanged": self.unchanged,
             "skipped_erased": self.skipped_erased,
             "flagged_suppressed": self.flagged_suppressed,
+            "opted_out": self.opted_out,
+            "consents_recorded": self.consents_recorded,
         }
 
 
@@ -101,13 +124,38 @@ class _Record:
     values: dict[str, str] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     stage: str | None = None
+    status: EmailStatus | None = None
 
     def merge(self, other: _Record) -> None:
-        """Later non-empty values win; tags are united in order of appearance."""
+        """Later non-empty values win; tags are united in order of appearance; an opt-out in any row wins."""
         self.rows.extend(other.rows)
         self.values.update(other.values)
         self.tags = list(dict.fromkeys([*self.tags, *other.tags]))
         self.stage = other.stage or self.stage
+        self.status = _merged_status(self.status, other.status)
+
+
+def _merged_status(first: EmailStatus | None, later: EmailStatus | None) -> EmailStatus | None:
+    """Two rows of one address: the later row's status, except that a withdrawal or suppression stays."""
+    if first is None or later is None:
+        return later or first
+    consent = WITHDRAWN if WITHDRAWN in (first.consent, later.consent) else later.consent or first.consent
+    return EmailStatus(
+        consent,
+        later.suppression or first.suppression,
+        later.opted_in_at or first.opted_in_at,
+        later.confirmed_at or first.confirmed_at,
+        later.tags or first.tags,
+    )
+
+
+def status_columns(header: Sequence[str], mapped: dict[int, str]) -> dict[int, str]:
+    """Column index -> ``header_key`` of the subscription-status columns (``export_status``) of a header."""
+    return {
+        i: header_key(name)
+        for i, name in enumerate(header)
+        if i not in mapped and header_key(name) in KNOWN_COLUMNS
+    }
 
 
 def _split_name(full: str) -> tuple[str | None, str | None]:
@@ -119,8 +167,13 @@ def _split_name(full: str) -> tuple[str | None, str | None]:
     return first or None, last or None
 
 
-def validate_record(row_no: int, cells: list[str], table: CsvTable) -> tuple[_Record | None, list[RowError]]:
-    """Validate one data row; returns the record or the row's errors (every bad field is named)."""
+def validate_record(
+    row_no: int, cells: list[str], table: CsvTable, statuses: dict[int, str] | None = None
+) -> tuple[_Record | None, list[RowError]]:
+    """Validate one data row; returns the record or the row's errors (every bad field is named).
+
+    ``statuses`` (from :func:`status_columns`) are the columns read as the row's subscription status.
+    """
     errors: list[RowError] = []
     if len(cells) > len(table.header) and any(c.strip() for c in cells[len(table.header) :]):
         reason = f"has {len(cells)} fields, the header has {len(table.header)}"
@@ -159,9 +212,42 @@ def validate_record(row_no: int, cells: list[str], table: CsvTable) -> tuple[_Re
         except InputError as exc:
             errors.append(RowError(row_no, "lifecycle_stage", str(exc)))
     tags = [t.strip() for t in _TAG_SPLIT.split(raw.get("tags", "")) if t.strip()]
+    status = None
+    if statuses:
+        status, error = _row_status(row_no, cells, table, statuses)
+        if error is not None:
+            errors.append(error)
+        elif status is not None:
+            tags.extend(status.tags)
     if errors or email is None:
         return None, errors
-    return _Record(email, [row_no], values, list(dict.fromkeys(tags)), stage), []
+    return _Record(email, [row_no], values, list(dict.fromkeys(tags)), stage, status), []
+
+
+@lru_cache(maxsize=65_536)
+def _status_of(cells: tuple[tuple[str, str], ...]) -> EmailStatus:
+    """:func:`email_status` of one row's status cells, once per distinct combination.
+
+    Exports repeat a handful of status words over thousands of rows; only rows with their own
+    timestamps (Mailchimp's) are worked out each time.
+    """
+    return email_status(dict(cells))
+
+
+def _row_status(
+    row_no: int, cells: list[str], table: CsvTable, statuses: dict[int, str]
+) -> tuple[EmailStatus | None, RowError | None]:
+    """The row's subscription status (None when its status cells say nothing), or the error naming the column."""
+    found = tuple((key, cells[i]) for i, key in statuses.items() if i < len(cells) and cells[i].strip())
+    if not found:
+        return None, None
+    try:
+        status = _status_of(found)
+    except InputError as exc:
+        key, _, reason = str(exc).partition(": ")
+        column = next((table.header[i] for i, k in statuses.items() if k == key), key)
+        return None, RowError(row_no, column, reason or str(exc))
+    return (status if status.says_anything else None), None
 
 
 def _suppressions(engine: Engine, emails: Sequence[str]) -> dict[str, str]:
@@ -234,7 +320,8 @@ def _import_contacts(
     bar: ProgressFactory = progress or (lambda _d, _t: nullcontext(lambda n=1: None))
     table = read_csv(path)
     report = ImportReport(file=path.name, encoding=table.encoding, delimiter=table.delimiter)
-    report.ignored_columns = table.ignored
+    read_as_status = {table.header[i] for i in status_columns(table.header, table.columns)}
+    report.ignored_columns = [name for name in table.ignored if name not in read_as_status]
     records = _validate_rows(table, batch_size, report, bar)
     emails = list(records)
     plan = _plan_writes(
@@ -261,6 +348,7 @@ def _validate_rows(
 ) -> dict[str, _Record]:
     """Validate every data row, merging rows of the same email; bad rows go to ``report.errors``."""
     records: dict[str, _Record] = {}
+    statuses = status_columns(table.header, table.columns)
     with bar("validating", len(table.records)) as advance:
         for start in range(0, len(table.records), batch_size):
             for offset, cells in enumerate(table.records[start : start + batch_size]):
@@ -274,7 +362,7 @@ def _validate_rows(
                 if not any(c.strip() for c in cells):
                     continue
                 report.rows += 1
-                record, errors = validate_record(row_no, cells, table)
+                record, errors = validate_record(row_no, cells, table, statuses)
                 if record is None:
                     report.invalid_rows += 1
                     report.errors.extend(errors)
@@ -293,9 +381,14 @@ class _WritePlan:
     """What an import will write: new contacts, changed contacts, lifecycle moves, all as of ``now``."""
 
     now: datetime
+    source: str = ""
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     stage_changes: list[tuple[int, str, str]] = field(default_factory=list)
+    # email -> the email consent row to write (status, times, token), for consents that change
+    consents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # email -> suppression reason, for addresses the file opts out that the list does not hold yet
+    suppressions: dict[str, str] = field(default_factory=dict)
 
 
 def _plan_writes(
@@ -307,25 +400,60 @@ def _plan_writes(
     report: ImportReport,
 ) -> _WritePlan:
     """Compare each record with its stored contact: insert, update, leave alone, skip or reject."""
-    plan = _WritePlan(now)
+    plan = _WritePlan(now, source)
     for email, rec in records.items():
-        reason = suppressed.get(email)
-        if reason == "erased":
+        listed = suppressed.get(email)
+        if listed == "erased":
             report.skipped_erased += 1
             continue
+        reason = listed or (rec.status.suppression if rec.status else None)
         old = existing.get(email)
         if old is None:
-            plan.inserts.append(_new_contact_row(rec, source, now, reason))
-            report.flagged_suppressed += reason is not None
-            continue
-        new = _merged_contact_row(rec, old, now, reason, plan, report)
-        if new is None:
-            continue
-        if all(new[k] == old[k] for k in new):
-            report.unchanged += 1
-            continue
-        plan.updates.append({"email": email, **new})
+            row = _new_contact_row(rec, source, now, reason)
+            plan.inserts.append(row)
+            report.flagged_suppressed += listed is not None
+        else:
+            merged = _merged_contact_row(rec, old, now, reason, plan, report)
+            if merged is None:
+                continue
+            row = merged
+            if all(row[k] == old[k] for k in row):
+                report.unchanged += 1
+            else:
+                plan.updates.append({"email": email, **row})
+        if rec.status is not None:
+            _plan_status(plan, rec, old["email_consent"] if old else "none", row["email_consent"], listed)
+            report.opted_out += rec.status.suppression is not None or rec.status.consent == WITHDRAWN
+    report.consents_recorded = len(plan.consents)
     return plan
+
+
+def consent_after(stored: str, from_file: str | None) -> str:
+    """The email consent a contact has after an import: a file never undoes an opt-out or a confirmation."""
+    if from_file is None or stored == WITHDRAWN:
+        return stored
+    if from_file == PENDING and stored == CONFIRMED:
+        return stored
+    return from_file
+
+
+def _plan_status(plan: _WritePlan, rec: _Record, stored: str, decided: str, listed: str | None) -> None:
+    """Plan the consent row (when the consent changes) and the suppression (when the list lacks it)."""
+    status = rec.status
+    assert status is not None
+    if decided != stored:
+        plan.consents[rec.email] = {
+            "channel": "email",
+            "status": decided,
+            "source": plan.source[:64],
+            "text_version": None,
+            "requested_at": status.opted_in_at or (None if decided == WITHDRAWN else plan.now),
+            "confirmed_at": status.confirmed_at,
+            "confirmation_token": secrets.token_urlsafe(24) if decided == PENDING else None,
+        }
+    reason = status.suppression or ("unsubscribe" if decided == WITHDRAWN else None)
+    if reason is not None and listed is None:
+        plan.suppressions[rec.email] = reason
 
 
 def _new_contact_row(rec: _Record, source: str, now: datetime, reason: str | None) -> dict[str, Any]:
@@ -333,6 +461,7 @@ def _new_contact_row(rec: _Record, source: str, now: datetime, reason: str | Non
     row |= {"tags": rec.tags, "source": source, "lifecycle_stage": rec.stage or "subscriber"}
     row |= {"lifecycle_changed_at": now, "suppressed": reason is not None}
     row["suppression_reason"] = reason
+    row["email_consent"] = consent_after("none", rec.status.consent if rec.status else None)
     return row
 
 
@@ -346,7 +475,10 @@ def _merged_contact_row(
 ) -> dict[str, Any] | None:
     """The stored contact with the record's values merged in; None (and a row error) for a bad stage move."""
     new = {f: rec.values.get(f) or old[f] for f in PROFILE_FIELDS}
-    new["tags"] = list(dict.fromkeys([*(old["tags"] or []), *rec.tags]))
+    kept = old["tags"] or []
+    if any(t.startswith(_RATING_TAG) for t in rec.tags):  # a newer rating replaces the stored one
+        kept = [t for t in kept if not t.startswith(_RATING_TAG)]
+    new["tags"] = list(dict.fromkeys([*kept, *rec.tags]))
     new["lifecycle_stage"] = old["lifecycle_stage"]
     new["lifecycle_changed_at"] = old["lifecycle_changed_at"]
     if rec.stage and rec.stage != old["lifecycle_stage"]:
@@ -365,22 +497,57 @@ def _merged_contact_row(
         plan.stage_changes.append((old["id"], old["lifecycle_stage"], rec.stage))
     new["suppressed"] = old["suppressed"] or reason is not None
     new["suppression_reason"] = old["suppression_reason"] or reason
+    new["email_consent"] = consent_after(old["email_consent"], rec.status.consent if rec.status else None)
     return new
 
 
 def _write_plan(
     engine: Engine, plan: _WritePlan, batch_size: int, report: ImportReport, bar: ProgressFactory
 ) -> None:
-    """Write new and changed contacts in transactions of ``batch_size``; new ones get their first stage."""
+    """Write new and changed contacts in transactions of ``batch_size``; new ones get their first stage.
+
+    Each batch's consents and suppressions go in the same transaction as its contacts, so a killed
+    import never leaves a contact marked withdrawn without the suppression that stops its mail.
+    """
     with bar("writing", len(plan.inserts) + len(plan.updates)) as advance:
         for chunk in _chunks(plan.inserts, batch_size):
             with transaction(engine) as session:
                 store.upsert_contacts(session, chunk)
-                store.copy_initial_stages(session, [r["email"] for r in chunk], "import", plan.now)
+                emails = [r["email"] for r in chunk]
+                store.copy_initial_stages(session, emails, "import", plan.now)
+                _write_statuses(session, plan, emails)
             report.inserted += len(chunk)
             advance(len(chunk))
         for chunk in _chunks(plan.updates, batch_size):
             with transaction(engine) as session:
                 store.upsert_contacts(session, chunk)
+                _write_statuses(session, plan, [r["email"] for r in chunk])
             report.updated += len(chunk)
             advance(len(chunk))
+    # Unchanged contacts whose address the list lacks (e.g. a suppression removed by hand).
+    rest = list({**plan.consents, **plan.suppressions})
+    for leftover in _chunks(rest, batch_size):
+        with transaction(engine) as session:
+            _write_statuses(session, plan, leftover)
+
+
+def _write_statuses(session: Session, plan: _WritePlan, emails: Sequence[str]) -> None:
+    """Write (and take out of the plan) the consents and suppressions planned for ``emails``."""
+    consents = {e: plan.consents.pop(e) for e in emails if e in plan.consents}
+    suppressions = {e: plan.suppressions.pop(e) for e in emails if e in plan.suppressions}
+    if consents:
+        ids = store.contact_ids_by_email(session, list(consents))
+        rows = [{"contact_id": ids[e], **row} for e, row in consents.items() if e in ids]
+        withdrawn = [r for r in rows if r["status"] == WITHDRAWN]
+        # A withdrawal keeps the opt-in and confirmation times an existing consent has.
+        store.upsert_consents(session, withdrawn, ["status", "source", "confirmation_token"])
+        store.upsert_consents(session, [r for r in rows if r["status"] != WITHDRAWN])
+    if suppressions:
+        digests = address_hmacs(suppressions, hmac_key())
+        store.add_suppressions(
+            session,
+            [
+                {"address_hmac": d, "channel": "email", "reason": reason, "source": plan.source[:64]}
+                for d, reason in zip(digests, suppressions.values(), strict=True)
+            ],
+        )

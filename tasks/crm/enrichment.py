@@ -8,6 +8,12 @@ under its capability with the provider that gave it and the time; found companie
 answered gets ``enriched_at = now``; if any provider failed, the answers that did arrive are
 kept, the failed capability keeps what it had before (never blanked) and ``enriched_at`` is left
 alone, so the next run picks the contact up again (the gateway's cache makes the repeat cheap).
+
+A company name guessed from the domain (the offline provider's ``confidence: "guess"``) is no
+provider's answer: it is stored as ``inferred`` (name, source, confidence) beside ``found: false``,
+makes no ``companies`` row, and, when no company API was there to ask, marks the contact
+``awaiting_provider`` so that a run with a company API configured asks it for real, past the
+cached guess.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine
 
 from aicmo import wiring
@@ -37,6 +44,8 @@ from aicmo.tasks.gateway import (
 
 # capability in the gateway -> section of contacts.enrichment
 SECTIONS = {"company_by_domain": "company", "social_by_email": "social", "weather_by_city": "weather"}
+COMPANY = "company_by_domain"
+GUESSING_PROVIDER = "company_offline"  # answers every domain from the domain alone
 
 
 @dataclass
@@ -84,12 +93,33 @@ class EnrichmentReport:
 
 
 def due_contact_ids(
-    engine: Engine, *, stale_after_days: int | None = None, now: datetime | None = None
+    engine: Engine,
+    *,
+    stale_after_days: int | None = None,
+    now: datetime | None = None,
+    company_api: bool | None = None,
 ) -> list[int]:
-    """Contacts never enriched, or enriched longer ago than the TTL (default from settings), by id."""
-    days = stale_after_days if stale_after_days is not None else get_settings().enrichment_ttl_days
+    """Contacts never enriched, or enriched longer ago than the TTL (default from settings), by id.
+
+    When a company API is configured (``company_api``; default: asked of the settings), contacts
+    whose company was only guessed without one are due too.
+    """
+    settings = get_settings()
+    days = stale_after_days if stale_after_days is not None else settings.enrichment_ttl_days
     cutoff = (now or utcnow()) - timedelta(days=days)
-    return store.contacts_due_for_enrichment(engine, cutoff)
+    if company_api is None:
+        company_api = asks_a_company_api(wiring.chains(settings)[COMPANY])
+    return store.contacts_due_for_enrichment(engine, cutoff, awaiting_company=company_api)
+
+
+def asks_a_company_api(chain: ProviderChain) -> bool:
+    """Whether the company chain has a provider that knows companies, not only the domain guesser."""
+    return any(p.name != GUESSING_PROVIDER for p in chain.providers)
+
+
+def is_guess(outcome: Outcome) -> bool:
+    """Whether an answer is a guess from the key alone (a name made from a domain), not a provider's data."""
+    return outcome.found and (outcome.value or {}).get("confidence") == "guess"
 
 
 def lookup_domain(email: str) -> str:
@@ -101,17 +131,30 @@ def lookup_domain(email: str) -> str:
         return domain
 
 
-def _entry(outcome: Outcome, now: datetime) -> dict[str, Any]:
-    return {
+def _entry(outcome: Outcome, now: datetime, *, no_company_api: bool = False) -> dict[str, Any]:
+    entry = {
         "source": outcome.provider,
         "found": outcome.found,
         "value": outcome.value if outcome.found else None,
         "at": now.isoformat(),
         "from_cache": outcome.from_cache,
     }
+    if is_guess(outcome):
+        guess = outcome.value or {}
+        entry |= {"found": False, "value": None}
+        entry["inferred"] = {
+            "name": guess.get("name"),
+            "source": outcome.provider,
+            "confidence": guess.get("confidence"),
+        }
+        if no_company_api:
+            entry["awaiting_provider"] = True
+    return entry
 
 
 def _classify(outcome: Outcome) -> str:
+    if is_guess(outcome):
+        return "inferred"
     if outcome.ok:
         return "found" if outcome.found else "not_found"
     if outcome.error_kind == "not_configured":
@@ -123,7 +166,7 @@ def _company_rows(found: dict[str, Outcome], now: datetime) -> list[dict[str, An
     rows = []
     for domain, outcome in found.items():
         value = outcome.value or {}
-        if value.get("is_free_mail") or not value.get("name"):
+        if value.get("is_free_mail") or not value.get("name") or is_guess(outcome):
             continue
         employees = value.get("employees")
         rows.append(
@@ -177,6 +220,8 @@ async def enrich_batch_async(
                 report.merge(EnrichmentReport(metrics={name: metrics}))
 
         await asyncio.gather(*(run(c) for c in SECTIONS))
+        if COMPANY in results and asks_a_company_api(chains[COMPANY]):
+            await _ask_past_cached_guesses(chains[COMPANY], results[COMPANY], client)
 
     updates: list[dict[str, Any]] = []
     company_by_contact: dict[int, str] = {}
@@ -196,8 +241,9 @@ async def enrich_batch_async(
             if not outcome.ok:
                 complete = False  # keep the previous answer of this capability, if any
                 continue
-            enrichment[section] = _entry(outcome, now)
-            if capability == "company_by_domain" and outcome.found:
+            no_api = capability == COMPANY and not asks_a_company_api(chains[COMPANY])
+            enrichment[section] = _entry(outcome, now, no_company_api=no_api)
+            if capability == COMPANY and outcome.found and not is_guess(outcome):
                 found_companies[key] = outcome
                 company_by_contact[cid] = key
         row: dict[str, Any] = {"id": cid, "enrichment": enrichment}
@@ -219,6 +265,20 @@ async def enrich_batch_async(
                 row["company_id"] = company_ids[domain]
         store.update_contacts_by_id(session, updates)
     return report
+
+
+async def _ask_past_cached_guesses(
+    chain: ProviderChain, outcomes: dict[str, Outcome], client: httpx.AsyncClient
+) -> None:
+    """Ask the company chain again, without the cache, for domains whose cached answer is a guess.
+
+    A guess cached while no company API was configured would otherwise stand in for the API's
+    answer until it expired.
+    """
+    stale = [key for key, o in outcomes.items() if o.from_cache and is_guess(o)]
+    if stale:
+        fresh = await enrich_many(chain, stale, client=client)
+        outcomes.update((o.key, o) for o in fresh.outcomes)
 
 
 def enrich_batch(

@@ -156,7 +156,9 @@ def email_status(cells: dict[str, str]) -> EmailStatus:
 
 def _first_time(cells: dict[str, str], keys: tuple[str, ...]) -> datetime | None:
     for key in keys:
-        when = parse_time(cells.get(key, ""), key)
-        if when is not None:
-            return when
+        value = cells.get(key)
+        if value:
+            when = parse_time(value, key)
+            if when is not None:
+                return when
     return None

@@ -37,6 +37,21 @@ def publish_revenue_sync(report: RevenueSyncReport) -> None:
     create_markdown_artifact(key=SUMMARY_KEY, markdown=revenue_markdown(report))
 
 
+def publish_revenue_failed(report: RevenueSyncReport) -> None:
+    """Say in the run's summary why the sync stopped (nothing was written), with the Stripe calls' metrics."""
+    create_table_artifact(
+        key="stripe-gateway-metrics",
+        table=report.metrics or [{"provider": "stripe", "calls": 0}],
+        description="Gateway metrics of the Stripe calls (pages, failures by kind, retries, latency).",
+    )
+    # The message quotes Stripe's error text: shown as a code block, never as markdown.
+    text = (report.error or "").replace("`", "'")
+    create_markdown_artifact(
+        key=SUMMARY_KEY,
+        markdown=f"# Stripe revenue sync ({report.source})\n\nStopped:\n\n```text\n{text}\n```",
+    )
+
+
 def publish_revenue_skipped(reason: str) -> None:
     """Say in the run's summary that the sync did nothing, and why."""
     create_markdown_artifact(key=SUMMARY_KEY, markdown=f"# Stripe revenue sync\n\nSkipped: {reason}.")

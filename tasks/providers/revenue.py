@@ -11,6 +11,9 @@ of a row replacing the lake's (a refund changes the amount of an order already s
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -56,10 +59,51 @@ class RevenueSyncReport:
     days_written: int = 0
     revenue: dict[str, float] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # why the sync stopped before writing anything (Stripe unavailable)
 
     def summary(self) -> dict[str, Any]:
         """The counts as a plain dict (the flow's return value and run-log stats)."""
-        return {k: v for k, v in self.__dict__.items() if k != "metrics"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("metrics", "error")}
+
+
+def sync_or_report_why_not(
+    engine: Engine, lake: Lake, settings: Settings | None = None, *, source: str = "charges"
+) -> RevenueSyncReport:
+    """:func:`sync_stripe_orders`, with Stripe being unavailable reported in ``error`` instead of raised.
+
+    Nothing is written when Stripe is unavailable. The flow turns the error into a failed run with
+    that one-line message; raised through Prefect's task engine it would be logged with a traceback.
+    """
+    try:
+        with _one_message_for_a_refused_key():
+            return sync_stripe_orders(engine, lake, settings, source=source)
+    except ProviderUnavailable as exc:
+        return RevenueSyncReport(source=source, error=str(exc))
+
+
+class _StripeDisabledNotice(logging.Filter):
+    """Drops the gateway's 'provider stripe disabled for the rest of the run' warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (str(record.msg).startswith("provider %s disabled") and args[:1] == ("stripe",))
+
+
+@contextmanager
+def _one_message_for_a_refused_key() -> Iterator[None]:
+    """While the sync runs, a refused Stripe key is reported once: by the sync's own error.
+
+    The gateway warns that a provider whose key was refused is disabled for the rest of the run,
+    which matters to a batch that goes on without it; the sync stops instead, and its error
+    already names the refusal and the setting to fix.
+    """
+    gateway_log = logging.getLogger("aicmo.gateway")
+    notice = _StripeDisabledNotice()
+    gateway_log.addFilter(notice)
+    try:
+        yield
+    finally:
+        gateway_log.removeFilter(notice)
 
 
 def payment_contact_email(email: str | None) -> str | None:

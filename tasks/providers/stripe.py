@@ -5,10 +5,16 @@ API: ``GET /v1/customers``, ``/v1/charges``, ``/v1/payment_intents`` with
 "has_more": bool}`` paged with ``limit`` (1-100) and ``starting_after=<last id>``. Errors are
 ``{"error": {"type": ..., "message": ...}}``. Amounts are in the currency's minor unit except
 for zero-decimal currencies (JPY, KRW, ...).
+
+A page that arrives broken (a body cut off mid-JSON, invalid JSON, not a list) is fetched again
+from the same ``starting_after`` cursor, up to ``PAGE_REFETCHES`` times, so a long sync resumes
+where it was instead of failing or starting over; the gateway's own retries (5xx, timeouts,
+dropped connections) run inside each fetch.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +25,9 @@ import httpx
 from aicmo.tasks.gateway import Answer, Provider, ProviderError, ProviderMetrics
 
 PAGE_LIMIT = 100
+PAGE_REFETCHES = 2
+"""How many more times a broken (truncated or malformed) list page is fetched from its cursor."""
+log = logging.getLogger("aicmo.providers.stripe")
 ZERO_DECIMAL = frozenset(
     {
         "bif",
@@ -107,20 +116,52 @@ class StripeProvider(Provider):
         metrics: ProviderMetrics,
         **filters: str,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every object of ``/v1/<resource>``, page by page, each page through the gateway's guard."""
+        """Every object of ``/v1/<resource>``, page by page, each page through the gateway's guard.
+
+        A broken page is fetched again from the last good cursor (``PAGE_REFETCHES`` times at most);
+        the error that stops the listing names that cursor.
+        """
         starting_after: str | None = None
         while True:
-
-            def one_page(cursor: str | None = starting_after) -> Awaitable[StripePage]:
-                return self.list_page(client, resource, starting_after=cursor, filters=filters)
-
-            page, _ = await self.guard.run(one_page, self.settings, metrics)
+            page = await self._page_from(client, resource, starting_after, filters, metrics)
             metrics.successes += 1
             for obj in page.data:
                 yield obj
             if not page.has_more or not page.data:
                 return
             starting_after = str(page.data[-1]["id"])
+
+    async def _page_from(
+        self,
+        client: httpx.AsyncClient,
+        resource: str,
+        cursor: str | None,
+        filters: dict[str, str],
+        metrics: ProviderMetrics,
+    ) -> StripePage:
+        """The page after ``cursor``; a malformed one is fetched again, then reported with its cursor."""
+
+        def one_page() -> Awaitable[StripePage]:
+            return self.list_page(client, resource, starting_after=cursor, filters=filters)
+
+        where = f"/v1/{resource} starting_after={cursor}" if cursor else f"/v1/{resource} first page"
+        for refetch in range(PAGE_REFETCHES + 1):
+            try:
+                page, _ = await self.guard.run(one_page, self.settings, metrics)
+                return page
+            except ProviderError as exc:
+                if exc.kind != "malformed":
+                    raise
+                if refetch == PAGE_REFETCHES:
+                    raise ProviderError(
+                        self.name,
+                        "malformed",
+                        f"{where} was broken {PAGE_REFETCHES + 1} times ({exc.detail})",
+                        status=exc.status,
+                    ) from None
+                metrics.retries += 1
+                log.info("stripe: %s arrived broken (%s); fetching it again", where, exc.detail)
+        raise AssertionError("unreachable")
 
     async def fetch(self, key: str, client: httpx.AsyncClient) -> Answer:
         """Revenue of the customer(s) with email ``key``: totals per currency, charge count, dates."""

@@ -156,3 +156,38 @@ def test_flow_reports_artifacts_and_a_rerun_only_retries_what_failed(
 
     keys = asyncio.run(artifact_keys())
     assert {"enrich-outcomes", "enrich-gateway-metrics", "enrich-progress", "enrich-summary"} <= keys
+
+
+def test_without_a_company_api_a_guessed_company_is_stored_as_inferred_and_enriched_for_real_later(
+    engine: Engine, server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = add_contacts(engine, [{"email": "ada@acme-widgets.com", "city": None}])
+    monkeypatch.delenv("AICMO_COMPANY_API_KEY")
+    reset_settings()
+    offline_only = build_chains(_settings())
+    assert [p.name for p in offline_only["company_by_domain"].providers] == ["company_offline"]
+    first = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    report = enrich_batch(engine, list(ids.values()), chains=offline_only, now=first)
+    assert report.outcomes["company_by_domain"]["inferred"] == 1
+    assert report.companies_upserted == 0
+    ada = _by_email(engine)["ada@acme-widgets.com"]
+    company = ada.enrichment["company"]
+    # A guess, said to be one: not found by any provider, the guess kept with its source and confidence.
+    assert company["found"] is False and company["value"] is None
+    assert company["inferred"] == {"name": "Acme Widgets", "source": "company_offline", "confidence": "guess"}
+    assert ada.company_id is None
+    with transaction(engine) as session:
+        assert session.scalars(select(Company)).all() == []
+    # Fresh otherwise, but still due for a real company answer once a company API is configured.
+    later = datetime(2026, 11, 21, 9, tzinfo=UTC)
+    assert due_contact_ids(engine, now=later, company_api=False) == []
+    assert due_contact_ids(engine, now=later, company_api=True) == [ids["ada@acme-widgets.com"]]
+
+    monkeypatch.setenv("AICMO_COMPANY_API_KEY", server.credentials["company"])
+    reset_settings()
+    report = enrich_batch(engine, list(ids.values()), chains=build_chains(_settings()), now=later)
+    assert report.outcomes["company_by_domain"]["found"] == 1  # asked for real, not the cached guess
+    ada = _by_email(engine)["ada@acme-widgets.com"]
+    assert ada.enrichment["company"]["source"] == "company_http" and ada.enrichment["company"]["found"]
+    assert "inferred" not in ada.enrichment["company"] and ada.company_id is not None
+    assert due_contact_ids(engine, now=later, company_api=True) == []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from aicmo.fakes.faults import Fault
 from aicmo.fakes.provider_server import FakeProviderServer
 from aicmo.settings import Settings
 from aicmo.tasks.gateway import ProviderError, make_client
 from aicmo.tasks.gateway._metrics import ProviderMetrics
 from aicmo.tasks.providers.offline_company import describe_domain, is_free_mail, name_from_domain
 from aicmo.tasks.providers.registry import build_chains
-from aicmo.tasks.providers.stripe import StripeProvider, major_units, payment_amount
+from aicmo.tasks.providers.stripe import PAGE_REFETCHES, StripeProvider, major_units, payment_amount
 from tests.provider_fixtures import settings_for
 
 
@@ -154,3 +155,49 @@ def test_chains_leave_out_unconfigured_providers(monkeypatch: pytest.MonkeyPatch
     chains = build_chains(Settings())
     assert [p.name for p in chains["company_by_domain"].providers] == ["company_offline"]
     assert all(not chains[c].providers for c in ("social_by_email", "weather_by_city", "revenue_by_email"))
+
+
+@pytest.mark.parametrize("fault", ["truncated", "malformed"])
+async def test_a_broken_stripe_page_is_fetched_again_from_its_cursor_not_from_the_start(
+    fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emails = [f"buyer{i}@shop{i % 7}.com" for i in range(350)]
+    with FakeProviderServer(stripe_emails=emails) as server:
+        settings = settings_for(server, monkeypatch, timeout_s=10.0)  # requests are counted: no timeouts
+        stripe = stripe_for(server, settings)
+        metrics = ProviderMetrics("stripe")
+        third_page = str(server.stripe.customers[199]["id"])  # page 3 starts after the 200th customer
+        # The third page arrives broken twice (a body cut off mid-JSON, or JSON that is not JSON).
+        server.faults.add("stripe.customers", Fault(fault), times=2, when=lambda key: key == third_page)
+        async with make_client(settings.gateway) as client:
+            customers = [c async for c in stripe.iterate(client, "customers", metrics)]
+        assert [c["id"] for c in customers] == [c["id"] for c in server.stripe.customers]
+        first, second = "", str(server.stripe.customers[99]["id"])
+        fourth = str(server.stripe.customers[299]["id"])
+        # Pages 1, 2 and 4 once each; page 3 three times, always from the same cursor.
+        assert server.stripe_cursors("stripe.customers") == [
+            first,
+            second,
+            third_page,
+            third_page,
+            third_page,
+            fourth,
+        ]
+
+
+async def test_a_stripe_page_broken_every_time_stops_the_sync_naming_where(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emails = [f"buyer{i}@shop{i % 7}.com" for i in range(150)]
+    with FakeProviderServer(stripe_emails=emails) as server:
+        settings = settings_for(server, monkeypatch, timeout_s=10.0, breaker_failure_threshold=50)
+        stripe = stripe_for(server, settings)
+        second = str(server.stripe.customers[99]["id"])
+        server.faults.add("stripe.customers", Fault("truncated"), times=None, when=lambda key: key == second)
+        async with make_client(settings.gateway) as client:
+            with pytest.raises(ProviderError) as caught:
+                _ = [c async for c in stripe.iterate(client, "customers", ProviderMetrics("stripe"))]
+        assert caught.value.kind == "malformed"
+        assert f"starting_after={second}" in str(caught.value)
+        tries = server.stripe_cursors("stripe.customers").count(second)
+        assert tries == 1 + PAGE_REFETCHES  # bounded

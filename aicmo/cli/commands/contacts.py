@@ -38,7 +38,11 @@ def import_cmd(
     ),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Contacts per transaction."),
 ) -> None:
-    """Import contacts; bad rows go to an errors CSV and make the exit code 1, good rows are imported."""
+    """Import contacts; bad rows go to an errors CSV and make the exit code 1, good rows are imported.
+
+    Exports of Keila, Ghost, listmonk, Mautic and Mailchimp keep their subscription status: whoever
+    unsubscribed, bounced or was blocklisted there is stored withdrawn and suppressed, never mailed.
+    """
     report = import_contacts(engine(), file, errors_path=errors, batch_size=batch_size, progress=progress_bar)
     title = f"import of {file.name} ({report.encoding}, {report.delimiter!r}-separated)"
     console.print(pairs_table(((k.replace("_", " "), v) for k, v in report.counts().items()), title=title))
