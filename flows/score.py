@@ -38,9 +38,11 @@ def score(
     day = as_of or default_as_of(the_lake)
     scored_at = datetime.now(UTC)
     with logged_run(FLOW_NAME, {"as_of": day, "tier_method": tier_method}) as stats:
-        scores = build_scores_task(the_lake.root, day, settings.analytics, tier_method)
+        scores = build_scores_task(the_lake.root, day, settings.analytics, tier_method, settings.currency)
         stored = store_scores_task(settings.resolved_database_url, the_lake.root, day, scored_at)
-        cohorts = build_cohorts_task(the_lake.root, day, str(settings.artifacts_dir), cohort_period)
+        cohorts = build_cohorts_task(
+            the_lake.root, day, str(settings.artifacts_dir), cohort_period, settings.currency
+        )
         publish_scores(the_lake, day, scores, stored, cohorts)
         stats.update({**scores, "store": stored, "cohorts": cohorts})
     return stats

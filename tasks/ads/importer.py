@@ -23,9 +23,10 @@ from aicmo.storage.ads import Coverage, replace_ad_spend
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.runs import record_partitions
-from aicmo.tasks.ads.rates import RatesSource
 from aicmo.tasks.ads.report_reader import ParsedReport, read_report
-from aicmo.tasks.analytics.currency import convert
+from aicmo.tasks.analytics.rates import RatesSource, to_reporting
+
+ADS_RATES_HINT = "pass --rates FILE, set AICMO_RATES_FILE (CSV: date,currency,rate) or AICMO_RATES_URL"
 
 
 @dataclass
@@ -58,32 +59,25 @@ class ImportReport:
         }
 
 
-def to_lake_rows(rows: pl.DataFrame, rates: RatesSource, reporting_currency: str) -> pl.DataFrame:
+def to_lake_rows(
+    rows: pl.DataFrame, rates: RatesSource, reporting_currency: str, *, hint: str = ADS_RATES_HINT
+) -> pl.DataFrame:
     """Normalized report rows in the ``ad_spend`` schema, money converted to ``reporting_currency``.
 
     ``rates`` is a rates table, or a fetcher called with the foreign currencies and the rows'
     first and last day (rates through the gateway), or None when every row is in the reporting
-    currency.
+    currency; ``hint`` says what to fix when a currency has no rate.
     """
-    reporting = reporting_currency.upper()
     frame = rows.rename({"spend": "spend_local", "conversion_value": "conversion_value_local"})
-    foreign = sorted(c for c in frame["currency"].unique().drop_nulls().to_list() if c != reporting)
-    if callable(rates):
-        rates = rates(foreign, frame["date"].min(), frame["date"].max()) if foreign else None  # type: ignore[arg-type]
-    if foreign and rates is None:
-        raise InputError(
-            f"amounts in {', '.join(foreign)} need rates to {reporting}: "
-            "pass --rates FILE, set AICMO_ADS_RATES_FILE (CSV: date,currency,rate) or AICMO_ADS_RATES_URL"
-        )
-    if rates is not None:
-        frame = convert(frame, "spend_local", "currency", "date", rates, reporting, out="spend")
-        frame = convert(
-            frame, "conversion_value_local", "currency", "date", rates, reporting, out="conversion_value"
-        )
-    else:
-        frame = frame.with_columns(
-            pl.col("spend_local").alias("spend"), pl.col("conversion_value_local").alias("conversion_value")
-        )
+    frame = to_reporting(
+        frame,
+        {"spend_local": "spend", "conversion_value_local": "conversion_value"},
+        "currency",
+        "date",
+        rates,
+        reporting_currency,
+        hint=hint,
+    )
     return frame.with_columns(pl.lit(None, pl.Int64).alias("campaign_id")).select(
         pl.col(c).cast(t) for c, t in AD_SPEND.items()
     )
@@ -113,6 +107,7 @@ def import_reports(
     currency: str | None = None,
     account: str | None = None,
     day_first: bool = False,
+    rates_hint: str = ADS_RATES_HINT,
 ) -> ImportReport:
     """Import report files into ``ad_spend``; with ``engine``, note the days written for the KPIs.
 
@@ -138,7 +133,7 @@ def import_reports(
             }
         )
     rows = pl.concat([p.rows for p in parsed], how="vertical")
-    lake_rows = to_lake_rows(rows, rates, reporting_currency)
+    lake_rows = to_lake_rows(rows, rates, reporting_currency, hint=rates_hint)
     cover = _coverage(parsed)
     result = replace_ad_spend(lake, lake_rows, cover)
     if engine is not None and result.days:
