@@ -1,10 +1,12 @@
 """Import ad-platform report files into the lake's ``ad_spend``: read, convert, replace.
 
-All files of one import are read first; amounts are converted to the reporting currency (a file in
-another currency needs a rates table, else the import stops naming the currency); then, per
-platform and account, the days the files cover are replaced in the lake, so reimporting an
-overlapping range never counts a day twice, and two files of one account imported together (say,
-one per campaign) both stay.
+Each file is streamed in pieces of whole records; each piece's amounts are converted to the
+reporting currency (a file in another currency needs a rates table, else the import stops naming
+the currency) and every day it completes is staged on disk, so memory holds about one piece
+whatever the file's size. Only when all files of the import are read does the lake change: per
+platform and account, the days the files cover are replaced, so reimporting an overlapping range
+never counts a day twice, two files of one account imported together (say, one per campaign)
+both stay, and a failure anywhere writes nothing.
 """
 
 from __future__ import annotations
