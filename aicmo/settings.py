@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aicmo.errors import ConfigError
@@ -210,21 +210,47 @@ class TrackingSettings(BaseSettings):
         return value
 
 
-class AdsSettings(BaseSettings):
-    """Paid ads (phase 2): reporting currency, rates, pacing and allocation knobs, platform APIs."""
+class CurrencySettings(BaseSettings):
+    """The one reporting currency that orders (LTV, RFM, revenue) and ad spend are converted to, and
+    where the exchange rates come from. Shared by analytics and ads so both add up the same money;
+    the ``AICMO_ADS_*`` names that ads documented first still work."""
 
-    model_config = SettingsConfigDict(env_prefix="AICMO_ADS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="AICMO_", extra="ignore", populate_by_name=True)
 
     reporting_currency: str = Field(
-        "USD", min_length=3, max_length=3, description="ISO code every amount is converted to."
+        "USD",
+        min_length=3,
+        max_length=3,
+        validation_alias=AliasChoices(
+            "reporting_currency", "AICMO_REPORTING_CURRENCY", "AICMO_ADS_REPORTING_CURRENCY"
+        ),
+        description="ISO code every amount is converted to.",
     )
     rates_file: Path | None = Field(
-        None, description="CSV of exchange rates: date, currency, rate (to the reporting currency)."
+        None,
+        validation_alias=AliasChoices("rates_file", "AICMO_RATES_FILE", "AICMO_ADS_RATES_FILE"),
+        description="CSV of exchange rates: date, currency, rate (to the reporting currency); "
+        "default home/rates.csv when it exists and no rates URL is set.",
     )
     rates_url: str | None = Field(
         None,
+        validation_alias=AliasChoices("rates_url", "AICMO_RATES_URL", "AICMO_ADS_RATES_URL"),
         description="Frankfurter server for daily ECB rates through the gateway (e.g. https://api.frankfurter.app).",
     )
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError(f"not an ISO currency code: {value!r}")
+        return value.upper()
+
+
+class AdsSettings(BaseSettings):
+    """Paid ads (phase 2): date style, pacing and allocation knobs, platform APIs (currency: ``CurrencySettings``)."""
+
+    model_config = SettingsConfigDict(env_prefix="AICMO_ADS_", extra="ignore")
+
     day_first: bool = Field(False, description="Read ambiguous dates such as 03/11/2026 day-first.")
     pacing_tolerance: float = Field(0.10, ge=0, le=1, description="Pacing off by more than this is flagged.")
     exploration_floor: float = Field(
@@ -240,13 +266,6 @@ class AdsSettings(BaseSettings):
     google_ads_developer_token: SecretStr | None = None
     google_ads_access_token: SecretStr | None = None
     google_ads_login_customer_id: str | None = None
-
-    @field_validator("reporting_currency")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        if not value.isalpha():
-            raise ValueError(f"not an ISO currency code: {value!r}")
-        return value.upper()
 
 
 class ChannelSpec(BaseModel):
@@ -473,6 +492,7 @@ class Settings(BaseSettings):
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     ads: AdsSettings = Field(default_factory=AdsSettings)
+    currency: CurrencySettings = Field(default_factory=CurrencySettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     publishing: PublishingSettings = Field(default_factory=PublishingSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
@@ -493,6 +513,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:
         self.home = self.home.expanduser().resolve()
+        default_rates = self.home / DEFAULT_RATES_FILE
+        if self.currency.rates_file is None and self.currency.rates_url is None and default_rates.is_file():
+            self.currency.rates_file = default_rates
         return self
 
     @property
@@ -530,6 +553,8 @@ class Settings(BaseSettings):
 
 
 HMAC_KEY_FILE = "hmac.key"
+DEFAULT_RATES_FILE = "rates.csv"
+"""Rates read when neither AICMO_RATES_FILE nor AICMO_RATES_URL is set and home has this file."""
 
 
 def installation_key(path: Path) -> str:
@@ -571,6 +596,7 @@ SETTINGS_PREFIXES: dict[str, str] = {
         AnalyticsSettings,
         TrackingSettings,
         AdsSettings,
+        CurrencySettings,
         MediaSettings,
         PublishingSettings,
         RetentionSettings,

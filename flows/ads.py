@@ -65,13 +65,11 @@ def ads(
                 lake.root,
                 settings.resolved_database_url,
                 files,
-                str(settings.ads.rates_file) if settings.ads.rates_file else None,
-                settings.ads.reporting_currency,
+                settings.currency,
                 settings.ads.day_first,
-                settings.ads.rates_url,
             )
             stats["import"] = imported.summary()
-        report, days = ads_roi_task(lake.root, start, end)
+        report, days = ads_roi_task(lake.root, start, end, settings.currency)
         stats["roi_days_written"] = days
         stats["totals"] = {k: round(v, 4) for k, v in report.totals().items()}
         flights = store_flights(wiring.engine())
@@ -99,7 +97,7 @@ def ads(
         lines = [
             "# Paid ads",
             "",
-            f"- spend {stats['totals']['spend']:,.2f} {escape_markdown(settings.ads.reporting_currency)}, "
+            f"- spend {stats['totals']['spend']:,.2f} {escape_markdown(settings.currency.reporting_currency)}, "
             f"platform-reported revenue {stats['totals']['revenue']:,.2f}, ROAS {stats['totals']['roas']:.2f}",
             f"- ads_roi_daily days written: {days}",
             *(

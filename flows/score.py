@@ -42,9 +42,11 @@ def score(
         analytics_step(FLOW_NAME),
         logged_run(FLOW_NAME, {"as_of": day, "tier_method": tier_method}) as stats,
     ):
-        scores = build_scores_task(the_lake.root, day, settings.analytics, tier_method)
+        scores = build_scores_task(the_lake.root, day, settings.analytics, tier_method, settings.currency)
         stored = store_scores_task(settings.resolved_database_url, the_lake.root, day, scored_at)
-        cohorts = build_cohorts_task(the_lake.root, day, str(settings.artifacts_dir), cohort_period)
+        cohorts = build_cohorts_task(
+            the_lake.root, day, str(settings.artifacts_dir), cohort_period, settings.currency
+        )
         publish_scores(the_lake, day, scores, stored, cohorts)
         stats.update({**scores, "store": stored, "cohorts": cohorts})
     return stats

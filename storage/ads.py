@@ -1,9 +1,10 @@
 """Storage of the paid-ads phase: imported spend into the lake's ``ad_spend`` day partitions, and
 the log of budget and bid changes sent to the platforms (``ad_changes``).
 
-An import replaces, day by day, every row of the platforms and accounts it covers, so importing
-an overlapping date range twice never counts a day twice; other platforms' and accounts' rows in
-the same partitions are kept. Each day is one atomic partition write.
+An import stages its rows a day at a time (``AdSpendStaging``), then replaces, day by day, every
+row of the platforms and accounts it covers, so importing an overlapping date range twice never
+counts a day twice; other platforms' and accounts' rows in the same partitions are kept. Each day
+is one atomic partition write (a rename for a new day).
 """
 
 from __future__ import annotations
@@ -61,49 +62,6 @@ def _covered(cover: Sequence[Coverage], day: date) -> pl.Expr:
     return expr
 
 
-def replace_ad_spend(lake: Lake, rows: pl.DataFrame, cover: Sequence[Coverage]) -> ReplaceResult:
-    """Write ``rows`` (the ``ad_spend`` schema) so that they replace what the lake held for ``cover``.
-
-    Every day of each coverage is rewritten: the platform/account's old rows go, the new ones
-    come in, the rest of the partition stays; a day left empty loses its partition.
-    """
-    existing = set(lake.partitions(TABLE))
-    # Days with no partition yet: nothing to keep or replace, all written in one partitioned sink.
-    fresh = rows.filter(~pl.col("date").is_in(sorted(existing)))
-    written = lake.write_new_partitions(TABLE, fresh) if fresh.height else {}
-    del fresh
-    old_days = rows.filter(pl.col("date").is_in(sorted(existing)))
-    by_day: dict[date, pl.DataFrame] = {
-        key[0]: part
-        for key, part in old_days.partition_by("date", as_dict=True).items()
-        if isinstance(key[0], date)
-    }
-    empty = pl.DataFrame(schema=AD_SPEND)
-
-    def one_day(day: date) -> tuple[date, int, int]:
-        """Replace the covered platforms' and accounts' rows of a day that already has a partition."""
-        new = by_day.get(day, empty)
-        old = lake.read_partition(TABLE, day)
-        replaced = old.filter(_covered(cover, day)).height
-        kept = old.filter(~_covered(cover, day))
-        merged = pl.concat([kept, new.select(AD_SPEND.names()).cast(AD_SPEND)], how="vertical")
-        if merged.height == 0:
-            lake.drop_partition(TABLE, day)
-            return day, 0, replaced
-        return day, lake.write_partition(TABLE, day, merged, mode="overwrite"), replaced
-
-    days = sorted((set(_days(cover)) | set(by_day)) & existing)
-    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        results = list(pool.map(one_day, days))
-    counts = {**written, **{day: n for day, n, _ in results}}
-    counts.update({day: 0 for day in _days(cover) if day not in counts})  # covered, nothing left
-    return ReplaceResult(
-        rows_written=rows.height,
-        rows_replaced=sum(r for _, _, r in results),
-        days=dict(sorted(counts.items())),
-    )
-
-
 # ---- ad_changes: every budget, bid and status change, with the platform's answer -------------------
 def record_change(session: Session, **fields: Any) -> int:
     """Add one change to the log; returns its id."""
@@ -136,3 +94,157 @@ def ad_campaign_flights(session: Session) -> list[tuple[str, float, date, date]]
     return [
         (str(n), float(b), s, e) for n, b, s, e in rows if b is not None and s is not None and e is not None
     ]
+
+
+# ---- streamed imports: each day's new rows staged as it completes, the lake replaced at the end -----
+SUM_COLUMNS = (
+    "impressions",
+    "clicks",
+    "spend",
+    "conversions",
+    "conversion_value",
+    "spend_local",
+    "conversion_value_local",
+)
+STAGE_KEY = ("date", "platform", "account", "campaign", "ad_set", "ad", "currency")
+
+
+def _unique_keys(rows: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:
+    """Rows with repeated keys summed (keys with the currency, as the reader sums a file's
+    duplicates), then one row per lake key (the first), as the lake keeps it."""
+    if rows.select(pl.struct(STAGE_KEY).n_unique()).item() < rows.height:
+        rows = rows.group_by(STAGE_KEY, maintain_order=True).agg(
+            pl.col("campaign_id").first(), *(pl.col(c).sum() for c in SUM_COLUMNS)
+        )
+        rows = rows.select(AD_SPEND.names()).cast(AD_SPEND)
+    if rows.select(pl.struct(list(key)).n_unique()).item() < rows.height:
+        rows = rows.unique(subset=list(key), keep="first", maintain_order=True)
+    return rows
+
+
+class AdSpendStaging:
+    """New ``ad_spend`` rows staged on disk one day at a time, then put in the lake in one commit.
+
+    A streamed import hands each day's rows over as soon as the day is complete (``add``), so only
+    the day being read is in memory. Nothing reaches the lake before ``commit``: a file that fails
+    half-way (a currency without a rate, say) leaves the lake as it was. Rows of one file for one
+    day that arrive in several pieces (a file not sorted by day) are summed per key, as the reader
+    sums a file's duplicate keys; across files the first file's row wins, as the lake's key does.
+    The commit renames a new day's staged file into place (local lakes) or rewrites a day that
+    already has a partition, replacing the covered platforms' and accounts' rows, each atomically.
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        import tempfile
+        import uuid
+
+        from aicmo.storage.lake import _is_local
+
+        self.lake = lake
+        self.local = _is_local(lake)
+        if self.local:
+            self.folder = f"{lake.table_path(TABLE)}/.staging-{uuid.uuid4().hex}"
+            lake.fs.makedirs(self.folder, exist_ok=True)
+        else:
+            self.folder = tempfile.mkdtemp(prefix="aicmo-ad-spend-")
+        self.staged: dict[tuple[int, date], str] = {}
+        self.counts: dict[tuple[int, date], int] = {}
+
+    def __enter__(self) -> AdSpendStaging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove what is left of the staging folder."""
+        import shutil
+
+        if self.local:
+            if self.lake.fs.exists(self.folder):
+                self.lake.fs.rm(self.folder, recursive=True)
+        else:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _path(self, file_no: int, day: date) -> str:
+        return f"{self.folder}/{file_no}-{day.isoformat()}.parquet"
+
+    def add(self, file_no: int, rows: pl.DataFrame) -> None:
+        """Stage the rows (``ad_spend`` schema) of file ``file_no``, one Parquet file per day.
+
+        Days new to the file are encoded in one partitioned sink (one pass for the chunk's days);
+        a day the file comes back to is read, added up and rewritten.
+        """
+        from aicmo.models.lake import TABLES
+        from aicmo.storage.lake import conform
+
+        spec = TABLES[TABLE]
+        rows = _unique_keys(conform(rows, spec), spec.key)
+        again = [d for d in rows["date"].unique().to_list() if (file_no, d) in self.staged]
+        if again:
+            for day in again:
+                path = self.staged[(file_no, day)]
+                merged = pl.concat([pl.read_parquet(path), rows.filter(pl.col("date") == day)])
+                merged = _unique_keys(conform(merged, spec), spec.key)
+                merged.write_parquet(path, compression="zstd", statistics=True)
+                self.counts[(file_no, day)] = merged.height
+            rows = rows.filter(~pl.col("date").is_in(again))
+        if rows.height == 0:
+            return
+        counts = dict(rows.group_by("date").len().iter_rows())
+        rows.lazy().sink_parquet(
+            pl.PartitionBy(
+                self.folder,
+                key="date",
+                include_key=True,
+                file_path_provider=lambda args: f"{file_no}-{args.partition_keys['date'][0]}.parquet",
+            ),
+            compression="zstd",
+            statistics=True,
+            mkdir=True,
+        )
+        for day, n in counts.items():
+            self.staged[(file_no, day)] = self._path(file_no, day)
+            self.counts[(file_no, day)] = n
+
+    def commit(self, cover: Sequence[Coverage]) -> ReplaceResult:
+        """Put every staged day in the lake, replacing the covered platforms' and accounts' rows."""
+        existing = set(self.lake.partitions(TABLE))
+        by_day: dict[date, list[str]] = {}
+        for (_, day), path in sorted(self.staged.items()):
+            by_day.setdefault(day, []).append(path)
+        empty = pl.DataFrame(schema=AD_SPEND)
+        written = 0
+
+        def one_day(day: date) -> tuple[date, int, int, int]:
+            paths = by_day.get(day, [])
+            if day not in existing and len(paths) == 1 and self.local:
+                target = self.lake.partition_path(TABLE, day)
+                self.lake.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                rows = next(n for (_, d), n in self.counts.items() if d == day)
+                self.lake.fs.mv(paths[0], target)  # same file system: an atomic rename
+                return day, rows, 0, rows
+            new = pl.concat([pl.read_parquet(p) for p in paths]) if paths else empty
+            kept, replaced = empty, 0
+            if day in existing:
+                old = self.lake.read_partition(TABLE, day)
+                replaced = old.filter(_covered(cover, day)).height
+                kept = old.filter(~_covered(cover, day))
+            merged = pl.concat([kept, new], how="vertical")
+            if merged.height == 0:
+                if day in existing:
+                    self.lake.drop_partition(TABLE, day)
+                return day, 0, replaced, new.height
+            return day, self.lake.write_partition(TABLE, day, merged), replaced, new.height
+
+        days = sorted(set(by_day) | (set(_days(cover)) & existing))
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            results = list(pool.map(one_day, days))
+        counts = {day: n for day, n, _, _ in results}
+        counts.update({day: 0 for day in _days(cover) if day not in counts})  # covered, nothing left
+        written = sum(w for _, _, _, w in results)
+        return ReplaceResult(
+            rows_written=written,
+            rows_replaced=sum(r for _, _, r, _ in results),
+            days=dict(sorted(counts.items())),
+        )

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from aicmo.cli.console import console, progress_bar
 from aicmo.cli.tables import pairs_table, rows_table
-from aicmo.settings import get_settings
+from aicmo.settings import Settings, get_settings
 from aicmo.wiring import engine, settings_overrides
 
 
@@ -66,6 +67,23 @@ def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[st
     return results
 
 
+def demo_rates(settings: Settings) -> Path | None:
+    """Write ``$AICMO_HOME/rates.csv`` (EUR to USD) for the fake Stripe's EUR payments, unless rates
+    are configured, the home already has that file, or the reporting currency is not USD (the file's
+    rates are to USD). Settings are re-read so the file is used from now on."""
+    from aicmo.fakes.data import stripe_rates_csv
+    from aicmo.settings import DEFAULT_RATES_FILE, reset_settings
+
+    money = settings.currency
+    path = settings.home / DEFAULT_RATES_FILE
+    if money.rates_file or money.rates_url or money.reporting_currency != "USD" or path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(stripe_rates_csv())
+    reset_settings()
+    return path
+
+
 PIPELINE_STEP = "daily pipeline: enrich, revenue, aggregate, score"
 PUBLISH_STEP = "publish a campaign: email, SMS, push, webhooks (phase 2)"
 MEDIA_STEP = "media: ingest creatives, near-duplicates, suggestions (phase 4)"
@@ -92,6 +110,10 @@ def run_demo(
     settings = get_settings()
     console.rule("[bold]AICMO demo")
     console.print(f"home: {settings.home}   store: {settings.resolved_database_url}")
+    rates = demo_rates(settings)
+    if rates:
+        console.print(f"exchange rates for the fake Stripe's EUR payments: {rates}")
+        settings = get_settings()
     engine()  # the embedded store creates and migrates itself here
     started = time.perf_counter()
     generated: dict[str, Any] = {}

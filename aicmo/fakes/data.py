@@ -145,6 +145,22 @@ def github_search(email: str) -> dict[str, Any]:
     return {"total_count": len(items), "incomplete_results": False, "items": items}
 
 
+STRIPE_CURRENCIES = ("usd", "eur")
+"""The currencies of the fake Stripe's payments (one in five is in euros)."""
+
+
+def stripe_rates_csv() -> str:
+    """A rates CSV (``date,currency,rate``, units of USD per unit) covering the fake Stripe's payments:
+    a EUR rate on the first of each month of 2025-2027, drifting a little, as a central bank
+    publishes them. The demo writes it to ``$AICMO_HOME/rates.csv`` so the orders convert to USD."""
+    lines = ["date,currency,rate"]
+    for index in range(36):
+        year, month = 2025 + index // 12, index % 12 + 1
+        rate = 1.08 + 0.02 * ((index * 7) % 5 - 2) / 2
+        lines.append(f"{year}-{month:02d}-01,EUR,{rate:.4f}")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class StripeData:
     """Customers (newest first), their charges and payment intents, generated from emails."""
@@ -192,7 +208,7 @@ class StripeData:
     ) -> None:
         n = len(self.charges)
         created = rng.randrange(after, end)
-        currency = "eur" if rng.random() < 0.2 else "usd"
+        currency = STRIPE_CURRENCIES[1] if rng.random() < 0.2 else STRIPE_CURRENCIES[0]
         amount = round(rng.lognormvariate(8.5, 0.8))  # median ~ 49.00
         status = "failed" if rng.random() < 0.06 else "succeeded"
         refunded = amount // 2 if status == "succeeded" and rng.random() < 0.05 else 0

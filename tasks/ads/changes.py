@@ -140,6 +140,34 @@ def budget_changes(
     ]
 
 
+def find_ad_sets(
+    ad_sets: Sequence[AdSetInfo], wanted: Sequence[str], campaign: str | None = None
+) -> list[AdSetInfo]:
+    """The ad sets named by ``wanted`` (each an id, or a name within ``campaign`` if given).
+
+    A name or id the platform does not have, or a name shared by ad sets of several campaigns, is
+    an ``InputError`` naming it (and, for a shared name, the campaigns to choose from).
+    """
+    from aicmo.errors import InputError
+
+    pool = [a for a in ad_sets if campaign is None or a.campaign == campaign]
+    found: list[AdSetInfo] = []
+    for key in wanted:
+        by_id = [a for a in pool if a.id == key]
+        matches = by_id or [a for a in pool if a.name == key]
+        if not matches:
+            where = f" in campaign {campaign!r}" if campaign else ""
+            names = ", ".join(sorted({repr(a.name) for a in pool})) or "none"
+            raise InputError(f"no ad set {key!r}{where} on the platform (it has {names})")
+        if len(matches) > 1:
+            campaigns = ", ".join(sorted({repr(a.campaign) for a in matches}))
+            raise InputError(
+                f"{len(matches)} ad sets are named {key!r} (campaigns {campaigns}): pass --campaign or the id"
+            )
+        found.append(matches[0])
+    return found
+
+
 def recent_change_rows(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
     """The latest logged changes as flat rows, newest first."""
     from aicmo.storage.ads import recent_changes

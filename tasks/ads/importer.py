@@ -1,14 +1,18 @@
 """Import ad-platform report files into the lake's ``ad_spend``: read, convert, replace.
 
-All files of one import are read first; amounts are converted to the reporting currency (a file in
-another currency needs a rates table, else the import stops naming the currency); then, per
-platform and account, the days the files cover are replaced in the lake, so reimporting an
-overlapping range never counts a day twice, and two files of one account imported together (say,
-one per campaign) both stay.
+Each file is streamed in pieces of whole records; each piece's amounts are converted to the
+reporting currency (a file in another currency needs a rates table, else the import stops naming
+the currency) and every day it completes is staged on disk, so memory holds about one piece
+whatever the file's size. Only when all files of the import are read does the lake change: per
+platform and account, the days the files cover are replaced, so reimporting an overlapping range
+never counts a day twice, two files of one account imported together (say, one per campaign)
+both stay, and a failure anywhere writes nothing.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,13 +23,20 @@ from sqlalchemy import Engine
 
 from aicmo.errors import InputError
 from aicmo.models.lake import AD_SPEND
-from aicmo.storage.ads import Coverage, replace_ad_spend
+from aicmo.storage.ads import AdSpendStaging, Coverage
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.runs import record_partitions
-from aicmo.tasks.ads.rates import RatesSource
-from aicmo.tasks.ads.report_reader import ParsedReport, read_report
-from aicmo.tasks.analytics.currency import convert
+from aicmo.tasks.ads.report_reader import (
+    MAX_REJECTS_SHOWN,
+    ParsedReport,
+    has_header,
+    read_report,
+    utf8_chunks,
+)
+from aicmo.tasks.analytics.rates import RatesSource, to_reporting
+
+ADS_RATES_HINT = "pass --rates FILE, set AICMO_RATES_FILE (CSV: date,currency,rate) or AICMO_RATES_URL"
 
 
 @dataclass
@@ -58,49 +69,125 @@ class ImportReport:
         }
 
 
-def to_lake_rows(rows: pl.DataFrame, rates: RatesSource, reporting_currency: str) -> pl.DataFrame:
+def to_lake_rows(
+    rows: pl.DataFrame, rates: RatesSource, reporting_currency: str, *, hint: str = ADS_RATES_HINT
+) -> pl.DataFrame:
     """Normalized report rows in the ``ad_spend`` schema, money converted to ``reporting_currency``.
 
     ``rates`` is a rates table, or a fetcher called with the foreign currencies and the rows'
     first and last day (rates through the gateway), or None when every row is in the reporting
-    currency.
+    currency; ``hint`` says what to fix when a currency has no rate.
     """
-    reporting = reporting_currency.upper()
     frame = rows.rename({"spend": "spend_local", "conversion_value": "conversion_value_local"})
-    foreign = sorted(c for c in frame["currency"].unique().drop_nulls().to_list() if c != reporting)
-    if callable(rates):
-        rates = rates(foreign, frame["date"].min(), frame["date"].max()) if foreign else None  # type: ignore[arg-type]
-    if foreign and rates is None:
-        raise InputError(
-            f"amounts in {', '.join(foreign)} need rates to {reporting}: "
-            "pass --rates FILE, set AICMO_ADS_RATES_FILE (CSV: date,currency,rate) or AICMO_ADS_RATES_URL"
-        )
-    if rates is not None:
-        frame = convert(frame, "spend_local", "currency", "date", rates, reporting, out="spend")
-        frame = convert(
-            frame, "conversion_value_local", "currency", "date", rates, reporting, out="conversion_value"
-        )
-    else:
-        frame = frame.with_columns(
-            pl.col("spend_local").alias("spend"), pl.col("conversion_value_local").alias("conversion_value")
-        )
+    frame = to_reporting(
+        frame,
+        {"spend_local": "spend", "conversion_value_local": "conversion_value"},
+        "currency",
+        "date",
+        rates,
+        reporting_currency,
+        hint=hint,
+    )
     return frame.with_columns(pl.lit(None, pl.Int64).alias("campaign_id")).select(
         pl.col(c).cast(t) for c, t in AD_SPEND.items()
     )
 
 
-def _coverage(parsed: list[ParsedReport]) -> list[Coverage]:
-    """Per platform and account, the union of the files' date ranges."""
-    spans: dict[tuple[str, str], tuple[date, date]] = {}
-    for report in parsed:
-        if report.start is None or report.end is None or report.rows.height == 0:
-            continue
-        pairs = report.rows.select("platform", "account").unique().iter_rows()
-        for platform, account in pairs:
-            key = (str(platform), str(account))
-            start, end = spans.get(key, (report.start, report.end))
-            spans[key] = (min(start, report.start), max(end, report.end))
-    return [Coverage(p, a, s, e) for (p, a), (s, e) in sorted(spans.items())]
+CHUNK_BYTES = 512 * 1024
+"""UTF-8 bytes of a report read at a time: whole records, parsed, converted and staged per day.
+Peak memory grows with it (a year of 1,000 ad sets, generic CSV of 25.5 MB: 38 MB of growth at
+512 KB, 63 MB at 1 MB, 134 MB at 4 MB) while the time hardly changes above 512 KB
+(docs/BENCHMARKS.md)."""
+
+
+def _remembered(rates: RatesSource) -> RatesSource:
+    """A fetcher that asks its source again only for currencies or days it was not asked for yet
+    (a streamed file asks once per chunk)."""
+    if not callable(rates):
+        return rates
+    fetch = rates
+    asked: list[tuple[set[str], date, date]] = []
+    tables: list[pl.DataFrame] = []
+
+    def remembered(currencies: list[str], start: date, end: date) -> pl.DataFrame | None:
+        if not any(set(currencies) <= c and s <= start and end <= e for c, s, e in asked):
+            table = fetch(currencies, start, end)
+            if table is None:
+                return None
+            asked.append((set(currencies), start, end))
+            tables.append(table)
+        return pl.concat(tables).unique(["date", "currency"], keep="last").sort("currency", "date")
+
+    return remembered
+
+
+@dataclass
+class _FileState:
+    """What one streamed file has shown so far."""
+
+    file_no: int
+    parsed: ParsedReport | None = None  # the first chunk's (format, date format, declared range)
+    rows: int = 0
+    first_day: date | None = None
+    last_day: date | None = None
+    pairs: set[tuple[str, str]] = field(default_factory=set)
+    held: pl.DataFrame | None = None  # rows of the day the last chunk ended in (it may go on)
+
+    def seen(self, rows: pl.DataFrame) -> None:
+        if rows.height == 0:
+            return
+        self.rows += rows.height
+        low, high = rows["date"].min(), rows["date"].max()
+        assert isinstance(low, date) and isinstance(high, date)
+        self.first_day = low if self.first_day is None else min(self.first_day, low)
+        self.last_day = high if self.last_day is None else max(self.last_day, high)
+        self.pairs.update(
+            (str(p), str(a)) for p, a in rows.select("platform", "account").unique().iter_rows()
+        )
+
+    def coverage(self) -> list[Coverage]:
+        """The file's platforms and accounts over its date-range line, else over its first to last day."""
+        parsed = self.parsed
+        start, end = self.first_day, self.last_day
+        if parsed is not None and parsed.declared_range:
+            start, end = parsed.start, parsed.end
+        if start is None or end is None:
+            return []
+        return [Coverage(p, a, start, end) for p, a in sorted(self.pairs)]
+
+
+def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedReport]:
+    """A report read chunk by chunk: the first chunk (at least up to the header and a dated
+    record) decides the format and the date style, and a file whose first chunk reads
+    month-first and day-first alike is read whole, so every date decides; later chunks are the
+    header line plus a run of records."""
+    pieces = utf8_chunks(path, chunk_bytes)
+    first = b""
+    for piece in pieces:  # the first chunk reaches at least past the header
+        first += piece
+        if has_header(first, path):
+            break
+    second = next(pieces, None)
+    parsed = read_report(path, data=first, **options)
+    while second is not None and parsed.date_format is None:  # no dated record yet: read on
+        first += second
+        second = next(pieces, None)
+        parsed = read_report(path, data=first, **options)
+    if second is not None and parsed.date_guessed:
+        whole = b"".join([first, second, *pieces])
+        yield read_report(path, data=whole, **options)
+        return
+    yield parsed
+    if second is None:
+        return
+    header = first.split(b"\n", parsed.header_index + 1)[parsed.header_index] + b"\n"
+    line = parsed.header_index + 2 + parsed.records
+    for piece in itertools.chain([second], pieces):
+        chunk = read_report(
+            path, data=header + piece, date_format=parsed.date_format, first_line=line, **options
+        )
+        line += chunk.records
+        yield chunk
 
 
 def import_reports(
@@ -113,40 +200,87 @@ def import_reports(
     currency: str | None = None,
     account: str | None = None,
     day_first: bool = False,
+    rates_hint: str = ADS_RATES_HINT,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> ImportReport:
     """Import report files into ``ad_spend``; with ``engine``, note the days written for the KPIs.
 
-    Raises ``InputError`` (nothing written) when a file is unreadable, not a known format, lacks a
-    required column, or has amounts in a currency without a rate; rows with a bad value are left
-    out and listed in ``rejected``.
+    Each file is streamed ``chunk_bytes`` at a time: a chunk's records are parsed, converted to the
+    reporting currency and staged per day as soon as the day is complete, so memory holds about
+    one chunk, whatever the file's size. The lake changes only once every file is read: then, per
+    platform and account, the days the files cover are replaced. Raises ``InputError`` (nothing
+    written) when a file is unreadable, not a known format, lacks a required column, or has
+    amounts in a currency without a rate; rows with a bad value are left out and listed in
+    ``rejected``.
     """
     if not paths:
         raise InputError("no report files given")
-    parsed = [read_report(p, currency=currency, account=account, day_first=day_first) for p in paths]
     report = ImportReport(reporting_currency=reporting_currency.upper())
-    for p in parsed:
-        report.warnings += p.warnings
-        report.rejected += p.rejected
-        report.rejected_rows += p.rejected_rows
-        report.files.append(
-            {
-                "path": str(p.path),
-                "format": p.format.name,
-                "rows": p.rows.height,
-                "start": p.start,
-                "end": p.end,
-            }
-        )
-    rows = pl.concat([p.rows for p in parsed], how="vertical")
-    lake_rows = to_lake_rows(rows, rates, reporting_currency)
-    cover = _coverage(parsed)
-    result = replace_ad_spend(lake, lake_rows, cover)
+    source = _remembered(rates)
+    currencies: set[str] = set()
+    options: dict[str, Any] = {"currency": currency, "account": account, "day_first": day_first}
+    cover: list[Coverage] = []
+    with AdSpendStaging(lake) as staging:
+
+        def stage(state: _FileState, rows: pl.DataFrame) -> None:
+            if rows.height == 0:
+                return
+            lake_rows = to_lake_rows(rows, source, reporting_currency, hint=rates_hint)
+            report.spend += float(lake_rows["spend"].sum() or 0.0)
+            currencies.update(lake_rows["currency"].drop_nulls().unique().to_list())
+            staging.add(state.file_no, lake_rows)
+
+        for file_no, path in enumerate(paths):
+            state = _FileState(file_no)
+            rejected: list[str] = []
+            for chunk in _chunks(path, chunk_bytes, **options):
+                if state.parsed is None:
+                    state.parsed = chunk
+                    report.warnings += chunk.warnings
+                rejected += chunk.rejected
+                report.rejected_rows += chunk.rejected_rows
+                rows = chunk.rows
+                state.seen(rows)
+                if state.held is not None:
+                    rows = pl.concat([state.held, rows], how="vertical")
+                if rows.height == 0:
+                    continue
+                boundary = rows["date"][-1]
+                state.held = rows.filter(pl.col("date") == boundary)
+                stage(state, rows.filter(pl.col("date") != boundary))
+            if state.held is not None:
+                stage(state, state.held)
+            report.rejected += rejected[:MAX_REJECTS_SHOWN]
+            assert state.parsed is not None
+            parsed = state.parsed
+            start, end = (
+                (parsed.start, parsed.end) if parsed.declared_range else (state.first_day, state.last_day)
+            )
+            report.files.append(
+                {
+                    "path": str(path),
+                    "format": parsed.format.name,
+                    "rows": state.rows,
+                    "start": start,
+                    "end": end,
+                }
+            )
+            report.rows_written += state.rows
+            cover += state.coverage()
+        result = staging.commit(_merged(cover))
     if engine is not None and result.days:
         with transaction(engine) as session:
             record_partitions(session, "ad_spend", result.days)
-    report.rows_written = result.rows_written
     report.rows_replaced = result.rows_replaced
     report.days_written = len(result.days)
-    report.spend = float(lake_rows["spend"].sum() or 0.0)
-    report.currencies = sorted(lake_rows["currency"].unique().drop_nulls().to_list())
+    report.currencies = sorted(currencies)
     return report
+
+
+def _merged(cover: list[Coverage]) -> list[Coverage]:
+    """Per platform and account, the union of the files' date ranges."""
+    spans: dict[tuple[str, str], tuple[date, date]] = {}
+    for c in cover:
+        start, end = spans.get((c.platform, c.account), (c.start, c.end))
+        spans[(c.platform, c.account)] = (min(start, c.start), max(end, c.end))
+    return [Coverage(p, a, s, e) for (p, a), (s, e) in sorted(spans.items())]

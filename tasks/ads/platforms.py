@@ -70,8 +70,9 @@ class PlatformError(AicmoError):
         self.attempts = 1
 
     def __str__(self) -> str:
+        """One line: the platform, its own message (whitespace and line breaks folded), the status."""
         status = f" (HTTP {self.http_status})" if self.http_status else ""
-        return f"{self.platform}: {self.message}{status}"
+        return f"{self.platform}: {' '.join(self.message.split())}{status}"
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from typing import Any
 
 from prefect import task
 
+from aicmo.settings import CurrencySettings
 from aicmo.storage.db import get_engine
 from aicmo.storage.lake import Lake
 from aicmo.tasks.ads.importer import ImportReport, import_reports
 from aicmo.tasks.ads.pacing import Flight, pace_flights
-from aicmo.tasks.ads.rates import RatesSource, gateway_rates
 from aicmo.tasks.ads.roi import RoiReport, roi_report, write_daily_roi
-from aicmo.tasks.analytics.currency import load_rates_csv
+from aicmo.tasks.analytics.rates import configured_rates, rates_hint
 
 
 @task(name="import-ad-reports", persist_result=False)
@@ -25,36 +25,32 @@ def import_ad_reports_task(
     lake_root: str,
     database_url: str,
     paths: list[str],
-    rates_path: str | None,
-    reporting_currency: str,
+    currency: CurrencySettings,
     day_first: bool = False,
-    rates_url: str | None = None,
 ) -> ImportReport:
     """Import a batch of report files into ``ad_spend`` (each platform/account's days replaced).
 
-    Rates come from ``rates_path`` (CSV), else from a Frankfurter server at ``rates_url`` through
+    Rates come from the configured CSV file, else from the configured Frankfurter server through
     the gateway.
     """
-    rates: RatesSource = None
-    if rates_path:
-        rates = load_rates_csv(Path(rates_path))
-    elif rates_url:
-        rates = gateway_rates(rates_url, reporting_currency)
     return import_reports(
         [Path(p) for p in paths],
         Lake(lake_root),
         engine=get_engine(database_url),
-        rates=rates,
-        reporting_currency=reporting_currency,
+        rates=configured_rates(currency),
+        reporting_currency=currency.reporting_currency,
         day_first=day_first,
+        rates_hint=rates_hint(currency),
     )
 
 
 @task(name="ads-roi", persist_result=False)
-def ads_roi_task(lake_root: str, start: date | None, end: date | None) -> tuple[RoiReport, int]:
+def ads_roi_task(
+    lake_root: str, start: date | None, end: date | None, currency: CurrencySettings | None = None
+) -> tuple[RoiReport, int]:
     """Cost and return roll-ups of the window; writes ``ads_roi_daily`` and returns the days written."""
     lake = Lake(lake_root)
-    report = roi_report(lake, start, end)
+    report = roi_report(lake, start, end, currency=currency)
     return report, len(write_daily_roi(lake, report))
 
 

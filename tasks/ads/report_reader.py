@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -67,6 +68,11 @@ class ParsedReport:
     warnings: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     rejected_rows: int = 0
+    date_format: str | None = None  # the strptime format its dates were read with
+    date_guessed: bool = False  # month-first vs day-first read both ways (decided by ``day_first``)
+    declared_range: bool = False  # start/end came from the report's date-range line
+    records: int = 0  # data records read below the header (totals and bad rows included)
+    header_index: int = 0  # lines above the header (title, date range)
 
 
 def _utf16_to_utf8(raw: bytes, encoding: str) -> bytes:
@@ -133,6 +139,19 @@ def _find_header(head: str, path: Path) -> tuple[int, list[str], str, ReportForm
         )
     _, index, headers, sep, fmt = best
     return index, headers, sep, fmt
+
+
+def has_header(data: bytes, path: Path) -> bool:
+    """Whether ``data`` (whole lines from the file's start) holds its header line, or enough lines
+    that a header would have been found (then reading it says what the file looked like)."""
+    head = data[:SNIFF_BYTES].decode("utf-8", errors="replace")
+    if head.count("\n") >= HEADER_SEARCH_LINES:
+        return True
+    try:
+        _find_header(head, path)
+    except InputError:
+        return False
+    return True
 
 
 def _declared_range(preamble: list[str], day_first: bool) -> tuple[date | None, date | None]:
@@ -282,12 +301,16 @@ def read_report(
     account: str | None = None,
     day_first: bool = False,
     data: bytes | None = None,
+    date_format: str | None = None,
+    first_line: int | None = None,
 ) -> ParsedReport:
     """Normalized rows of one report file (``data`` instead of reading ``path`` when given).
 
     ``currency`` and ``account`` fill in what a file does not say (Google's UI leaves both out
     unless the "Currency code" and "Customer ID" columns were added); ``day_first`` decides dates
-    such as 03/11/2026 that read both ways.
+    such as 03/11/2026 that read both ways. A streamed file's later chunks (its header line
+    followed by a run of its records) pass the ``date_format`` its first chunk was read with and
+    the file's line number of their first record (``first_line``), so rejects name file lines.
     """
     try:
         raw = _to_utf8(path.read_bytes() if data is None else data, path)
@@ -354,7 +377,7 @@ def read_report(
     date_col = str(used["date"])
     date_text = _clean_text(date_col)
     dates = frame.lazy().filter(kept).select(date_text.unique()).collect().to_series()
-    date_fmt, guessed = _date_format(dates, day_first)
+    date_fmt, guessed = (date_format, False) if date_format else _date_format(dates, day_first)
     if guessed:
         style = "day-first" if date_fmt == DAY_FIRST else "month-first"
         warnings.append(
@@ -362,6 +385,7 @@ def read_report(
             f"({'unset' if day_first else 'set'} --day-first / AICMO_ADS_DAY_FIRST to change)"
         )
     start, end = _declared_range(preamble, day_first)
+    declared = start is not None
     parsed_date = date_text.str.to_date(date_fmt, strict=False) if date_fmt else pl.lit(None, pl.Date)
     columns = [
         pl.col("__line"),
@@ -402,9 +426,10 @@ def read_report(
         *((pl.col(f"__bad_{f}"), f"{used.get(f)} is not a number") for f in numeric),
     ]
     # One lazy pass: totals out, every column cleaned (shared sub-expressions computed once), bad rows flagged.
+    records = frame.height
     rows = (
         frame.lazy()
-        .with_row_index("__line", offset=index + 2)
+        .with_row_index("__line", offset=index + 2 if first_line is None else first_line)
         .filter(kept)
         .select(columns)
         .with_columns(pl.any_horizontal(cond for cond, _ in checks).alias("__bad"))
@@ -452,4 +477,73 @@ def read_report(
         warnings=warnings,
         rejected=rejected,
         rejected_rows=bad.height,
+        date_format=date_fmt,
+        date_guessed=guessed,
+        declared_range=declared,
+        records=records,
+        header_index=index,
     )
+
+
+def utf8_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    """The file as UTF-8 (UTF-16 transcoded, a byte-order mark dropped, an Excel cp1252 re-save
+    decoded) in pieces of about ``chunk_bytes`` that end at a line break outside quotes, so each
+    piece holds whole records. The first piece starts with the file's preamble and header.
+    """
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    with handle:
+        head = handle.read(4)
+        decoder: codecs.IncrementalDecoder | None = None
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            decoder = codecs.getincrementaldecoder("utf-16")()
+        elif len(head) > 1 and head[1:2] == b"\x00" and head[0:1] != b"\x00":
+            decoder = codecs.getincrementaldecoder("utf-16-le")()
+        elif head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:]
+        pending = b""
+        block = head  # bytes read but not yet converted (a UTF-8 block ends at a line break)
+        while True:
+            more = handle.read(chunk_bytes if decoder is None else 2 * chunk_bytes)
+            block += more
+            last = not more
+            if decoder is not None:
+                text, block = decoder.decode(block, final=last).encode("utf-8"), b""
+            else:
+                cut = len(block) if last else block.rfind(b"\n") + 1
+                text, block = _as_utf8(block[:cut]), block[cut:]
+            pending += text
+            while len(pending) >= chunk_bytes or (last and pending):
+                cut = len(pending) if last else _record_end(pending)
+                if cut <= 0:
+                    break
+                yield pending[:cut]
+                pending = pending[cut:]
+            if last:
+                return
+
+
+def _as_utf8(block: bytes) -> bytes:
+    """A run of whole lines as UTF-8: as they are when valid, else read as cp1252 (an Excel re-save)."""
+    if block.isascii():
+        return block
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return block.decode("cp1252", errors="replace").encode("utf-8")
+    return block
+
+
+def _record_end(data: bytes) -> int:
+    """The end (after the line break) of the last whole record in ``data``, or 0 if there is none:
+    a line break with an even number of quotes before it is outside any quoted field."""
+    quotes = data.count(b'"')
+    pos = data.rfind(b"\n")
+    while pos >= 0:
+        after = data.count(b'"', pos)
+        if (quotes - after) % 2 == 0:
+            return pos + 1
+        pos = data.rfind(b"\n", 0, pos)
+    return 0

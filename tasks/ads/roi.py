@@ -16,7 +16,9 @@ from datetime import date
 
 import polars as pl
 
+from aicmo.settings import CurrencySettings
 from aicmo.storage.lake import Lake
+from aicmo.tasks.analytics.orders import reporting_orders
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "platform": ("platform",),
@@ -122,9 +124,17 @@ class RoiReport:
 
 
 def roi_report(
-    lake: Lake, start: date | None = None, end: date | None = None, model: str = DEFAULT_MODEL
+    lake: Lake,
+    start: date | None = None,
+    end: date | None = None,
+    model: str = DEFAULT_MODEL,
+    *,
+    currency: CurrencySettings | None = None,
 ) -> RoiReport:
-    """Every roll-up of the window from the lake (attribution, orders and KPIs joined where present)."""
+    """Every roll-up of the window from the lake (attribution, orders and KPIs joined where present).
+
+    Orders are converted to the reporting currency of ``currency`` (default: the environment's)
+    before they are summed beside the spend, which the import already converted."""
     ad_spend = lake.scan("ad_spend", start, end)
     by = {level: metrics_by(ad_spend, keys).collect() for level, keys in LEVELS.items()}
     if lake.partitions("attribution"):
@@ -143,7 +153,7 @@ def roi_report(
         )
     if lake.partitions("orders"):
         orders = (
-            lake.scan("orders", start, end)
+            reporting_orders(lake.scan("orders", start, end), currency)
             .group_by(pl.col("ts").dt.date().alias("day"))
             .agg(pl.col("amount").sum().alias("orders_revenue"))
         )

@@ -78,9 +78,18 @@ def load_rates_csv(path: Path) -> pl.DataFrame:
 
 
 def _unknown(
-    frame: pl.LazyFrame, currency_col: str, date_col: str, rates: pl.DataFrame, reporting: str
+    frame: pl.LazyFrame,
+    currency_col: str,
+    date_col: str,
+    rates: pl.DataFrame,
+    reporting: str,
+    hint: str = "",
+    what: str = "",
 ) -> None:
-    """Raise naming the first currency (and date) that has no rate on or before its amount's date."""
+    """Raise naming the first currency (and date) that has no rate on or before its amount's date;
+    ``what`` says whose amounts they are and ``hint`` what to fix."""
+    lead = f"{what}: " if what else ""
+    tail = f"; {hint}" if hint else ""
     needed = (
         frame.filter(pl.col(currency_col).is_not_null() & (pl.col(currency_col) != reporting))
         .group_by(currency_col)
@@ -95,13 +104,15 @@ def _unknown(
     if unknown:
         known = sorted({*rates["currency"].unique().to_list(), reporting})
         raise InputError(
-            f"unknown currency {', '.join(unknown)}: no rate to {reporting} (rates known for {', '.join(known)})"
+            f"{lead}unknown currency {', '.join(unknown)}: no rate to {reporting} "
+            f"(rates known for {', '.join(known)}){tail}"
         )
     early = checked.filter(pl.col("first_needed") < pl.col("first_rate"))
     if early.height:
         row = early.row(0, named=True)
         raise InputError(
-            f"no {row[currency_col]} rate on or before {row['first_needed']} (first rate: {row['first_rate']})"
+            f"{lead}no {row[currency_col]} rate on or before {row['first_needed']} "
+            f"(first rate: {row['first_rate']}){tail}"
         )
 
 
@@ -114,6 +125,8 @@ def convert(
     reporting_currency: str,
     *,
     out: str | None = None,
+    hint: str = "",
+    what: str = "",
 ) -> FrameT:
     """``frame`` with ``amount_col`` converted to ``reporting_currency`` (into ``out`` if given).
 
@@ -122,7 +135,7 @@ def convert(
     """
     reporting = reporting_currency.upper()
     lazy = frame.lazy()
-    _unknown(lazy, currency_col, date_col, rates, reporting)
+    _unknown(lazy, currency_col, date_col, rates, reporting, hint, what)
     when_type = lazy.collect_schema()[date_col]  # a Date, or a Datetime such as an order's ``ts``
     table = rates.lazy().select(
         pl.col("date").cast(when_type).alias(_RATE_DATE),

@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 from prefect import task
 
-from aicmo.settings import AnalyticsSettings
+from aicmo.settings import AnalyticsSettings, CurrencySettings
 from aicmo.storage.db import get_engine, transaction
 from aicmo.storage.lake import Lake
 from aicmo.storage.runs import record_partitions
@@ -90,10 +90,14 @@ def trends_task(
 
 @task(name="build-scores", persist_result=False)
 def build_scores_task(
-    lake_root: str, as_of: date, settings: AnalyticsSettings, tier_method: TierMethod = "thresholds"
+    lake_root: str,
+    as_of: date,
+    settings: AnalyticsSettings,
+    tier_method: TierMethod = "thresholds",
+    currency: CurrencySettings | None = None,
 ) -> dict[str, Any]:
     """Compute engagement, LTV, tiers and RFM for ``as_of`` into the lake's ``ltv`` snapshot."""
-    return build_scores(Lake(lake_root), as_of, settings, tier_method=tier_method)
+    return build_scores(Lake(lake_root), as_of, settings, tier_method=tier_method, currency=currency)
 
 
 @task(name="store-scores", persist_result=False)
@@ -104,7 +108,11 @@ def store_scores_task(database_url: str, lake_root: str, as_of: date, scored_at:
 
 @task(name="build-cohorts", persist_result=False)
 def build_cohorts_task(
-    lake_root: str, as_of: date, artifacts_dir: str, period: Period = "month"
+    lake_root: str,
+    as_of: date,
+    artifacts_dir: str,
+    period: Period = "month",
+    currency: CurrencySettings | None = None,
 ) -> dict[str, Any]:
     """Cohort tables and heatmaps for ``as_of``."""
-    return build_cohorts(Lake(lake_root), as_of, Path(artifacts_dir), period=period)
+    return build_cohorts(Lake(lake_root), as_of, Path(artifacts_dir), period=period, currency=currency)

@@ -20,13 +20,14 @@ import polars as pl
 
 from aicmo import clock
 from aicmo.models.lake import COHORT_RETENTION, LTV
-from aicmo.settings import AnalyticsSettings
+from aicmo.settings import AnalyticsSettings, CurrencySettings
 from aicmo.storage.db import get_engine
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.cohorts import Period, cohort_table, heatmap_png
 from aicmo.tasks.analytics.contact_scores import write_scores
 from aicmo.tasks.analytics.engagement import ACTIVITY_TYPES, engagement_scores
 from aicmo.tasks.analytics.ltv import compute_ltv
+from aicmo.tasks.analytics.orders import reporting_orders
 from aicmo.tasks.analytics.tiers import DEFAULT_TIER_QUANTILES, assign_tiers, rfm_segments
 
 TierMethod = Literal["thresholds", "quantiles"]
@@ -53,10 +54,14 @@ def build_scores(
     *,
     tier_method: TierMethod = "thresholds",
     tier_quantiles: Mapping[str, float] | None = None,
+    currency: CurrencySettings | None = None,
 ) -> dict[str, Any]:
-    """Compute every contact's scores as of ``as_of``, write the ``ltv`` snapshot, return a summary."""
+    """Compute every contact's scores as of ``as_of``, write the ``ltv`` snapshot, return a summary.
+
+    Order amounts are converted to the reporting currency of ``currency`` first (default: the
+    environment's), so revenue, spend and LTV add up one currency."""
     ltv = compute_ltv(
-        lake.scan("orders", end=as_of),
+        reporting_orders(lake.scan("orders", end=as_of), currency),
         as_of,
         horizon_days=settings.ltv_horizon_days,
         discount_rate_annual=settings.ltv_discount_rate_annual,
@@ -117,10 +122,20 @@ def store_scores(database_url: str, lake: Lake, as_of: date, scored_at: datetime
 
 
 def build_cohorts(
-    lake: Lake, as_of: date, artifacts_dir: Path, *, period: Period = "month"
+    lake: Lake,
+    as_of: date,
+    artifacts_dir: Path,
+    *,
+    period: Period = "month",
+    currency: CurrencySettings | None = None,
 ) -> dict[str, Any]:
-    """Order and activity cohorts as of ``as_of``: lake table ``cohort_retention`` plus heatmap PNGs."""
-    orders = lake.scan("orders", end=as_of).filter(pl.col("amount") > 0).select("contact_id", "ts", "amount")
+    """Order and activity cohorts as of ``as_of``: lake table ``cohort_retention`` plus heatmap PNGs
+    (order revenue in the reporting currency of ``currency``, default: the environment's)."""
+    orders = (
+        reporting_orders(lake.scan("orders", end=as_of), currency)
+        .filter(pl.col("amount") > 0)
+        .select("contact_id", "ts", "amount")
+    )
     activity = (
         lake.scan("events", end=as_of).filter(pl.col("type").is_in(ACTIVITY_TYPES)).select("contact_id", "ts")
     )

@@ -226,3 +226,63 @@ def test_bulk_day_write_keeps_the_first_of_rows_repeating_a_key(lake: Lake) -> N
     )
     assert lake.write_new_partitions("ad_spend", rows) == {date(2026, 11, 1): 1, date(2026, 11, 2): 1}
     assert lake.scan("ad_spend").collect().sort("date")["spend"].to_list() == [1.0, 2.0]
+
+
+def _lake_rows(lake: Lake) -> pl.DataFrame:
+    return (
+        lake.scan("ad_spend")
+        .collect()
+        .drop("dt")
+        .sort("date", "platform", "account", "campaign", "ad_set", "ad")
+    )
+
+
+@pytest.mark.parametrize("chunk_bytes", [64, 300])
+def test_streamed_in_small_chunks_the_import_equals_reading_each_file_whole(
+    tmp_path: Path, chunk_bytes: int
+) -> None:
+    """Chunks of a few lines (records cut anywhere, days split across chunks) change nothing."""
+    rates = load_rates_csv(RATES)
+    files = [GOOGLE_UTF16, GOOGLE_DAY_FIRST, META, GENERIC]
+    whole, small = Lake(str(tmp_path / "whole")), Lake(str(tmp_path / "small"))
+    one = import_reports(files, whole, rates=rates)
+    many = import_reports(files, small, rates=rates, chunk_bytes=chunk_bytes)
+    assert _lake_rows(small).equals(_lake_rows(whole))
+    assert (many.rows_written, many.days_written, many.rejected_rows) == (
+        one.rows_written,
+        one.days_written,
+        one.rejected_rows,
+    )
+    assert many.rejected == one.rejected and many.warnings == one.warnings and many.files == one.files
+    assert many.spend == pytest.approx(one.spend)
+    again = import_reports([META, GOOGLE_DAY_FIRST], small, rates=rates, chunk_bytes=chunk_bytes)
+    assert again.rows_replaced == again.rows_written and _lake_rows(small).equals(_lake_rows(whole))
+
+
+def test_streamed_file_out_of_day_order_with_quoted_line_breaks_adds_up(lake: Lake, tmp_path: Path) -> None:
+    path = tmp_path / "unsorted.csv"
+    path.write_text(
+        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n"
+        '2026-11-02,bing,1,"Winter\nSale",A,x,1,1.00,USD\n'
+        "2026-11-01,bing,1,Brand,A,x,2,2.00,USD\n"
+        '2026-11-02,bing,1,"Winter\nSale",A,x,4,4.00,USD\n'  # the same key again: summed, as one read does
+        "2026-11-01,bing,1,Brand,B,x,8,8.00,USD\n"
+        "2026-11-02,bing,1,Brand,A,x,16,16.00,USD\n"
+    )
+    report = import_reports([path], lake, chunk_bytes=40)
+    rows = _lake_rows(lake)
+    assert report.days_written == 2 and rows["spend"].sum() == 31.0
+    winter = rows.filter(pl.col("campaign") == "Winter\nSale")
+    assert winter["clicks"].to_list() == [5] and winter["spend"].to_list() == [5.0]
+    assert rows.height == 4
+
+
+def test_streamed_file_failing_in_a_later_chunk_writes_nothing(lake: Lake, tmp_path: Path) -> None:
+    path = tmp_path / "late_euros.csv"
+    lines = [f"2026-11-{d:02d},bing,1,Brand,A,x,10.00,USD" for d in range(1, 20)]
+    lines.append("2026-11-20,bing,1,Brand,A,x,10.00,EUR")
+    path.write_text("date,platform,account,campaign,ad_set,ad,spend,currency\n" + "\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"amounts in EUR need rates to USD"):
+        import_reports([path], lake, chunk_bytes=100)
+    assert lake.partitions("ad_spend") == []
+    assert not [p for p in Path(lake.table_path("ad_spend")).glob(".staging-*")]  # staging cleaned up

@@ -39,21 +39,7 @@ def print_frame(df: pl.DataFrame, title: str) -> None:
     console.print(table)
 
 
-def _rates(path: Path | None) -> Any:
-    """The rates file given or configured, else (with AICMO_ADS_RATES_URL) rates through the gateway."""
-    from aicmo.tasks.ads.rates import gateway_rates
-    from aicmo.tasks.analytics.currency import load_rates_csv
-
-    settings = get_settings()
-    chosen = path or settings.ads.rates_file
-    if chosen:
-        return load_rates_csv(chosen)
-    if settings.ads.rates_url:
-        return gateway_rates(settings.ads.rates_url, settings.ads.reporting_currency, settings.gateway)
-    return None
-
-
-RATES = typer.Option(None, "--rates", help="Rates CSV (date,currency,rate); default AICMO_ADS_RATES_FILE.")
+RATES = typer.Option(None, "--rates", help="Rates CSV (date,currency,rate); default AICMO_RATES_FILE.")
 
 
 @app.command("import")
@@ -71,20 +57,26 @@ def import_cmd(
     ),
 ) -> None:
     """Import reports into the lake's ad_spend, replacing the days they cover for their platform and account."""
-    from aicmo.tasks.ads.importer import import_reports
+    from aicmo.tasks.ads.importer import ADS_RATES_HINT, import_reports
+    from aicmo.tasks.analytics.rates import configured_rates, rates_hint
 
-    settings = get_settings().ads
+    everything = get_settings()
+    settings = everything.ads
+    money = everything.currency
     if currency is not None and not (len(currency) == 3 and currency.isalpha()):
         raise InputError(f"--currency: not an ISO currency code: {currency!r}")
     report = import_reports(
         files,
         lake(),
         engine=engine(),
-        rates=_rates(rates),
-        reporting_currency=settings.reporting_currency,
+        rates=configured_rates(money, everything.gateway, rates),
+        reporting_currency=money.reporting_currency,
         currency=currency.upper() if currency else None,
         account=account,
         day_first=settings.day_first if day_first is None else day_first,
+        rates_hint=rates_hint(money, rates)
+        if rates or money.rates_file or money.rates_url
+        else ADS_RATES_HINT,
     )
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
@@ -130,12 +122,14 @@ def report_cmd(
 
     if by not in REPORT_LEVELS:
         raise InputError(f"--by: expected one of {', '.join(REPORT_LEVELS)}, got {by!r}")
-    report = roi_report(lake(), parse_day(start, "--start"), parse_day(end, "--end"))
+    report = roi_report(
+        lake(), parse_day(start, "--start"), parse_day(end, "--end"), currency=get_settings().currency
+    )
     if report.daily.height == 0:
         raise InputError("no ad spend in that window: import reports with `aicmo ads import FILE...` first")
     write_daily_roi(lake(), report)
     frame = report.channels if by == "channels" else report.by[by]
-    currency = get_settings().ads.reporting_currency
+    currency = get_settings().currency.reporting_currency
     print_frame(frame, f"paid ads by {by} ({currency})")
 
 
@@ -239,26 +233,112 @@ def allocate_cmd(
 def _apply_budgets(
     platform: str, account: str, campaign: str, plan: list[tuple[str, float]], apply: bool
 ) -> None:
-    from aicmo.tasks.ads.changes import apply_changes, budget_changes
+    from aicmo.tasks.ads.changes import budget_changes
     from aicmo.tasks.ads.connect import connect
 
-    settings = get_settings().ads
-    adapter = connect(platform, account, settings)
+    adapter = connect(platform, account, get_settings().ads)
     changes = budget_changes(adapter.list_ad_sets(), plan, campaign)
-    dry_run = not apply
+    if not changes:
+        console.print("no change needed: the budgets already match the plan")
+        return
+    _make_changes(adapter, changes, dry_run=not apply)
+
+
+def _make_changes(adapter: Any, changes: list[Any], *, dry_run: bool) -> None:
+    """Make (or dry-run) the changes, each logged in ``ad_changes``; print one line per change and
+    exit 1 if the platform refused any (its own message, on one line)."""
+    from aicmo.tasks.ads.changes import apply_changes
+
     outcomes = apply_changes(adapter, changes, engine(), dry_run=dry_run)
     for outcome in outcomes:
         line = escape(outcome.change.describe())
         if outcome.status == "dry_run":
-            console.print(f"[cyan]dry run:[/] {line}", highlight=False)
+            console.print(f"[cyan]dry run:[/] {line}", highlight=False, soft_wrap=True)
         elif outcome.status == "applied":
-            console.print(f"[green]applied:[/] {line}", highlight=False)
+            console.print(f"[green]applied:[/] {line}", highlight=False, soft_wrap=True)
         else:
-            err_console.print(f"[red]failed:[/] {line}: {escape(str(outcome.error))}", highlight=False)
-    if not outcomes:
-        console.print("no change needed: the budgets already match the plan")
+            err_console.print(
+                f"[red]failed:[/] {line}: {escape(str(outcome.error))}", highlight=False, soft_wrap=True
+            )
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+PLATFORM = typer.Option(..., "--platform", help="meta or google_ads.")
+ACCOUNT = typer.Option(..., "--account", help="Ad account (Meta act_123...) or Google Ads customer id.")
+AD_SETS = typer.Option(..., "--ad-set", help="Ad set (Google: ad group) id or name; repeat for several.")
+CAMPAIGN = typer.Option(None, "--campaign", help="Only ad sets of this campaign (when names repeat).")
+DRY_RUN = typer.Option(False, "--dry-run", help="Print and log the change without making it.")
+
+
+def _change_ad_sets(
+    action: str,
+    platform: str,
+    account: str,
+    ad_sets: list[str],
+    campaign: str | None,
+    value: float | None,
+    dry_run: bool,
+) -> None:
+    from aicmo.tasks.ads.changes import Change, find_ad_sets
+    from aicmo.tasks.ads.connect import connect
+
+    adapter = connect(platform, account, get_settings().ads)
+    targets = find_ad_sets(adapter.list_ad_sets(), ad_sets, campaign)
+    changes = [Change(action, target, value, reason="by hand") for target in targets]  # type: ignore[arg-type]
+    _make_changes(adapter, changes, dry_run=dry_run)
+
+
+@app.command("budget")
+def budget_cmd(
+    amount: float = typer.Argument(..., min=0, help="New daily budget, account currency (e.g. 62.50)."),
+    platform: str = PLATFORM,
+    account: str = ACCOUNT,
+    ad_set: list[str] = AD_SETS,
+    campaign: str | None = CAMPAIGN,
+    dry_run: bool = DRY_RUN,
+) -> None:
+    """Set the daily budget of ad sets (Google: their campaign's budget); logged with the platform's answer."""
+    _change_ad_sets("set_budget", platform, account, ad_set, campaign, round(amount, 2), dry_run)
+
+
+@app.command("bid")
+def bid_cmd(
+    amount: float = typer.Argument(
+        ..., min=0, help="New bid (Meta bid_amount, Google max CPC), account currency."
+    ),
+    platform: str = PLATFORM,
+    account: str = ACCOUNT,
+    ad_set: list[str] = AD_SETS,
+    campaign: str | None = CAMPAIGN,
+    dry_run: bool = DRY_RUN,
+) -> None:
+    """Set the bid of ad sets; logged with the platform's answer."""
+    _change_ad_sets("set_bid", platform, account, ad_set, campaign, round(amount, 2), dry_run)
+
+
+@app.command("pause")
+def pause_cmd(
+    platform: str = PLATFORM,
+    account: str = ACCOUNT,
+    ad_set: list[str] = AD_SETS,
+    campaign: str | None = CAMPAIGN,
+    dry_run: bool = DRY_RUN,
+) -> None:
+    """Pause ad sets; logged with the platform's answer."""
+    _change_ad_sets("pause", platform, account, ad_set, campaign, None, dry_run)
+
+
+@app.command("resume")
+def resume_cmd(
+    platform: str = PLATFORM,
+    account: str = ACCOUNT,
+    ad_set: list[str] = AD_SETS,
+    campaign: str | None = CAMPAIGN,
+    dry_run: bool = DRY_RUN,
+) -> None:
+    """Resume (activate) ad sets; logged with the platform's answer."""
+    _change_ad_sets("resume", platform, account, ad_set, campaign, None, dry_run)
 
 
 @app.command("bids")

@@ -156,6 +156,14 @@ AS_OF = typer.Option(
 )
 
 
+def _orders(day: date) -> pl.LazyFrame:
+    """The lake's orders up to ``day``, amounts in the reporting currency (AICMO_REPORTING_CURRENCY)."""
+    from aicmo.tasks.analytics.orders import reporting_orders
+
+    settings = get_settings()
+    return reporting_orders(lake().scan("orders", end=day), settings.currency, settings.gateway)
+
+
 def _as_of(value: str | None) -> date:
     from aicmo.tasks.analytics.score_steps import default_as_of
 
@@ -204,7 +212,7 @@ def ltv_cmd(
     if chosen not in ("bgnbd", "mbgnbd", "auto"):
         raise InputError(f"--model: expected bgnbd, mbgnbd or auto, got {chosen!r}")
     result = compute_ltv(
-        lake().scan("orders", end=day),
+        _orders(day),
         day,
         horizon_days=analytics.ltv_horizon_days,
         discount_rate_annual=analytics.ltv_discount_rate_annual,
@@ -265,7 +273,7 @@ def ltv_check_cmd(
     days = holdout_days or settings.analytics.ltv_holdout_days
     calibration_end = day - timedelta(days=days)
     try:
-        check = holdout_check(lake().scan("orders", end=day), calibration_end, day)
+        check = holdout_check(_orders(day), calibration_end, day)
     except (ValueError, FitError) as exc:
         raise InputError(f"--holdout-days {days}: {exc}") from exc
     _print(check.table, f"Holdout purchases {calibration_end} .. {day}: actual vs predicted (group means)")
@@ -298,7 +306,7 @@ def cohorts_cmd(
     day = _as_of(as_of)
     unit = cast(Literal["month", "week"], period)
     if basis == "orders":
-        source = lake().scan("orders", end=day).filter(pl.col("amount") > 0)
+        source = _orders(day).filter(pl.col("amount") > 0)
         table = cohort_table(source, period=unit, value="amount", as_of=day).collect(engine="streaming")
     else:
         source = lake().scan("events", end=day).filter(pl.col("type").is_in(ACTIVITY_TYPES))
