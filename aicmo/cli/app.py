@@ -36,6 +36,7 @@ def _register() -> None:
         db,
         demo,
         events,
+        experiments,
         generate,
         media,
         pipeline,
@@ -57,6 +58,7 @@ def _register() -> None:
     app.add_typer(ads.app, name="ads")
     app.add_typer(media.app, name="media")
     app.add_typer(campaigns.app, name="campaigns")
+    app.add_typer(experiments.app, name="experiments")
 
 
 def _settings_error(exc: ValidationError) -> str:
