@@ -1,0 +1,131 @@
+"""An A/B test over a real SMTP server: holdout, test sample, decision on human clicks, winner to the rest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from aicmo.fakes.smtp_server import LocalSmtpServer
+from aicmo.settings import reset_settings
+from aicmo.storage.db import transaction
+from aicmo.storage.experiments import experiment_of, ledger_variants
+from aicmo.storage.lake import Lake
+from aicmo.tasks.experiments.assign import assign
+from aicmo.tasks.experiments.decide import advance
+from aicmo.tasks.experiments.planning import assignment_key
+from aicmo.tasks.experiments.report import build_report, markdown, plot
+from aicmo.tasks.publishing.campaigns import status
+from tests.experiments.helpers import ab_definition, write_clicks, write_orders
+from tests.publishing.helpers import add_contacts, run, started
+
+KEY = "experiments-test-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _hmac_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AICMO_HMAC_KEY", KEY)
+    reset_settings()
+
+
+def _subjects(smtp: LocalSmtpServer) -> dict[str, str]:
+    return {str(m["To"]).lower(): str(m["Subject"]) for m in smtp.messages()}
+
+
+def test_ab_test_picks_the_human_click_winner_and_sends_it_to_the_rest_once(
+    sqlite_engine: Engine, lake: Lake, smtp: LocalSmtpServer, tmp_path: Path
+) -> None:
+    engine = sqlite_engine
+    ids = add_contacts(engine, 400)
+    email_of = {cid: f"p{i}@example.com" for i, cid in enumerate(ids)}
+    campaign_id = started(engine, ab_definition("ab", ids))
+    settings = smtp.settings(rate_limit_per_s=20_000)
+
+    # the plan: 115 per variant for a 20-point difference; 10% held out, planned as skipped rows
+    with transaction(engine) as session:
+        variants = ledger_variants(session, campaign_id, "email")
+        experiment = experiment_of(session, campaign_id)
+        assert experiment is not None and experiment.per_variant == 115
+        started_at = experiment.started_at
+    expected = assign(KEY.encode(), campaign_id, dict.fromkeys(ids, ""), variants=2, holdout=0.1, sample=230)
+    assert assignment_key() == KEY.encode()
+    assert {c: v for c, v in variants.items() if v is not None} == expected.test
+    assert Counter(v for v in variants.values() if v is not None) == {0: 115, 1: 115}
+    held = set(expected.holdout)
+    assert 25 <= len(held) <= 60 and held == {c for c, v in variants.items() if v is None}
+
+    report = asyncio.run(run(engine, campaign_id, settings, lake))
+    assert report.status == "testing" and report.sent == 230
+    subjects = _subjects(smtp)
+    for cid, v in expected.test.items():
+        assert subjects[email_of[cid]].startswith("B: ") == (v == 1)
+
+    # B: 45% of its recipients click; A: 10%, plus a link scanner "clicking" every A message
+    a_ids = sorted(c for c, v in expected.test.items() if v == 0)
+    b_ids = sorted(c for c, v in expected.test.items() if v == 1)
+    clicked = started_at + timedelta(hours=2)
+    write_clicks(lake, campaign_id, a_ids[:12] + b_ids[:52], clicked, machine=False)
+    write_clicks(lake, campaign_id, a_ids, clicked, machine=True)
+
+    early = advance(engine, lake, campaign_id, now=started_at + timedelta(minutes=30))
+    assert not early.decided  # the clicks came later: nothing to see yet
+    progress = advance(engine, lake, campaign_id, now=started_at + timedelta(hours=3))
+    assert progress.decided and progress.look is not None and progress.look.winner == 1
+    assert progress.look.reason is not None and progress.look.reason.startswith("B beats A")
+    assert progress.rest_planned == 400 - 230 - len(held)
+    assert status(engine, "ab").status == "sending"
+
+    final = asyncio.run(run(engine, campaign_id, settings, lake))
+    assert final.status == "sent"
+    per = smtp.per_recipient()
+    assert max(per.values()) == 1
+    assert not {email_of[c] for c in held} & set(per), "a held-out contact received the campaign"
+    subjects = _subjects(smtp)
+    for cid in expected.rest:
+        assert subjects[email_of[cid]].startswith("B: ")
+    assert status(engine, "ab").skip_reasons == {"holdout": len(held)}
+
+    # the report: sends, clicks (human only), intervals, the decision; lift from orders
+    write_orders(lake, {cid: 40.0 for cid in sorted(expected.rest)[:60]}, started_at + timedelta(hours=20))
+    write_orders(lake, {cid: 40.0 for cid in sorted(held)[:2]}, started_at + timedelta(hours=20))
+    rep = build_report(engine, lake, "ab", now=started_at + timedelta(hours=24))
+    by_variant = {r["variant"]: r for r in rep.variants}
+    assert by_variant["A"]["sends"] == 115 and by_variant["A"]["clicks"] == 12
+    assert by_variant["B"]["clicks"] == 52 and by_variant["B"]["role"] == "challenger, winner"
+    assert by_variant["B"]["p_always_valid"] <= 0.05
+    assert rep.winner == "B" and rep.decided_at is not None
+    lift = {r["measure"]: r for r in rep.lift}
+    conv = lift["conversion per contact"]
+    assert conv["contacts_holdout"] == len(held) and conv["low_95"] < conv["lift"] < conv["high_95"]
+    png = plot(rep, tmp_path / "ab.png")
+    assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = markdown(rep, png)
+    assert "data:image/png;base64," in md and "B beats A" in md
+
+
+def test_no_difference_by_the_deadline_sends_the_configured_default_and_says_so(
+    sqlite_engine: Engine, lake: Lake, smtp: LocalSmtpServer
+) -> None:
+    engine = sqlite_engine
+    ids = add_contacts(engine, 300)
+    campaign_id = started(engine, ab_definition("tie", ids, default="B", holdout=0.0))
+    asyncio.run(run(engine, campaign_id, smtp.settings(rate_limit_per_s=20_000), lake))
+    with transaction(engine) as session:
+        experiment = experiment_of(session, campaign_id)
+        assert experiment is not None
+        started_at, deadline = experiment.started_at, experiment.deadline_at
+        variants = ledger_variants(session, campaign_id, "email")
+    same = [c for c, v in sorted(variants.items()) if v is not None]
+    write_clicks(lake, campaign_id, same[::10], started_at + timedelta(hours=1), machine=False)
+
+    assert not advance(engine, lake, campaign_id, now=deadline - timedelta(hours=1)).decided
+    progress = advance(engine, lake, campaign_id, now=deadline + timedelta(minutes=1))
+    assert progress.decided and progress.look is not None and progress.look.winner == 1
+    assert progress.look.reason == "no significant difference by the deadline: sending the default, B"
+    assert progress.rest_planned == 300 - 230
+    rep = build_report(engine, lake, "tie", now=deadline + timedelta(minutes=2))
+    assert rep.decision == progress.look.reason and rep.looks == 2
