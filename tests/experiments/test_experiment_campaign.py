@@ -108,9 +108,8 @@ def test_ab_test_picks_the_human_click_winner_and_sends_it_to_the_rest_once(
 
 
 def test_no_difference_by_the_deadline_sends_the_configured_default_and_says_so(
-    sqlite_engine: Engine, lake: Lake, smtp: LocalSmtpServer
+    engine: Engine, lake: Lake, smtp: LocalSmtpServer
 ) -> None:
-    engine = sqlite_engine
     ids = add_contacts(engine, 300)
     campaign_id = started(engine, ab_definition("tie", ids, default="B", holdout=0.0))
     asyncio.run(run(engine, campaign_id, smtp.settings(rate_limit_per_s=20_000), lake))
@@ -127,5 +126,7 @@ def test_no_difference_by_the_deadline_sends_the_configured_default_and_says_so(
     assert progress.decided and progress.look is not None and progress.look.winner == 1
     assert progress.look.reason == "no significant difference by the deadline: sending the default, B"
     assert progress.rest_planned == 300 - 230
+    final = asyncio.run(run(engine, campaign_id, smtp.settings(rate_limit_per_s=20_000), lake))
+    assert final.status == "sent" and smtp.count == 300 and max(smtp.per_recipient().values()) == 1
     rep = build_report(engine, lake, "tie", now=deadline + timedelta(minutes=2))
     assert rep.decision == progress.look.reason and rep.looks == 2
