@@ -83,6 +83,8 @@ def test_report_prints_variants_decision_and_lift(
         b = sorted(c for c, v in variants.items() if v == 1)
         write_clicks(lake, campaign_id, b[:60], utcnow(), machine=False)  # after every send
 
+        code, out, err = run_cli(capsys, "campaigns", "preview", "spring-ab")
+        assert code == 0 and "115 sends per variant" in out, err
         code, out, err = run_cli(capsys, "experiments", "report", "spring-ab")
         assert code == 0, err
         assert "no decision yet" in out and "variants" in out

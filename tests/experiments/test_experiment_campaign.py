@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from aicmo.fakes.smtp_server import LocalSmtpServer
+from aicmo.models.base import utcnow
 from aicmo.settings import reset_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.experiments import experiment_of, ledger_variants
@@ -130,3 +131,41 @@ def test_no_difference_by_the_deadline_sends_the_configured_default_and_says_so(
     assert final.status == "sent" and smtp.count == 300 and max(smtp.per_recipient().values()) == 1
     rep = build_report(engine, lake, "tie", now=deadline + timedelta(minutes=2))
     assert rep.decision == progress.look.reason and rep.looks == 2
+
+
+def test_a_delayed_variant_waits_for_its_send_time_and_revenue_counts_orders_after_the_send(
+    sqlite_engine: Engine, lake: Lake, smtp: LocalSmtpServer
+) -> None:
+    engine = sqlite_engine
+    ids = add_contacts(engine, 120)
+    definition = ab_definition(
+        "later",
+        ids,
+        variants=[{"name": "A"}, {"name": "B"}, {"name": "C", "send_delay_h": 3}],
+        metric="revenue",
+        baseline=20.0,
+        mde=40.0,
+        metric_sd=30.0,
+        holdout=0.0,
+    )
+    campaign_id = started(engine, definition)
+    report = asyncio.run(run(engine, campaign_id, smtp.settings(rate_limit_per_s=20_000), lake))
+    with transaction(engine) as session:
+        variants = ledger_variants(session, campaign_id, "email")
+        experiment = experiment_of(session, campaign_id)
+        assert experiment is not None
+    sizes = Counter(variants.values())
+    assert experiment.per_variant == 20 and sizes == {0: 20, 1: 20, 2: 20}  # the rest waits for the decision
+    # C's rows are held back three hours: this run sends A and B and leaves the campaign sending
+    assert report.sent == sizes[0] + sizes[1] and report.status == "sending"
+    assert status(engine, "later").ledger == {("sent", "email"): report.sent, ("pending", "email"): sizes[2]}
+
+    a_ids = sorted(c for c, v in variants.items() if v == 0)
+    b_ids = sorted(c for c, v in variants.items() if v == 1)
+    after = utcnow() + timedelta(minutes=1)
+    write_orders(lake, {a_ids[0]: 30.0, a_ids[1]: 10.0}, after)
+    write_orders(lake, {b_ids[0]: 99.0}, experiment.started_at - timedelta(hours=1))  # before its send
+    rep = build_report(engine, lake, "later", now=after + timedelta(minutes=1))
+    by_variant = {r["variant"]: r for r in rep.variants}
+    assert by_variant["A"]["revenue"] == 40.0 and by_variant["A"]["per_send"] == 40.0 / sizes[0]
+    assert by_variant["B"]["revenue"] == 0.0 and by_variant["C"]["sends"] == 0
