@@ -59,8 +59,13 @@ def outcomes(
             .collect()
             .cast(_OUTCOMES_SCHEMA)
         )
+    return orders(lake, contact_ids, until)
+
+
+def orders(lake: Lake, contact_ids: Sequence[int], until: datetime) -> pl.DataFrame:
+    """The contacts' orders up to ``until``: contact_id, ts, value (the amount)."""
     if not lake.partitions("orders") or not contact_ids:
-        return empty
+        return pl.DataFrame(schema=_OUTCOMES_SCHEMA)
     return (
         lake.scan("orders")
         .filter(pl.col("contact_id").is_in(list(contact_ids)) & (pl.col("ts") <= until))

@@ -24,7 +24,7 @@ from aicmo.storage.db import transaction
 from aicmo.storage.experiments import experiment_by_name, holdout_contact_ids, sent_rows
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics.png import pyplot, save_png
-from aicmo.tasks.experiments.measure import arms, outcomes, per_contact, sends_frame, series
+from aicmo.tasks.experiments.measure import arms, orders, outcomes, per_contact, sends_frame, series
 from aicmo.tasks.experiments.stats import Arm, Difference, compare, normal_quantile, welch_interval
 
 _Z95 = normal_quantile(0.975)
@@ -79,7 +79,7 @@ def _lift(
 ) -> list[dict[str, Any]]:
     if not held_ids:
         return []
-    found = outcomes(lake, 0, "revenue", [*treated_ids, *held_ids], until).filter(pl.col("ts") >= since)
+    found = orders(lake, [*treated_ids, *held_ids], until).filter(pl.col("ts") >= since)
     per = found.group_by("contact_id").agg(pl.col("value").sum().alias("revenue"))
     revenue = dict(zip(per["contact_id"].to_list(), per["revenue"].to_list(), strict=True))
 

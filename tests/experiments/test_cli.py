@@ -85,6 +85,7 @@ def test_report_prints_variants_decision_and_lift(
 
         code, out, err = run_cli(capsys, "campaigns", "preview", "spring-ab")
         assert code == 0 and "115 sends per variant" in out, err
+        assert "audience 300:" in out and "230 in the test" in out
         code, out, err = run_cli(capsys, "experiments", "report", "spring-ab")
         assert code == 0, err
         assert "no decision yet" in out and "variants" in out

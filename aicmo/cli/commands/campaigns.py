@@ -97,13 +97,17 @@ def _print_experiment_plan(name: str) -> None:
     from aicmo.storage.db import transaction
     from aicmo.storage.publishing import get_campaign
     from aicmo.tasks.experiments.planning import plan_of
+    from aicmo.tasks.publishing.campaigns import audience_ids
     from aicmo.tasks.publishing.definition import definition_of
 
     with transaction(engine()) as session:
         definition = definition_of(get_campaign(session, name))
     if definition.experiment is not None:
+        audience = len(audience_ids(engine(), definition))
         console.rule("experiment")
-        console.print(plan_text(definition.name, definition.experiment, plan_of(definition.experiment)))
+        console.print(
+            plan_text(definition.name, definition.experiment, plan_of(definition.experiment), audience)
+        )
 
 
 @app.command("test-send")

@@ -31,7 +31,8 @@ def plan_cmd(
     console.print(plan_text(definition.name, spec, plan_of(spec)))
 
 
-def plan_text(name: str, spec: object, plan: object) -> str:
+def plan_text(name: str, spec: object, plan: object, audience: int | None = None) -> str:
+    """The plan in words: holdout, variants, the sample and why, the deadline; with the audience, the split."""
     from aicmo.tasks.experiments.spec import ExperimentSpec
     from aicmo.tasks.experiments.stats import Plan
 
@@ -49,6 +50,18 @@ def plan_text(name: str, spec: object, plan: object) -> str:
             f"  deadline: {spec.deadline_h:g} h after the start; then "
             f"{escape(spec.variants[spec.default_index].name)} is sent if no difference is found",
         ]
+        if audience is not None:
+            treatable = round(audience * (1 - spec.holdout))
+            if treatable < plan.total:
+                lines.append(
+                    f"  [bold]audience too small[/]: about {treatable:,} contacts can be treated, fewer than "
+                    f"the {plan.total:,} the test needs; all of them are tested, with less power than planned"
+                )
+            else:
+                lines.append(
+                    f"  audience {audience:,}: about {audience - treatable:,} held out, {plan.total:,} in the test, "
+                    f"{treatable - plan.total:,} get the winner"
+                )
     return "\n".join(lines)
 
 
