@@ -169,3 +169,34 @@ def test_a_delayed_variant_waits_for_its_send_time_and_revenue_counts_orders_aft
     by_variant = {r["variant"]: r for r in rep.variants}
     assert by_variant["A"]["revenue"] == 40.0 and by_variant["A"]["per_send"] == 40.0 / sizes[0]
     assert by_variant["B"]["revenue"] == 0.0 and by_variant["C"]["sends"] == 0
+
+
+def test_holdout_only_campaign_sends_to_the_rest_and_reports_lift_with_an_interval(
+    sqlite_engine: Engine, lake: Lake, smtp: LocalSmtpServer
+) -> None:
+    engine = sqlite_engine
+    ids = add_contacts(engine, 200)
+    email_of = {cid: f"p{i}@example.com" for i, cid in enumerate(ids)}
+    campaign_id = started(engine, ab_definition("ho", ids, variants=[], holdout=0.2))
+    report = asyncio.run(run(engine, campaign_id, smtp.settings(rate_limit_per_s=20_000), lake))
+    held = set(
+        assign(
+            KEY.encode(), campaign_id, dict.fromkeys(ids, ""), variants=0, holdout=0.2, sample=None
+        ).holdout
+    )
+    assert report.status == "sent" and report.sent == 200 - len(held)
+    assert status(engine, "ho").skip_reasons == {"holdout": len(held)}
+    assert not {email_of[c] for c in held} & set(smtp.per_recipient())
+
+    treated = [c for c in ids if c not in held]
+    after = utcnow() + timedelta(minutes=1)
+    write_orders(lake, {c: 50.0 for c in treated[::3]}, after)  # a third of the treated buy, nobody held out
+    rep = build_report(engine, lake, "ho", now=after + timedelta(minutes=1))
+    assert (
+        rep.status == "decided" and rep.decision == "holdout only: no variants to test" and not rep.variants
+    )
+    lift = {r["measure"]: r for r in rep.lift}
+    conv, revenue = lift["conversion per contact"], lift["revenue per contact"]
+    assert conv["holdout"] == 0.0 and conv["treated"] == len(treated[::3]) / len(treated)
+    assert 0 < conv["low_95"] < conv["lift"] < conv["high_95"]
+    assert revenue["lift"] == pytest.approx(50.0 * conv["lift"]) and revenue["low_95"] > 0
