@@ -131,7 +131,10 @@ def build_report(engine: Engine, lake: Lake, name: str, *, now: datetime | None 
     sends = sends_frame(rows)
     if names:
         found = outcomes(lake, campaign.id, e.metric, sends["contact_id"].to_list(), now)
-        observed = arms(per_contact(sends, found, e.metric, now), len(names))
+        # the test's figures stop at the decision; the winner's later sends to the rest are counted apart
+        test_sends = sends.filter(pl.col("sent_at") <= e.decided_at) if e.decided_at else sends
+        observed = arms(per_contact(test_sends, found, e.metric, now), len(names))
+        all_sends = dict(sends.group_by("variant_id").len().iter_rows())
         per = e.alpha / max(1, len(names) - 1)
         for index, (variant, arm) in enumerate(zip(names, observed, strict=True)):
             low, high = _interval(arm)
@@ -139,6 +142,7 @@ def build_report(engine: Engine, lake: Lake, name: str, *, now: datetime | None 
                 "variant": variant,
                 "role": "control" if index == 0 else "challenger",
                 "sends": arm.sends,
+                "sent_in_all": int(all_sends.get(index, 0)),
                 e.metric if e.metric == "revenue" else f"{e.metric}s": arm.total,
                 "per_send": arm.mean,
                 "low_95": low,

@@ -97,6 +97,7 @@ def test_ab_test_picks_the_human_click_winner_and_sends_it_to_the_rest_once(
     by_variant = {r["variant"]: r for r in rep.variants}
     assert by_variant["A"]["sends"] == 115 and by_variant["A"]["clicks"] == 12
     assert by_variant["B"]["clicks"] == 52 and by_variant["B"]["role"] == "challenger, winner"
+    assert by_variant["B"]["sends"] == 115 and by_variant["B"]["sent_in_all"] == 115 + len(expected.rest)
     assert by_variant["B"]["p_always_valid"] <= 0.05
     assert rep.winner == "B" and rep.decided_at is not None
     lift = {r["measure"]: r for r in rep.lift}
