@@ -6,6 +6,7 @@ experiment row keeps the plan, the running always-valid p-values and the decisio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from aicmo.errors import InputError
 from aicmo.models.base import utcnow
 from aicmo.models.experiments import Experiment
 from aicmo.models.publishing import SENT, SKIPPED, Campaign, OutboxMessage
+
+_CHUNK = 5_000
 
 
 def create_experiment(session: Session, values: dict[str, Any]) -> Experiment:
@@ -143,3 +146,25 @@ def variant_states(session: Session, campaign_id: int) -> dict[tuple[int | None,
             .group_by(OutboxMessage.variant_id, OutboxMessage.state)
         )
     }
+
+
+def variants_of(session: Session, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """``{(campaign_id, contact_id): variant_id}`` of the ledger rows of these pairs that carry a variant."""
+    wanted = set(pairs)
+    out: dict[tuple[int, int], int] = {}
+    campaigns = sorted({c for c, _ in wanted})
+    contacts = sorted({k for _, k in wanted})
+    for start in range(0, len(contacts), _CHUNK):
+        for campaign_id, contact_id, variant_id in session.execute(
+            select(OutboxMessage.campaign_id, OutboxMessage.contact_id, OutboxMessage.variant_id).where(
+                OutboxMessage.campaign_id.in_(campaigns),
+                OutboxMessage.contact_id.in_(contacts[start : start + _CHUNK]),
+                OutboxMessage.variant_id.is_not(None),
+            )
+        ):
+            if contact_id is None or variant_id is None:
+                continue
+            key = (int(campaign_id), int(contact_id))
+            if key in wanted:
+                out[key] = int(variant_id)
+    return out

@@ -21,6 +21,8 @@ from aicmo.tasks.experiments.decide import advance
 from aicmo.tasks.experiments.planning import assignment_key
 from aicmo.tasks.experiments.report import build_report, markdown, plot
 from aicmo.tasks.publishing.campaigns import status
+from aicmo.tasks.tracking.events import TrackedEvent, to_frame
+from aicmo.tasks.tracking.variants import with_variants
 from tests.experiments.helpers import ab_definition, write_clicks, write_orders
 from tests.publishing.helpers import add_contacts, run, started
 
@@ -64,6 +66,16 @@ def test_ab_test_picks_the_human_click_winner_and_sends_it_to_the_rest_once(
     subjects = _subjects(smtp)
     for cid, v in expected.test.items():
         assert subjects[email_of[cid]].startswith("B: ") == (v == 1)
+
+    # tracked events get the variant of their message from the ledger as they are flushed
+    tracked = [
+        TrackedEvent(f"t{cid}", utcnow(), "open", "email", "pixel", campaign_id=campaign_id, contact_id=cid)
+        for cid in sorted(expected.test)[:20]
+    ]
+    stamped = with_variants(engine, to_frame(tracked))
+    assert dict(stamped.select("contact_id", "variant_id").iter_rows()) == {
+        cid: expected.test[cid] for cid in sorted(expected.test)[:20]
+    }
 
     # B: 45% of its recipients click; A: 10%, plus a link scanner "clicking" every A message
     a_ids = sorted(c for c, v in expected.test.items() if v == 0)
