@@ -64,7 +64,7 @@ def test_variants_survive_kill_9_and_rerun_of_the_send(
     cmd = [sys.executable, "-m", "tests.publishing.sender_proc", url, str(campaign_id), str(smtp.port), "300"]
     rng = random.Random(16)
     kills = 0
-    for _ in range(2):
+    for _ in range(1):  # one kill is the point; tests/publishing kills the sender many times
         before = smtp.count
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
