@@ -22,6 +22,7 @@ from aicmo.errors import ConfigError
 from aicmo.flows.monitoring import report_publishing
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
+from aicmo.tasks.experiments.prefect_tasks import decide_experiments_task
 from aicmo.tasks.publishing.prefect_tasks import send_campaign_task, start_due_campaigns_task
 
 
@@ -39,6 +40,8 @@ def publish_campaigns(campaign: str | None = None) -> dict[str, Any]:
     settings = get_settings()
     url = settings.resolved_database_url
     with logged_run("publish-campaigns", {"campaign": campaign}) as stats:
+        # decided experiments get their winner planned for the rest, which this run then sends
+        decide_experiments_task(url, settings.resolved_lake_root, campaign)
         ids = start_due_campaigns_task(url, campaign)
         reports: list[dict[str, Any]] = []
         for campaign_id in ids:

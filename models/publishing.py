@@ -25,7 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from aicmo.models.base import Base, CreatedAt, IdPk, JsonType, UpdatedAt
 
-CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
+# ``testing``: an experiment's test phase is sent and the decision is awaited (then ``sending`` again).
+CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "testing", "paused", "sent", "cancelled")
 PUBLISH_CHANNELS = ("email", "sms", "push", "webpush", "social", "webhook")
 
 # Ledger states. A row is *settled* when nothing more will be sent for it.
@@ -33,7 +34,15 @@ PENDING, CLAIMED, SENT, UNKNOWN = "pending", "claimed", "sent", "unknown"
 FAILED_TRANSIENT, FAILED_PERMANENT, SKIPPED = "failed_transient", "failed_permanent", "skipped"
 LEDGER_STATES = (PENDING, CLAIMED, SENT, UNKNOWN, FAILED_TRANSIENT, FAILED_PERMANENT, SKIPPED)
 SETTLED_STATES = (SENT, UNKNOWN, FAILED_PERMANENT, SKIPPED)
-SKIP_REASONS = ("no_consent", "suppressed", "frequency_cap", "no_address", "cancelled", "template_error")
+SKIP_REASONS = (
+    "no_consent",
+    "suppressed",
+    "frequency_cap",
+    "no_address",
+    "cancelled",
+    "template_error",
+    "holdout",
+)
 
 
 class Campaign(Base):
@@ -67,6 +76,7 @@ class Campaign(Base):
     rate_limit_per_s: Mapped[float | None] = mapped_column(Float)
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None]
+    experiment: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
 
 class OutboxMessage(Base):
@@ -104,6 +114,7 @@ class OutboxMessage(Base):
         UniqueConstraint("campaign_id", "contact_id", "channel", name="uq_outbox_campaign_contact_channel"),
         Index("ix_outbox_campaign_state", "campaign_id", "state"),
         Index("ix_outbox_contact_channel_sent", "contact_id", "channel", "sent_at"),
+        Index("ix_outbox_campaign_variant", "campaign_id", "variant_id"),
     )
 
 

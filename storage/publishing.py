@@ -258,11 +258,15 @@ def plan(
     *,
     per_campaign_channels: Sequence[str] = (),
     variant_of: Callable[[int], int | None] | None = None,
+    not_before: Callable[[int], datetime | None] | None = None,
+    skip_reason: str | None = None,
 ) -> int:
     """Write one pending row per (contact, channel), and one per campaign for ``per_campaign_channels``.
 
     Rows already planned are left alone (``ON CONFLICT DO NOTHING`` on the idempotency key), so
     planning again after a crash or a resume adds only what is missing. Returns rows offered.
+    ``variant_of`` gives a contact's variant, ``not_before`` holds its rows back until a time (a
+    variant's send time), and ``skip_reason`` plans the rows settled as skipped (a holdout).
     """
     now = utcnow()
     rows: list[dict[str, Any]] = []
@@ -275,9 +279,13 @@ def plan(
                     "contact_id": cid,
                     "channel": channel,
                     "idempotency_key": idempotency_key(campaign_id, cid, channel),
-                    "state": PENDING,
+                    "state": PENDING if skip_reason is None else SKIPPED,
+                    "reason": skip_reason,
                     "attempts": 0,
                     "variant_id": variant_of(cid) if (variant_of is not None and cid is not None) else None,
+                    "next_attempt_at": not_before(cid)
+                    if (not_before is not None and cid is not None)
+                    else None,
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -615,11 +623,12 @@ def unsettled(engine: Engine, campaign_id: int) -> int:
 
 
 def next_retry_at(engine: Engine, campaign_id: int) -> datetime | None:
-    """When the earliest row waiting out a transient failure may be tried again."""
+    """When the earliest row held back (a transient failure's backoff, a variant's send time) is due."""
     with engine.connect() as conn:
         return conn.scalar(
             select(func.min(OutboxMessage.next_attempt_at)).where(
-                OutboxMessage.campaign_id == campaign_id, OutboxMessage.state == FAILED_TRANSIENT
+                OutboxMessage.campaign_id == campaign_id,
+                OutboxMessage.state.in_((FAILED_TRANSIENT, PENDING)),
             )
         )
 

@@ -36,6 +36,7 @@ def _register() -> None:
         db,
         demo,
         events,
+        experiments,
         generate,
         media,
         pipeline,
@@ -59,6 +60,7 @@ def _register() -> None:
     app.add_typer(media.app, name="media")
     app.add_typer(campaigns.app, name="campaigns")
     app.add_typer(retention.app, name="retention")
+    app.add_typer(experiments.app, name="experiments")
 
 
 def _settings_error(exc: ValidationError) -> str:

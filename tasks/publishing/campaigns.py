@@ -40,6 +40,7 @@ from aicmo.storage.publishing import (
 )
 from aicmo.tasks.crm.emails import normalize_email
 from aicmo.tasks.crm.segment_store import get_segment, segment_contact_ids
+from aicmo.tasks.experiments.planning import assignment_key, plan_experiment
 from aicmo.tasks.publishing.channels.base import Envelope, Verdict
 from aicmo.tasks.publishing.definition import (
     PER_CAMPAIGN_CHANNELS,
@@ -59,8 +60,11 @@ def create_campaign(engine: Engine, definition: CampaignDefinition) -> int:
     with transaction(engine) as session:
         if definition.audience.segment is not None:
             get_segment(session, definition.audience.segment)  # InputError naming the known ones
-        if definition.assets:
-            _, refused = approved_assets(session, definition.assets)
+        variant_assets = (
+            [v.asset for v in definition.experiment.variants if v.asset] if definition.experiment else []
+        )
+        if definition.assets or variant_assets:
+            _, refused = approved_assets(session, [*definition.assets, *variant_assets])
             if refused:
                 raise InputError(
                     f"assets: {', '.join(map(str, refused))} missing or not approved (only approved assets attach)"
@@ -71,7 +75,7 @@ def create_campaign(engine: Engine, definition: CampaignDefinition) -> int:
 _MOVES: dict[str, tuple[tuple[str, ...], str]] = {
     "schedule": (("draft", "paused"), "scheduled"),
     "pause": (("scheduled", "sending"), "paused"),
-    "cancel": (("draft", "scheduled", "sending", "paused"), "cancelled"),
+    "cancel": (("draft", "scheduled", "sending", "testing", "paused"), "cancelled"),
 }
 
 
@@ -152,7 +156,19 @@ def start(
         campaign = session.get(Campaign, campaign_id)
         if campaign is None or campaign.status != "scheduled":
             return campaign is not None and campaign.status == "sending"
-        plan(session, campaign_id, ids, per_contact)
+        if definition.experiment is not None:
+            plan_experiment(
+                session,
+                campaign_id,
+                definition.experiment,
+                definition.experiment_channel,
+                ids,
+                per_contact,
+                key=assignment_key(),
+                now=now,
+            )
+        else:
+            plan(session, campaign_id, ids, per_contact)
         social = [c for c in definition.channels if c in PER_CAMPAIGN_CHANNELS]
         if social:
             plan(session, campaign_id, [], social, per_campaign_channels=social)

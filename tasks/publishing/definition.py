@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aicmo.errors import InputError
 from aicmo.models.publishing import PUBLISH_CHANNELS, Campaign
+from aicmo.tasks.experiments.spec import ExperimentSpec
 
 
 class _Strict(BaseModel):
@@ -132,6 +133,7 @@ class CampaignDefinition(_Strict):
     utm: Utm = Field(default_factory=Utm)
     send_at: datetime | None = None
     rate_limit_per_s: float | None = Field(None, gt=0)
+    experiment: ExperimentSpec | None = None
 
     @field_validator("channels")
     @classmethod
@@ -166,11 +168,46 @@ class CampaignDefinition(_Strict):
                 raise ValueError(
                     f"messages.{channel}{'.' + where if where else ''}: {first['msg']}"
                 ) from None
+        if self.experiment is not None:
+            self._check_experiment(self.experiment)
         return self
 
-    def message(self, channel: str) -> Any:
-        """The typed message of ``channel``."""
-        return MESSAGE_MODELS[channel].model_validate(self.messages[channel])
+    def _check_experiment(self, experiment: ExperimentSpec) -> None:
+        channel = self.experiment_channel
+        if channel not in self.channels:
+            raise ValueError(f"experiment.channel: {channel!r} is not in channels")
+        if channel in PER_CAMPAIGN_CHANNELS:
+            raise ValueError(
+                f"experiment.channel: {channel!r} posts once per campaign; variants need contacts"
+            )
+        for variant in experiment.variants:
+            try:
+                MESSAGE_MODELS[channel].model_validate({**self.messages[channel], **variant.message})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(
+                    f"experiment.variants.{variant.name}.message{'.' + where if where else ''}: {first['msg']}"
+                ) from None
+
+    @property
+    def experiment_channel(self) -> str:
+        """The channel whose message the experiment varies (its own, else the first channel)."""
+        if self.experiment is not None and self.experiment.channel is not None:
+            return self.experiment.channel
+        return self.channels[0]
+
+    def message(self, channel: str, variant: int | None = None) -> Any:
+        """The typed message of ``channel``, with variant ``variant``'s overrides when it has some."""
+        fields = self.messages[channel]
+        if (
+            variant is not None
+            and self.experiment is not None
+            and channel == self.experiment_channel
+            and 0 <= variant < len(self.experiment.variants)
+        ):
+            fields = {**fields, **self.experiment.variants[variant].message}
+        return MESSAGE_MODELS[channel].model_validate(fields)
 
 
 def parse_definition(data: Any, *, source: str = "campaign") -> CampaignDefinition:
@@ -215,6 +252,7 @@ def to_columns(definition: CampaignDefinition) -> dict[str, Any]:
         "utm_campaign": definition.utm.campaign or definition.name,
         "send_at": definition.send_at,
         "rate_limit_per_s": definition.rate_limit_per_s,
+        "experiment": definition.experiment.model_dump(mode="json") if definition.experiment else None,
         "subject": email.get("subject"),
         "body": email.get("text") or definition.messages[first].get("text"),
     }
@@ -229,6 +267,7 @@ def from_row(
     utm: dict[str, Any],
     send_at: datetime | None,
     rate_limit_per_s: float | None,
+    experiment: dict[str, Any] | None = None,
 ) -> CampaignDefinition:
     """The definition stored in a ``campaigns`` row (InputError if the row is not a publishable campaign)."""
     return parse_definition(
@@ -241,6 +280,7 @@ def from_row(
             "utm": utm,
             "send_at": send_at,
             "rate_limit_per_s": rate_limit_per_s,
+            **({"experiment": experiment} if experiment else {}),
         },
         source=f"campaign {name!r}",
     )
@@ -257,4 +297,5 @@ def definition_of(campaign: Campaign) -> CampaignDefinition:
         campaign.utm,
         campaign.send_at,
         campaign.rate_limit_per_s,
+        campaign.experiment,
     )

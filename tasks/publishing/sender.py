@@ -28,8 +28,10 @@ from aicmo.models.publishing import FAILED_PERMANENT, PENDING, SENT, SKIPPED, UN
 from aicmo.processes import pid_alive
 from aicmo.settings import PublishingSettings
 from aicmo.storage.db import transaction
+from aicmo.storage.experiments import experiment_of
 from aicmo.storage.lake import Lake
 from aicmo.storage.publishing import (
+    AssetFile,
     LedgerRow,
     Outcome,
     Recipient,
@@ -65,6 +67,7 @@ ChannelFactory = Callable[[str, CampaignDefinition], Channel]
 
 _EVENT_TYPE = {SENT: "send", SKIPPED: "skip", FAILED_PERMANENT: "fail", UNKNOWN: "unknown"}
 _HOST = socket.gethostname()
+_LONG_WAIT_S = 300.0
 _NOBODY = Recipient(0, "", None, None, None, None, None, None, None)  # per-campaign messages (social)
 
 
@@ -172,6 +175,11 @@ class CampaignSender:
             self.name = campaign.name
             self.definition = definition_of(campaign)
             self.assets, _ = approved_assets(session, self.definition.assets)
+            self.variant_assets: dict[int, AssetFile] = {}
+            if self.definition.experiment is not None:
+                wanted = {i: v.asset for i, v in enumerate(self.definition.experiment.variants) if v.asset}
+                found = {a.id: a for a in approved_assets(session, list(set(wanted.values())))[0]}
+                self.variant_assets = {i: found[a] for i, a in wanted.items() if a in found}
         self.report = RunReport(campaign_id, self.name, self.worker)
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -198,6 +206,9 @@ class CampaignSender:
                     break
                 if campaign_status(self.engine, self.campaign_id) != "sending" or not wait:
                     break
+                due = next_retry_at(self.engine, self.campaign_id)
+                if due is not None and (due - utcnow()).total_seconds() > _LONG_WAIT_S:
+                    break  # rows held back for hours (a variant's send time): a later run sends them
                 await asyncio.sleep(self._idle_s())
                 reap(self.engine, self.campaign_id, is_dead=worker_is_dead)
         except BaseException:
@@ -228,9 +239,12 @@ class CampaignSender:
         return max(0.05, min(self.poll_s, (retry - utcnow()).total_seconds()))
 
     def _finish(self) -> None:
+        """Every row is settled: the campaign is sent, or, in an experiment's test phase, testing."""
         with transaction(self.engine) as session:
             if campaign_by_id(session, self.campaign_id).status == "sending":
-                set_status(session, self.campaign_id, "sent")
+                experiment = experiment_of(session, self.campaign_id)
+                testing = experiment is not None and experiment.status == "testing"
+                set_status(session, self.campaign_id, "testing" if testing else "sent")
 
     async def _channel(self, name: str) -> Channel:
         if name not in self._channels:
@@ -322,7 +336,7 @@ class CampaignSender:
         if cid is not None and row.channel in ("email", "push", "webpush"):
             link = lambda url, _c=cid, _ch=row.channel: self.links.click_url(self.campaign_id, _c, _ch, url)  # noqa: E731
         recipient = contact if isinstance(contact, Recipient) else _NOBODY
-        rendered = render_message(self.definition, row.channel, recipient, link=link)
+        rendered = render_message(self.definition, row.channel, recipient, link=link, variant=row.variant_id)
         return Envelope(
             row_id=row.id,
             campaign_id=self.campaign_id,
@@ -337,8 +351,15 @@ class CampaignSender:
             if (cid is not None and row.channel == "email")
             else "",
             extra=extra,
-            assets=tuple(self.assets) if row.channel in ("email", "social") else (),
+            assets=self._assets_of(row) if row.channel in ("email", "social") else (),
         )
+
+    def _assets_of(self, row: LedgerRow) -> tuple[AssetFile, ...]:
+        """The campaign's assets, or the row's variant's own asset on the experiment's channel."""
+        own = self.variant_assets.get(row.variant_id) if row.variant_id is not None else None
+        if own is not None and row.channel == self.definition.experiment_channel:
+            return (own,)
+        return tuple(self.assets)
 
     def _outcomes(self, channel: str, window: list[Envelope], verdicts: list[Verdict]) -> list[Outcome]:
         if len(verdicts) != len(window):
@@ -419,7 +440,7 @@ class CampaignSender:
                 "campaign_id": [r.campaign_id for r in rows],
                 "channel": [r.channel for r in rows],
                 "type": [_EVENT_TYPE[r.state] for r in rows],
-                "asset_id": [asset_id] * len(rows),
+                "asset_id": [self._event_asset(r, asset_id) for r in rows],
                 "utm_source": [utm[r.channel]["utm_source"] for r in rows],
                 "utm_medium": [utm[r.channel]["utm_medium"] for r in rows],
                 "utm_campaign": [utm[r.channel]["utm_campaign"] for r in rows],
@@ -434,6 +455,10 @@ class CampaignSender:
                 "variant_id": pl.Int64,
             },
         )
+
+    def _event_asset(self, row: SettledRow, default: int | None) -> int | None:
+        own = self.variant_assets.get(row.variant_id) if row.variant_id is not None else None
+        return own.id if own is not None and row.channel == self.definition.experiment_channel else default
 
     def _summarize(self) -> None:
         with transaction(self.engine) as session:

@@ -156,11 +156,15 @@ def render_message(
     contact: Recipient,
     *,
     link: Callable[[str], str] | None = None,
+    variant: int | None = None,
 ) -> Rendered:
-    """Render ``channel``'s message of the campaign for one contact, links tagged (and tracked by ``link``)."""
+    """Render ``channel``'s message (variant ``variant``'s, in an experiment) for one contact.
+
+    Links are tagged with UTM parameters and tracked by ``link``.
+    """
     ctx = context(contact, definition.name)
     utm = utm_params(definition.utm, channel, definition.name)
-    message = definition.message(channel)
+    message = definition.message(channel, variant)
 
     def tag(url: str) -> str:
         tagged = with_utm(url, utm)
@@ -195,11 +199,18 @@ def render_message(
 
 
 def check_templates(definition: CampaignDefinition) -> None:
-    """Compile and render every template against a sample contact: errors before anything is sent."""
+    """Compile and render every template (each variant's too) against a sample contact, before sending."""
+    variants: list[int | None] = [None]
+    if definition.experiment is not None:
+        variants += list(range(len(definition.experiment.variants)))
     for channel in definition.channels:
-        message = definition.message(channel)
-        for name in TEMPLATE_FIELDS[channel]:
-            source = getattr(message, name, None)
-            if source:
-                compile_template(source, html=name == "html", where=f"messages.{channel}.{name}")
-        render_message(definition, channel, SAMPLE)
+        for variant in variants if channel == definition.experiment_channel else [None]:
+            message = definition.message(channel, variant)
+            where = "messages"
+            if variant is not None and definition.experiment is not None:
+                where = f"experiment.variants.{definition.experiment.variants[variant].name}.message"
+            for name in TEMPLATE_FIELDS[channel]:
+                source = getattr(message, name, None)
+                if source:
+                    compile_template(source, html=name == "html", where=f"{where}.{channel}.{name}")
+            render_message(definition, channel, SAMPLE, variant=variant)

@@ -28,6 +28,7 @@ from aicmo.tasks.tracking.consent_sync import apply_events
 from aicmo.tasks.tracking.events import TrackedEvent, to_frame
 from aicmo.tasks.tracking.machine import flag_link_bursts
 from aicmo.tasks.tracking.metrics import TrackingMetrics
+from aicmo.tasks.tracking.variants import with_variants
 
 log = logging.getLogger(__name__)
 TABLE = "events"
@@ -122,6 +123,8 @@ class Flusher:
                 result.consent_changes = apply_events(self.engine, events)
             if events:
                 frame = flag_link_bursts(to_frame(events), self.scanner_window_s)
+                if self.engine is not None:
+                    frame = with_variants(self.engine, frame)
                 added = write_new_events(self.lake, frame)
                 result.written = sum(p.height for p in added.values())
                 result.duplicates = result.records - result.written

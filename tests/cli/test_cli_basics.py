@@ -22,7 +22,7 @@ def test_help_lists_commands_with_help_text(tmp_path: Path) -> None:
     assert result.returncode == 0
     listed = {line.strip("│ ").split(" ")[0] for line in result.stdout.splitlines() if line.startswith("│ ")}
     every = {"demo", "generate", "serve", "pipeline", "db", "contacts", "segments", "analytics", "providers"}
-    every |= {"events", "ads", "media", "campaigns", "retention"}
+    every |= {"events", "ads", "media", "campaigns", "retention", "experiments"}
     assert every <= listed, sorted(every - listed)
 
 

@@ -81,6 +81,7 @@ def preview_cmd(
     """Each channel's message as the contact would get it."""
     from aicmo.tasks.publishing.campaigns import preview
 
+    _print_experiment_plan(name)
     for channel, rendered in preview(engine(), name, contact).items():
         console.rule(channel)
         for part in ("subject", "title", "text", "html", "url"):
@@ -89,6 +90,24 @@ def preview_cmd(
                 console.print(f"[bold]{part}:[/] {escape(value)}")
         if rendered.data:
             console.print(f"[bold]data:[/] {escape(str(rendered.data))}")
+
+
+def _print_experiment_plan(name: str) -> None:
+    from aicmo.cli.commands.experiments import plan_text
+    from aicmo.storage.db import transaction
+    from aicmo.storage.publishing import get_campaign
+    from aicmo.tasks.experiments.planning import plan_of
+    from aicmo.tasks.publishing.campaigns import audience_ids
+    from aicmo.tasks.publishing.definition import definition_of
+
+    with transaction(engine()) as session:
+        definition = definition_of(get_campaign(session, name))
+    if definition.experiment is not None:
+        audience = len(audience_ids(engine(), definition))
+        console.rule("experiment")
+        console.print(
+            plan_text(definition.name, definition.experiment, plan_of(definition.experiment), audience)
+        )
 
 
 @app.command("test-send")
