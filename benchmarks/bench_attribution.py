@@ -253,7 +253,7 @@ def check_equal(
     return {"removal_effects": re.to_dicts(), "max_share_diff_points": share_diff}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -261,7 +261,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--nsim", type=int, default=100_000, help="markov_model's nsim_start")
     parser.add_argument("--share-tolerance", type=float, default=1.0, help="points of removal-effect share")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     started = time.perf_counter()
     root = generate(args.journeys)

@@ -255,7 +255,7 @@ def bench_sql(rec: Recorder, frame: pl.DataFrame, repeat: int) -> None:
         engine.dispose()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -264,7 +264,7 @@ def main() -> None:
     parser.add_argument("--sql-rows", type=int, default=1_000_000, help="rows loaded into SQLite for SQL")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of every contender")
     parser.add_argument("--only", choices=["import", "segments"], default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.only in (None, "import"):
         rec = Recorder(
             "crm_import",

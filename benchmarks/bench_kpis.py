@@ -223,8 +223,15 @@ def worker(engine: str, root: Path, days: int, runs: int, out: Path) -> None:
     out.write_text(json.dumps({"engine": engine, "runs": [vars(r) for r in measured], "rows": result.height}))
 
 
-def run_engine(engine: str, root: Path, days: int, runs: int) -> dict[str, Any]:
+def run_engine(engine: str, root: Path, days: int, runs: int, in_process: bool = False) -> dict[str, Any]:
+    """One engine's runs, in a child process (its own peak memory) unless ``in_process``."""
     out = DATA / f"result_{engine}_{days}.json"
+    if in_process:
+        worker(engine, root, days, runs, out)
+        report = json.loads(out.read_text())
+        report["runs"] = [Run(**r) for r in report["runs"]]
+        report["result"] = pl.read_parquet(out.with_suffix(".parquet"))
+        return report
     cmd = [
         sys.executable,
         __file__,
@@ -262,7 +269,7 @@ def check_same(ours: pl.DataFrame, other: pl.DataFrame) -> bool:
     return same_money
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -275,7 +282,8 @@ def main() -> None:
     parser.add_argument("--worker", choices=list(ENGINES))
     parser.add_argument("--root", type=Path)
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--in-process", action="store_true", help="no child processes (smoke test only)")
+    args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker, args.root, args.days, args.runs, args.out)
         return
@@ -307,7 +315,7 @@ def main() -> None:
         "pandas": 'pandas groupby (ts.dt.floor("D"))',
     }
     for days, events, engines in sizes:
-        results = {e: run_engine(e, root, days, args.runs) for e in engines}
+        results = {e: run_engine(e, root, days, args.runs, args.in_process) for e in engines}
         for e in engines:
             if e != "ours":
                 rec.check(

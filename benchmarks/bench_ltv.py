@@ -154,7 +154,7 @@ def max_rel_diff(a: dict[str, float], b: dict[str, float]) -> float:
     return max(abs(a[k] - b[k]) / abs(b[k]) for k in b if k in a)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -172,7 +172,7 @@ def main() -> None:
         help="Extra folder appended to sys.path where PyMC-Marketing is installed "
         "(pip install --target <folder> pymc-marketing), to keep it out of the project's environment.",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.pymc_path:
         sys.path.append(args.pymc_path)
 

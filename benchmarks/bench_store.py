@@ -100,7 +100,7 @@ def table_state(engine: Engine) -> list[tuple[object, ...]]:
         return sorted(tuple(r) for r in result)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run every contender on SQLite (and PostgreSQL when a URL is given), record every run."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sqlite", default="sqlite:////tmp/aicmo-bench-store.db")
     parser.add_argument("--postgres", default=None, help="e.g. postgresql://postgres@127.0.0.1:5432/postgres")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rec = Recorder(
         "store",
         "Contact upsert: ours vs the batched ORM and a plain bulk INSERT",
