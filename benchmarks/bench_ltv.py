@@ -1,4 +1,4 @@
-"""BG/NBD + Gamma-Gamma from an order log, ours vs lifetimes (and PyMC-Marketing's MAP fit).
+"""BG/NBD + Gamma-Gamma from an order log, ours vs lifetimes.
 
 Both sides start from the same Parquet order log (about 20 orders per customer) and end with
 fitted BG/NBD and Gamma-Gamma parameters with their standard errors. Two stages, timed apart in
@@ -15,8 +15,6 @@ interleaved rounds (ours, lifetimes, ours, ...), and their sum as end to end:
 
 Checked before the report: both summaries have the same customers and triples, and the fitted
 parameters agree within ``--param-tolerance`` (relative).
-PyMC-Marketing (``--pymc``, optional): ``BetaGeoModel`` / ``GammaGammaModel`` with ``method="map"``
-on our summary, fit only.
 
     .venv/bin/python benchmarks/bench_ltv.py --customers 1000000 --runs 3
 """
@@ -127,28 +125,6 @@ def lifetimes_fit(summary: Any) -> dict[str, Any]:
     }
 
 
-def pymc_run(summary: pl.DataFrame) -> dict[str, Any]:
-    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
-
-    data = summary.select(
-        pl.col("contact_id").alias("customer_id"), "frequency", "recency", "T", "monetary_value"
-    ).to_pandas()
-    t0 = time.perf_counter()
-    bg = BetaGeoModel(data=data[["customer_id", "frequency", "recency", "T"]])
-    bg.fit(method="map")
-    repeat = data[data["frequency"] > 0]
-    gg = GammaGammaModel(data=repeat[["customer_id", "frequency", "monetary_value"]])
-    gg.fit(method="map")
-    t1 = time.perf_counter()
-    post = bg.idata.posterior
-    post_gg = gg.idata.posterior
-    return {
-        "fit_s": t1 - t0,
-        "bg": {k: float(post[k].values.ravel()[0]) for k in ("r", "alpha", "a", "b")},
-        "gg": {k: float(post_gg[k].values.ravel()[0]) for k in ("p", "q", "v")},
-    }
-
-
 def max_rel_diff(a: dict[str, float], b: dict[str, float]) -> float:
     """Largest relative difference between two parameter sets on their common names."""
     return max(abs(a[k] - b[k]) / abs(b[k]) for k in b if k in a)
@@ -164,17 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         "--data-dir", type=Path, default=Path(os.environ.get("AICMO_BENCH_DATA", "/tmp/aicmo-bench"))
     )
     parser.add_argument("--param-tolerance", type=float, default=1e-3, help="relative")
-    parser.add_argument(
-        "--pymc", action="store_true", help="Also time PyMC-Marketing's MAP fit (if importable)."
-    )
-    parser.add_argument(
-        "--pymc-path",
-        help="Extra folder appended to sys.path where PyMC-Marketing is installed "
-        "(pip install --target <folder> pymc-marketing), to keep it out of the project's environment.",
-    )
     args = parser.parse_args(argv)
-    if args.pymc_path:
-        sys.path.append(args.pymc_path)
 
     path = order_log(args.customers, args.data_dir)
     n_orders = pl.scan_parquet(path).select(pl.len()).collect().item()
@@ -231,17 +197,6 @@ def main(argv: list[str] | None = None) -> None:
             checked = True
     for stage in ("RFM summary", "fit", "end to end"):
         rec.ratio("lifetimes", "ours", stage, n)
-    if args.pymc:
-        try:
-            for _ in range(args.runs):
-                pm = rec.time("PyMC-Marketing (MAP)", "peer", "fit", n, unit, lambda: pymc_run(summary))
-            rec.ratio("PyMC-Marketing (MAP)", "ours", "fit", n)
-            rec.note(
-                f"PyMC-Marketing's largest relative parameter difference from ours: "
-                f"{max(max_rel_diff(fit['bg'], pm['bg']), max_rel_diff(fit['gg'], pm['gg'])):.2e}."
-            )
-        except ImportError as exc:
-            rec.note(f"PyMC-Marketing skipped: not importable ({exc}).")
     rec.save(polars=pl.__version__, lifetimes=lifetimes.__version__)
 
 

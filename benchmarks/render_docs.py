@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import machine_info
+from run_all import SCRIPTS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTES = ROOT / "docs" / "benchmarks"
@@ -188,6 +189,18 @@ def render(data: dict[str, Any]) -> str:
                 out += render_benchmark(bench, e)
         else:
             out += render_script_only(e)
+    ran = {e["script"] for e in scripts}
+    for script in SCRIPTS:
+        if script not in ran:
+            out += [f"## `{script}`", "", "Not run into this results file yet.", ""]
+            out += notes_of(script.removeprefix("bench_").removesuffix(".py"))
+    out += [
+        "## Anomaly detector: false alarms and detection rate",
+        "",
+        "`benchmarks/anomaly_false_alarms.py` measures the detector's error rates over generated windows, not a"
+        " timing against a peer; its figures and the settings chosen from them are in"
+        " [ANALYTICS.md](ANALYTICS.md).",
+    ]
     return "\n".join(out).rstrip() + "\n"
 
 

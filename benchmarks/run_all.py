@@ -102,11 +102,20 @@ QUICK_ARGS: dict[str, list[str]] = {
 }
 
 SMOKE_ARGS: dict[str, list[str]] = {
-    "bench_attribution.py": ["--journeys", "1500", "--runs", "1", "--nsim", "10000", "--share-tolerance", "5"],
+    "bench_attribution.py": [
+        "--journeys",
+        "1500",
+        "--runs",
+        "1",
+        "--nsim",
+        "10000",
+        "--share-tolerance",
+        "5",
+    ],
     "bench_kpis.py": ["--events", "30000", "--days", "3", "--pandas-events", "10000", "--runs", "1"],
     "bench_store.py": ["--rows", "200", "--chunk", "100", "--runs", "1", "--sqlite", "sqlite://"],
     "bench_crm.py": ["--rows", "100", "--contacts", "2000", "--sql-rows", "300", "--repeat", "1"],
-    "bench_ltv.py": ["--customers", "1500", "--runs", "1", "--param-tolerance", "1e-2"],
+    "bench_ltv.py": ["--customers", "600", "--runs", "1", "--param-tolerance", "1e-2"],
 }
 """Tiny sizes: each recording benchmark's checks and JSON, in seconds (tests/test_benchmarks_smoke.py)."""
 
