@@ -297,13 +297,20 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(detail, indent=1), file=sys.stderr)
             rec.note(f"The peer's path table has {len(table):,} distinct paths.")
             checked = True
-    for stage in ("path building", "Markov fit", "rule-based fit"):
+    for name in ("ours", peer):
+        rec.add_sum(name, "paths + Markov", ("path building", "Markov fit"))
+        rec.add_sum(name, "paths + rule-based", ("path building", "rule-based fit"))
+    for stage in ("path building", "Markov fit", "rule-based fit", "paths + Markov", "paths + rule-based"):
         rec.ratio(peer, "ours", stage, n)
     rec.note(
         "Rule-based fit: ours computes five rule models plus the per-journey Markov weights in one pass; "
         "heuristic_models computes three (first, last, linear). Only those three are compared."
     )
     rec.note("Both sides compute removal effects for conversions only (no value chain) in the Markov fit.")
+    rec.note(
+        "Where the stages split differs: our Markov fit counts transitions from the touches, the peer's path "
+        "building already aggregates distinct paths. The sums (paths + fit) compare the same whole work."
+    )
     rec.save(polars=pl.__version__, ChannelAttribution=_version("ChannelAttribution"))
 
 

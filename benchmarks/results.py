@@ -162,6 +162,21 @@ class Recorder:
         self.add(contender, role, stage, size, unit, run, note)
         return result
 
+    def add_sum(self, contender: str, stage: str, parts: tuple[str, ...]) -> None:
+        """A stage whose every run is the sum of the same run of ``parts`` (wall and CPU added, peak the max)."""
+        records = [self.records[k] for k in self.records if k[0] == contender and k[1] in parts]
+        if len(records) != len(parts):
+            return
+        first = records[0]
+        for i in range(min(len(r.runs) for r in records)):
+            runs = [r.runs[i] for r in records]
+            total = Run(
+                sum(r.seconds for r in runs),
+                sum(r.cpu_seconds for r in runs),
+                max(r.peak_rss_mb for r in runs),
+            )
+            self.add(contender, first.role, stage, first.size, first.unit, total, note=" + ".join(parts))
+
     def check(self, what: str, tolerance: str, passed: bool, detail: str = "") -> None:
         """Record an equality check; a failed check stops the benchmark (nothing unequal is timed)."""
         self.checks.append(Check(what, tolerance, bool(passed), detail))
