@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results import Recorder
+from results import Recorder, peer_versions
 
 DATA = Path(os.environ.get("AICMO_BENCH_DATA", Path(__file__).parent / ".data"))
 CHANNELS = ["email", "sms", "push", "ads", "search", "social"]
@@ -311,13 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         "Where the stages split differs: our Markov fit counts transitions from the touches, the peer's path "
         "building already aggregates distinct paths. The sums (paths + fit) compare the same whole work."
     )
-    rec.save(polars=pl.__version__, ChannelAttribution=_version("ChannelAttribution"))
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import version
-
-    return version(dist)
+    rec.save(polars=pl.__version__, **peer_versions("ChannelAttribution", "pandas"))
 
 
 if __name__ == "__main__":

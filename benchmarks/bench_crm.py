@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results import Recorder
+from results import Recorder, peer_versions
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 DEFINITION: dict[str, Any] = {
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
             vars(args),
         )
         bench_import(rec, args.rows, args.repeat)
-        rec.save()
+        rec.save(**peer_versions("pandas", "sqlalchemy"))
     if args.only in (None, "segments"):
         rec = Recorder(
             "crm_segments",
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
             vars(args),
         )
         bench_segments(rec, args.contacts, min(args.sql_rows, args.contacts), args.repeat)
-        rec.save()
+        rec.save(polars=pl.__version__, **peer_versions("duckdb", "pandas"))
 
 
 if __name__ == "__main__":

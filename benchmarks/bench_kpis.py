@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results import Recorder, Run, measure
+from results import Recorder, Run, measure, peer_versions
 
 DATA = Path(os.environ.get("AICMO_BENCH_DATA", Path(__file__).parent / ".data"))
 TYPES = ["send", "deliver", "bounce", "open", "click", "convert", "unsubscribe", "complaint"]
@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
                     rec.add(labels[e], "ours" if e == "ours" else "peer", stage, events, unit, run)
             for e in engines[1:]:
                 rec.ratio(labels[e], labels["ours"], stage, events)
-    rec.save(polars=pl.__version__)
+    rec.save(polars=pl.__version__, **peer_versions("duckdb", "pandas"))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results import Recorder
+from results import Recorder, peer_versions
 
 from aicmo.models.base import Base, utcnow
 from aicmo.models.crm import Contact
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
             rec.ratio(f"{name} [{db}]", ours_label, "insert pass", args.rows)
         rec.ratio(f"ORM, batched (IN lookup + flush per chunk) [{db}]", ours_label, "update pass", args.rows)
         engine.dispose()
-    rec.save()
+    rec.save(**peer_versions("sqlalchemy"))
 
 
 if __name__ == "__main__":

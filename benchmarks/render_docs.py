@@ -174,6 +174,9 @@ def render(data: dict[str, Any]) -> str:
         "",
         "## Sizes run",
         "",
+        "The arguments each script ran with (its defaults are the full sizes; smaller arguments mean the run"
+        " was cut down to finish on a loaded machine), when, and the load average at its start:",
+        "",
         "| script | arguments | run at | exit | load at start |",
         "| --- | --- | --- | ---: | --- |",
     ]

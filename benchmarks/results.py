@@ -31,6 +31,19 @@ RESULTS_ENV = "AICMO_BENCH_RESULTS"
 PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
 
 
+def peer_versions(*dists: str) -> dict[str, str]:
+    """Installed versions of the named distributions (the peers), for the machine record."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in dists:
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
 @dataclass(frozen=True)
 class Run:
     """One timed call: wall seconds, CPU seconds of the whole process (all threads), peak RSS in MB."""
