@@ -6,12 +6,14 @@ import (same generated CSV, fresh SQLite file each):
 - peer: ``pandas.read_csv`` + ``DataFrame.to_sql`` (executemany in chunks of 5000; no validation,
   no merge, no idempotence): the floor of "read a CSV into a table".
 
-segments (same 1M-row frame):
+segments (same 1M-row frame, every contender timed ``--repeat`` times):
 - ours: the definition compiled to a Polars expression, counted lazily;
 - duckdb: the same filter hand-written in SQL over the same Arrow table;
-- pandas: the same filter as boolean masks;
+- pandas: the same filter as boolean masks over an Arrow-backed frame
+  (``to_pandas(use_pyarrow_extension_array=True)``), the tag tests vectorized
+  (``Series.list.flatten() == tag``, owners by ``np.repeat`` of ``list.len()``, ``np.bincount``);
 - ours on SQL: the definition compiled to SQLAlchemy and counted in SQLite over the same rows.
-Counts are checked to agree.
+Counts are checked equal before timing. Every run is recorded (see ``results.py``).
 
     .venv/bin/python benchmarks/bench_crm.py --rows 100000 --contacts 1000000
 """
@@ -19,15 +21,17 @@ Counts are checked to agree.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results import Recorder, peer_versions
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 DEFINITION: dict[str, Any] = {
@@ -51,15 +55,6 @@ WHERE lifecycle_stage IN ('lead', 'mql', 'sql', 'opportunity')
 """
 
 
-def _timed(fn: Any, runs: int = 3) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 # ---- import ----------------------------------------------------------------------------------
 def write_csv(path: Path, rows: int, seed: int = 1) -> None:
     rng = np.random.default_rng(seed)
@@ -73,40 +68,58 @@ def write_csv(path: Path, rows: int, seed: int = 1) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
 
 
-def bench_import(rows: int) -> dict[str, Any]:
+def bench_import(rec: Recorder, rows: int, repeat: int) -> None:
     import pandas as pd
 
     from aicmo.models.base import Base
     from aicmo.storage.db import make_engine
     from aicmo.tasks.crm.csv_import import import_contacts
 
+    unit = "CSV rows"
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "contacts.csv"
         write_csv(src, rows)
-        ours = make_engine(f"sqlite:///{tmp}/ours.db")
-        Base.metadata.create_all(ours)
-        start = time.perf_counter()
-        report = import_contacts(ours, src, errors_path=Path(tmp) / "errors.csv")
-        t_ours = time.perf_counter() - start
-        start = time.perf_counter()
-        again = import_contacts(ours, src, errors_path=Path(tmp) / "errors2.csv")
-        t_again = time.perf_counter() - start
-        assert again.inserted == 0 and again.updated == 0
+        for i in range(repeat):
+            ours = make_engine(f"sqlite:///{tmp}/ours{i}.db")
+            Base.metadata.create_all(ours)
+            report = rec.time(
+                "ours: import_contacts",
+                "ours",
+                "import",
+                rows,
+                unit,
+                lambda: import_contacts(ours, src, errors_path=Path(tmp) / "errors.csv"),  # noqa: B023
+            )
+            again = rec.time(
+                "ours: import_contacts",
+                "ours",
+                "reimport (no change)",
+                rows,
+                unit,
+                lambda: import_contacts(ours, src, errors_path=Path(tmp) / "errors2.csv"),  # noqa: B023
+            )
+            if i == 0:
+                rec.check(
+                    "reimport of the same file writes nothing",
+                    "exact",
+                    again.inserted == 0 and again.updated == 0,
+                    str(report.counts()),
+                )
+            ours.dispose()
+            peer = make_engine(f"sqlite:///{tmp}/peer{i}.db")
 
-        peer = make_engine(f"sqlite:///{tmp}/peer.db")
-        start = time.perf_counter()
-        frame = pd.read_csv(src, sep=";", encoding="utf-8-sig")
-        frame.to_sql("contacts", peer, index=False, chunksize=5000)
-        t_peer = time.perf_counter() - start
-    return {
-        "rows": rows,
-        "ours_s": round(t_ours, 2),
-        "ours_rows_per_s": round(rows / t_ours),
-        "ours_reimport_s": round(t_again, 2),
-        "peer_pandas_to_sql_s": round(t_peer, 2),
-        "ratio_ours_over_peer": round(t_ours / t_peer, 2),
-        "counts": report.counts(),
-    }
+            def pandas_load() -> None:
+                frame = pd.read_csv(src, sep=";", encoding="utf-8-sig")
+                frame.to_sql("contacts", peer, index=False, chunksize=5000)  # noqa: B023
+
+            rec.time(
+                "pandas read_csv + to_sql (floor: no validation)", "peer", "import", rows, unit, pandas_load
+            )
+            peer.dispose()
+    rec.note(
+        "The import's peer only copies text into a table (no validation, no merge, no idempotence): "
+        "it is the floor of reading a CSV into a table, not a competitor."
+    )
 
 
 # ---- segments --------------------------------------------------------------------------------
@@ -138,60 +151,64 @@ def contacts_frame(n: int, seed: int = 3) -> pl.DataFrame:
     return frame
 
 
-def bench_segments(n: int, sql_rows: int) -> dict[str, Any]:
+def pandas_has_tag(tags: Any, tag: str) -> np.ndarray:
+    """Whether each row's tag list holds ``tag``, vectorized over an Arrow list column."""
+    lengths = tags.list.len().to_numpy(dtype=np.int64)
+    hit = (tags.list.flatten() == tag).to_numpy(dtype=bool)
+    owner = np.repeat(np.arange(len(tags)), lengths)
+    return np.bincount(owner[hit], minlength=len(tags)) > 0
+
+
+def bench_segments(rec: Recorder, n: int, sql_rows: int, repeat: int) -> None:
     import duckdb
     import pandas as pd
 
     from aicmo.tasks.crm.segments import compile_polars
 
-    start = time.perf_counter()
     frame = contacts_frame(n)
-    t_gen = time.perf_counter() - start
-
-    t_compile, expr = _timed(lambda: compile_polars(DEFINITION, now=NOW), runs=5)
-    t_ours, count = _timed(lambda: frame.lazy().filter(expr).select(pl.len()).collect().item())
-
+    expr = compile_polars(DEFINITION, now=NOW)
     cutoff = NOW - timedelta(days=60)
-    arrow = frame.to_arrow()
     con = duckdb.connect()
-    con.register("contacts", arrow)
-    t_duck, duck = _timed(lambda: con.execute(DUCKDB_SQL, {"cutoff": cutoff}).fetchone()[0])  # type: ignore[index]
-
-    pdf = frame.to_pandas()
+    con.register("contacts", frame.to_arrow())
+    pdf = frame.to_pandas(use_pyarrow_extension_array=True)
 
     def pandas_count() -> int:
-        tags = pdf["tags"]
-        has_news = tags.map(lambda t: "newsletter" in t)
-        has_partner = tags.map(lambda t: "partner" in t)
         mask = (
             pdf["lifecycle_stage"].isin(["lead", "mql", "sql", "opportunity"])
             & (pdf["tier"].isin(["gold", "platinum"]) | (pdf["engagement_score"] >= 60))
-            & has_news
-            & ~has_partner
+            & pandas_has_tag(pdf["tags"], "newsletter")
+            & ~pandas_has_tag(pdf["tags"], "partner")
             & (pdf["last_activity_at"] >= pd.Timestamp(cutoff))
             & pdf["country"].isin(["DE", "FR", "NL", "US"])
         )
-        return int(mask.sum())
+        return int(mask.fillna(False).sum())
 
-    t_pandas, pandas_n = _timed(pandas_count, runs=1)
-    assert count == duck == pandas_n, (count, duck, pandas_n)
-
-    sql = bench_sql(frame.head(sql_rows))
-    return {
-        "contacts": n,
-        "matching": count,
-        "generate_s": round(t_gen, 2),
-        "compile_ms": round(t_compile * 1000, 3),
-        "ours_polars_s": round(t_ours, 4),
-        "duckdb_s": round(t_duck, 4),
-        "pandas_s": round(t_pandas, 3),
-        "ratio_ours_over_duckdb": round(t_ours / t_duck, 2),
-        "ratio_pandas_over_ours": round(t_pandas / t_ours, 1),
-        **sql,
+    contenders = {
+        "ours: compiled to Polars (lazy count)": (
+            "ours",
+            lambda: frame.lazy().filter(expr).select(pl.len()).collect().item(),
+        ),
+        "DuckDB: hand-written SQL over the Arrow table": (
+            "peer",
+            lambda: con.execute(DUCKDB_SQL, {"cutoff": cutoff}).fetchone()[0],
+        ),  # type: ignore[index]
+        "pandas: boolean masks, vectorized tags (Arrow dtypes)": ("peer", pandas_count),
     }
+    counts = {name: fn() for name, (_, fn) in contenders.items()}
+    rec.check(
+        "matching contacts: ours vs DuckDB vs pandas", "exact", len(set(counts.values())) == 1, str(counts)
+    )
+    unit = "contacts"
+    for _ in range(repeat):  # interleaved rounds, the same number for every contender
+        for name, (role, fn) in contenders.items():
+            rec.time(name, role, "segment count", n, unit, fn)
+    for name in list(contenders)[1:]:
+        rec.ratio(name, "ours: compiled to Polars (lazy count)", "segment count", n)
+    rec.note(f"{next(iter(counts.values())):,} of {n:,} contacts match the six clauses.")
+    bench_sql(rec, frame.head(sql_rows), repeat)
 
 
-def bench_sql(frame: pl.DataFrame) -> dict[str, Any]:
+def bench_sql(rec: Recorder, frame: pl.DataFrame, repeat: int) -> None:
     """The same definition compiled to SQL and counted in SQLite over ``frame``'s rows."""
     from sqlalchemy import func, insert, select
 
@@ -210,41 +227,65 @@ def bench_sql(frame: pl.DataFrame) -> dict[str, Any]:
             pl.lit("none").alias("sms_consent"),
             pl.lit("none").alias("push_consent"),
         )
-        start = time.perf_counter()
         with engine.begin() as conn:
             dicts = rows.to_dicts()
             for d in dicts:
                 d["enrichment"] = {}
             for i in range(0, len(dicts), 20_000):
                 conn.execute(insert(Contact), dicts[i : i + 20_000])
-        t_load = time.perf_counter() - start
         where = compile_sql(DEFINITION, now=NOW)
+        expected = frame.lazy().filter(compile_polars(DEFINITION, now=NOW)).select(pl.len()).collect().item()
         with engine.connect() as conn:
-            t_sql, count = _timed(
-                lambda: conn.scalar(select(func.count()).select_from(Contact).where(where)), runs=3
+            count = conn.scalar(select(func.count()).select_from(Contact).where(where))
+            rec.check(
+                "matching contacts: ours compiled to SQL (SQLite) vs ours on Polars",
+                "exact",
+                count == expected,
+                f"{count} vs {expected}",
             )
+            for _ in range(repeat):
+                rec.time(
+                    "ours: compiled to SQL, count(*) in SQLite",
+                    "ours",
+                    "segment count",
+                    frame.height,
+                    "contacts",
+                    lambda: conn.scalar(select(func.count()).select_from(Contact).where(where)),
+                )
         engine.dispose()
-    expected = frame.lazy().filter(compile_polars(DEFINITION, now=NOW)).select(pl.len()).collect().item()
-    assert count == expected, (count, expected)
-    return {"sql_rows": frame.height, "sql_load_s": round(t_load, 1), "ours_sqlite_s": round(t_sql, 3)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=100_000, help="CSV rows to import")
     parser.add_argument("--contacts", type=int, default=1_000_000, help="contacts in the segment frame")
     parser.add_argument("--sql-rows", type=int, default=1_000_000, help="rows loaded into SQLite for SQL")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of every contender")
     parser.add_argument("--only", choices=["import", "segments"], default=None)
-    args = parser.parse_args()
-    out: dict[str, Any] = {}
+    args = parser.parse_args(argv)
     if args.only in (None, "import"):
-        out["import"] = bench_import(args.rows)
-        print(json.dumps(out["import"], indent=2), flush=True)
+        rec = Recorder(
+            "crm_import",
+            "CRM: CSV import vs pandas read_csv + to_sql",
+            f"{args.rows:,} CSV rows (UTF-8 with BOM, semicolons, aliased headers, 2 % bad emails) into a fresh "
+            "SQLite file; then the same file again.",
+            vars(args),
+        )
+        bench_import(rec, args.rows, args.repeat)
+        rec.save(**peer_versions("pandas", "sqlalchemy"))
     if args.only in (None, "segments"):
-        out["segments"] = bench_segments(args.contacts, min(args.sql_rows, args.contacts))
-        print(json.dumps(out["segments"], indent=2), flush=True)
+        rec = Recorder(
+            "crm_segments",
+            "CRM: segment evaluation vs DuckDB and pandas",
+            f"A six-clause segment (stage in-list, tier or score range, tag contains, not tag, activity within 60 "
+            f"days, country in-list) counted over {args.contacts:,} contacts in memory, and over "
+            f"{min(args.sql_rows, args.contacts):,} in SQLite. {args.repeat} interleaved runs per contender.",
+            vars(args),
+        )
+        bench_segments(rec, args.contacts, min(args.sql_rows, args.contacts), args.repeat)
+        rec.save(polars=pl.__version__, **peer_versions("duckdb", "pandas"))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
-"""BG/NBD + Gamma-Gamma fit, RFM summary included, ours vs lifetimes (and PyMC-Marketing's MAP fit).
+"""BG/NBD + Gamma-Gamma from an order log, ours vs lifetimes.
 
 Both sides start from the same Parquet order log (about 20 orders per customer) and end with
-fitted BG/NBD and Gamma-Gamma parameters:
+fitted BG/NBD and Gamma-Gamma parameters with their standard errors. Two stages, timed apart in
+interleaved rounds (ours, lifetimes, ours, ...), and their sum as end to end:
 
-- ours: ``rfm_summary`` (Polars lazy over the Parquet file) -> ``fit_models`` (compressed
-  triples, analytic gradients, L-BFGS-B);
-- lifetimes: ``pandas.read_parquet`` -> ``summary_data_from_transaction_data(freq="D")`` ->
-  ``BetaGeoFitter.fit`` -> ``GammaGammaFitter.fit``;
-- PyMC-Marketing (``--pymc``, optional): ``BetaGeoModel`` and ``GammaGammaModel`` fitted with
-  ``method="map"`` on our summary (its own summary step is not timed).
+- RFM summary. Ours: ``rfm_summary`` (Polars lazy over the Parquet file). lifetimes:
+  ``pandas.read_parquet`` then ``summary_data_from_transaction_data(freq="D")``;
+- fit. Ours: ``fit_models``: the summary compressed to unique ``(frequency, recency, T)`` triples
+  with their counts as weights, BG/NBD by L-BFGS-B with analytic gradients, Gamma-Gamma over the
+  repeat customers, standard errors from the observed information. lifetimes: the same triples
+  and counts (a pandas ``groupby(...).size()``, timed) passed as ``BetaGeoFitter.fit(weights=...)``,
+  then ``GammaGammaFitter.fit`` over the same repeat customers; lifetimes computes the Hessian
+  (autograd) inside ``fit`` for its standard errors, so both fits include that work.
 
-Medians of ``--runs`` runs; parameters are compared with lifetimes' (relative difference).
+Checked before the report: both summaries have the same customers and triples, and the fitted
+parameters agree within ``--param-tolerance`` (relative).
 
     .venv/bin/python benchmarks/bench_ltv.py --customers 1000000 --runs 3
 """
@@ -18,8 +22,8 @@ Medians of ``--runs`` runs; parameters are compared with lifetimes' (relative di
 from __future__ import annotations
 
 import argparse
-import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -31,6 +35,9 @@ from typing import Any
 import machine_info
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).parent))
+from results import Recorder, Run, measure, peer_versions
+
 from aicmo.tasks.analytics.ltv import fit_models
 from aicmo.tasks.analytics.rfm import rfm_summary, unique_histories
 from aicmo.tasks.sample import BgNbdParams, GammaGammaParams, simulate_bgnbd_orders
@@ -39,11 +46,6 @@ START, END = date(2023, 1, 1), date(2024, 12, 31)
 # About 20 orders per customer over two years: a purchase every 8 days or so, long lifetimes.
 BENCH_BG = BgNbdParams(r=2.4, alpha=20.0, a=2.0, b=50.0)
 BENCH_GG = GammaGammaParams(p=6.0, q=4.0, gamma=40.0)
-
-
-def machine() -> str:
-    """The machine and Polars' version in one line, for the report."""
-    return machine_info.describe(machine_info.machine(polars=pl.__version__))
 
 
 def order_log(customers: int, folder: Path, seed: int = 2024) -> Path:
@@ -61,16 +63,9 @@ def order_log(customers: int, folder: Path, seed: int = 2024) -> Path:
     return path
 
 
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, list[float], Any]:
-    """Median seconds of ``runs`` calls, every time, and the last result."""
-    times = []
-    result = None
-    for _ in range(runs):
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times, result
+def machine() -> str:
+    """The machine and Polars' version in one line (bench_cohorts.py's report uses it too)."""
+    return machine_info.describe(machine_info.machine(polars=pl.__version__))
 
 
 def interleaved(
@@ -78,78 +73,55 @@ def interleaved(
 ) -> dict[str, tuple[float, list[float], Any]]:
     """Run each contender once per round, ``runs`` rounds, so load changes on a shared machine hit all alike.
 
-    ``cpu``, when given, receives each run's process CPU seconds (all threads) per contender: less
-    sensitive than wall time to other processes on the machine.
+    ``cpu``, when given, receives each run's process CPU seconds (all threads) per contender.
+    (bench_cohorts.py times its contenders with it.)
     """
     times: dict[str, list[float]] = {name: [] for name in contenders}
     last: dict[str, Any] = {}
     for _ in range(runs):
         for name, fn in contenders.items():
-            gc.collect()
-            c0 = time.process_time()
-            t0 = time.perf_counter()
-            last[name] = fn()
-            times[name].append(time.perf_counter() - t0)
+            last[name], run = measure(fn)
+            times[name].append(run.seconds)
             if cpu is not None:
-                cpu.setdefault(name, []).append(time.process_time() - c0)
-            print(f"{name}: {times[name][-1]:.2f} s", file=sys.stderr, flush=True)
+                cpu.setdefault(name, []).append(run.cpu_seconds)
+            print(f"{name}: {run.seconds:.2f} s", file=sys.stderr, flush=True)
     return {name: (statistics.median(t), t, last[name]) for name, t in times.items()}
 
 
-def ours(path: Path) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    summary = rfm_summary(pl.scan_parquet(path), END).collect()
-    t1 = time.perf_counter()
+def ours_summary(path: Path) -> pl.DataFrame:
+    return rfm_summary(pl.scan_parquet(path), END).collect()
+
+
+def ours_fit(summary: pl.DataFrame) -> dict[str, Any]:
     bg, gg = fit_models(summary)
-    t2 = time.perf_counter()
-    return {"summary_s": t1 - t0, "fit_s": t2 - t1, "bg": bg.params(), "gg": gg.params(), "summary": summary}
+    return {"bg": bg.params(), "gg": gg.params(), "bg_se": bg.std_errors, "gg_se": gg.std_errors}
 
 
-def lifetimes_run(path: Path) -> dict[str, Any]:
+def lifetimes_summary(path: Path) -> Any:
     import pandas as pd
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
     from lifetimes.utils import summary_data_from_transaction_data
 
-    t0 = time.perf_counter()
     pdf = pd.read_parquet(path, columns=["contact_id", "ts", "amount"])
     pdf["ts"] = pdf["ts"].dt.tz_localize(None)
-    t1 = time.perf_counter()
-    summary = summary_data_from_transaction_data(
+    return summary_data_from_transaction_data(
         pdf, "contact_id", "ts", "amount", observation_period_end=pd.Timestamp(END), freq="D"
     )
-    t2 = time.perf_counter()
-    bgf = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
-    repeat = summary[summary["frequency"] > 0]
+
+
+def lifetimes_fit(summary: Any) -> dict[str, Any]:
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    triples = summary.groupby(["frequency", "recency", "T"]).size().rename("weight").reset_index()
+    bgf = BetaGeoFitter().fit(
+        triples["frequency"], triples["recency"], triples["T"], weights=triples["weight"]
+    )
+    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     ggf = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
-    t3 = time.perf_counter()
     return {
-        "read_s": t1 - t0,
-        "summary_s": t2 - t1,
-        "fit_s": t3 - t2,
         "bg": {k: float(v) for k, v in bgf.params_.items()},
         "gg": {k: float(v) for k, v in ggf.params_.items()},
-    }
-
-
-def pymc_run(summary: pl.DataFrame) -> dict[str, Any]:
-    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
-
-    data = summary.select(
-        pl.col("contact_id").alias("customer_id"), "frequency", "recency", "T", "monetary_value"
-    ).to_pandas()
-    t0 = time.perf_counter()
-    bg = BetaGeoModel(data=data[["customer_id", "frequency", "recency", "T"]])
-    bg.fit(method="map")
-    repeat = data[data["frequency"] > 0]
-    gg = GammaGammaModel(data=repeat[["customer_id", "frequency", "monetary_value"]])
-    gg.fit(method="map")
-    t1 = time.perf_counter()
-    post = bg.idata.posterior
-    post_gg = gg.idata.posterior
-    return {
-        "fit_s": t1 - t0,
-        "bg": {k: float(post[k].values.ravel()[0]) for k in ("r", "alpha", "a", "b")},
-        "gg": {k: float(post_gg[k].values.ravel()[0]) for k in ("p", "q", "v")},
+        "triples": len(triples),
+        "repeat": len(repeat),
     }
 
 
@@ -158,70 +130,74 @@ def max_rel_diff(a: dict[str, float], b: dict[str, float]) -> float:
     return max(abs(a[k] - b[k]) / abs(b[k]) for k in b if k in a)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/aicmo-bench"))
-    parser.add_argument("--skip-lifetimes", action="store_true")
     parser.add_argument(
-        "--pymc", action="store_true", help="Also time PyMC-Marketing's MAP fit (if importable)."
+        "--data-dir", type=Path, default=Path(os.environ.get("AICMO_BENCH_DATA", "/tmp/aicmo-bench"))
     )
-    parser.add_argument(
-        "--pymc-path",
-        help="Extra folder appended to sys.path where PyMC-Marketing is installed "
-        "(pip install --target <folder> pymc-marketing), to keep it out of the project's environment.",
-    )
-    parser.add_argument("--json", type=Path, help="Write the results here as JSON.")
-    args = parser.parse_args()
-    if args.pymc_path:
-        sys.path.append(args.pymc_path)
+    parser.add_argument("--param-tolerance", type=float, default=1e-3, help="relative")
+    args = parser.parse_args(argv)
 
     path = order_log(args.customers, args.data_dir)
     n_orders = pl.scan_parquet(path).select(pl.len()).collect().item()
-    report: dict[str, Any] = {"machine": machine(), "customers": args.customers, "orders": n_orders}
+    import lifetimes  # noqa: F401  (imported once, outside the timings)
 
-    contenders: dict[str, Callable[[], Any]] = {"ours": lambda: ours(path)}
-    if not args.skip_lifetimes:
-        import lifetimes  # noqa: F401  (imported once, outside the timings)
-
-        contenders["lifetimes"] = lambda: lifetimes_run(path)
-    cpu: dict[str, list[float]] = {}
-    results = interleaved(contenders, args.runs, cpu)
-    report["cpu_s"] = {name: {"median": statistics.median(v), "runs": v} for name, v in cpu.items()}
-    ours_median, ours_times, ours_last = results["ours"]
-    summary = ours_last.pop("summary")
-    triples = unique_histories(summary.lazy()).collect().height
-    report["ours"] = {"median_s": ours_median, "runs_s": ours_times, **ours_last, "unique_triples": triples}
-    if "lifetimes" in results:
-        lt_median, lt_times, lt_last = results["lifetimes"]
-        report["lifetimes"] = {"median_s": lt_median, "runs_s": lt_times, **lt_last}
-        report["speedup_vs_lifetimes"] = lt_median / ours_median
-        report["cpu_ratio_lifetimes_over_ours"] = statistics.median(cpu["lifetimes"]) / statistics.median(
-            cpu["ours"]
-        )
-        report["fit_only_speedup"] = lt_last["fit_s"] / ours_last["fit_s"]
-        report["summary_only_speedup"] = lt_last["summary_s"] / ours_last["summary_s"]
-        report["max_rel_param_diff_bgnbd"] = max_rel_diff(ours_last["bg"], lt_last["bg"])
-        report["max_rel_param_diff_gamma_gamma"] = max_rel_diff(ours_last["gg"], lt_last["gg"])
-
-    if args.pymc:
-        try:
-            pm_median, pm_times, pm_last = timed(lambda: pymc_run(summary), args.runs)
-        except ImportError as exc:
-            report["pymc"] = {"skipped": f"not importable: {exc}"}
-        else:
-            report["pymc"] = {"median_s": pm_median, "runs_s": pm_times, **pm_last}
-            report["pymc_fit_vs_ours_fit"] = pm_median / ours_last["fit_s"]
-            report["max_rel_param_diff_pymc_bgnbd"] = max_rel_diff(ours_last["bg"], pm_last["bg"])
-            report["max_rel_param_diff_pymc_gamma_gamma"] = max_rel_diff(ours_last["gg"], pm_last["gg"])
-
-    text = json.dumps(report, indent=2, default=str)
-    print(text)
-    if args.json:
-        args.json.write_text(text)
+    rec = Recorder(
+        "ltv",
+        "LTV: BG/NBD + Gamma-Gamma, ours vs lifetimes",
+        f"{args.customers:,} customers, {n_orders:,} orders in one Parquet file. RFM summary and model fit "
+        "timed apart; end to end is their sum per run. Both fits compute standard errors (ours from the "
+        "observed information, lifetimes from an autograd Hessian) inside the timed fit; both fit BG/NBD over "
+        "the same compressed (frequency, recency, T) triples with counts as weights.",
+        {k: str(v) for k, v in vars(args).items()},
+    )
+    n, unit = args.customers, "customers"
+    checked = False
+    for _ in range(args.runs):
+        summary, s_run = measure(lambda: ours_summary(path))
+        fit, f_run = measure(lambda: ours_fit(summary))  # noqa: B023
+        lt_summary, ls_run = measure(lambda: lifetimes_summary(path))
+        lt_fit, lf_run = measure(lambda: lifetimes_fit(lt_summary))  # noqa: B023
+        for name, role, runs in (("ours", "ours", (s_run, f_run)), ("lifetimes", "peer", (ls_run, lf_run))):
+            rec.add(name, role, "RFM summary", n, unit, runs[0])
+            rec.add(name, role, "fit", n, unit, runs[1])
+            rec.add(
+                name,
+                role,
+                "end to end",
+                n,
+                unit,
+                Run(
+                    runs[0].seconds + runs[1].seconds,
+                    runs[0].cpu_seconds + runs[1].cpu_seconds,
+                    max(runs[0].peak_rss_mb, runs[1].peak_rss_mb),
+                ),
+            )
+        if not checked:
+            triples = unique_histories(summary.lazy()).collect().height
+            rec.check(
+                "customers and unique (frequency, recency, T) triples: ours vs lifetimes' summary",
+                "exact",
+                summary.height == len(lt_summary) and triples == lt_fit["triples"],
+                f"{summary.height:,} customers, {triples:,} triples vs {len(lt_summary):,}, {lt_fit['triples']:,}",
+            )
+            bg_diff = max_rel_diff(fit["bg"], lt_fit["bg"])
+            gg_diff = max_rel_diff(fit["gg"], lt_fit["gg"])
+            rec.check(
+                "BG/NBD and Gamma-Gamma parameters: ours vs lifetimes",
+                f"{args.param_tolerance:g} relative",
+                max(bg_diff, gg_diff) <= args.param_tolerance,
+                f"largest relative difference BG/NBD {bg_diff:.2e}, Gamma-Gamma {gg_diff:.2e}",
+            )
+            print(json.dumps({"ours": fit, "lifetimes": lt_fit}, indent=1, default=str), file=sys.stderr)
+            checked = True
+    for stage in ("RFM summary", "fit", "end to end"):
+        rec.ratio("lifetimes", "ours", stage, n)
+    rec.save(polars=pl.__version__, **peer_versions("lifetimes", "pandas"))
 
 
 if __name__ == "__main__":

@@ -1,26 +1,45 @@
-"""Bulk contact upsert (INSERT ... ON CONFLICT) vs the ORM's per-row merge and a plain insert.
+"""Bulk contact upsert (INSERT ... ON CONFLICT) vs the batched ORM upsert and a plain bulk INSERT.
 
-Same rows, same engine, one run: ours inserts N contacts then updates all N; the peers are the
-ORM's ``session.merge`` per row (what hand-written sync code usually does; measured on a sample and
-extrapolated, labelled so) and a plain multi-row INSERT (a floor: it cannot update).
+Same rows, same engine, every contender at the full ``--rows``, nothing extrapolated. Each run
+starts from empty tables, inserts ``--rows`` contacts (the insert pass), then sends the same
+contacts again with changed names (the update pass):
+
+- ours: ``aicmo.storage.crm.upsert_contacts`` (``INSERT ... ON CONFLICT (email) DO UPDATE`` in
+  chunks, executemany);
+- ORM, batched: what an expert writes with the ORM alone: per chunk of ``--chunk`` rows one
+  ``SELECT ... WHERE email IN (...)``, attributes set on the objects found, new objects added,
+  one ``flush`` per chunk, one commit;
+- plain bulk INSERT: ``session.execute(insert(Contact), rows)`` (executemany), the insert pass
+  only: it cannot update, so it is the floor of the insert pass.
+
+Checks before timing is kept: after each contender's passes the table holds exactly the expected
+contacts (email, first name, city, tags).
+
+    .venv/bin/python benchmarks/bench_store.py --rows 100000 --runs 3
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, insert, select, text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results import Recorder, peer_versions
 
 from aicmo.models.base import Base, utcnow
 from aicmo.models.crm import Contact
 from aicmo.storage.crm import upsert_contacts
 from aicmo.storage.db import make_engine, transaction
 
+Rows = list[dict[str, object]]
 
-def rows(n: int, version: str) -> list[dict[str, object]]:
+
+def rows(n: int, version: str) -> Rows:
     """``n`` contacts; ``version`` changes the names so a second pass is a real update."""
     return [
         {
@@ -39,92 +58,119 @@ def fresh(engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
-def timed(fn: Callable[[], None]) -> float:
-    """Wall seconds of one call."""
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+def ours(engine: Engine, batch: Rows, chunk: int) -> None:
+    """One pass of the bulk upsert."""
+    with transaction(engine) as session:
+        upsert_contacts(session, batch)
 
 
-def ours(engine: Engine, n: int) -> tuple[float, float]:
-    """Insert then update ``n`` contacts with the bulk upsert; seconds for each pass."""
-    fresh(engine)
-
-    def run(version: str) -> None:
-        with transaction(engine) as session:
-            upsert_contacts(session, rows(n, version))
-
-    return timed(lambda: run("a")), timed(lambda: run("b"))
-
-
-def orm_merge(engine: Engine, n: int) -> tuple[float, float]:
-    """The same with one ``session.merge`` per contact (lookup by email, then insert or update)."""
-    fresh(engine)
-
-    def run(version: str) -> None:
-        with transaction(engine) as session:
-            for row in rows(n, version):
-                existing = session.query(Contact).filter_by(email=row["email"]).one_or_none()
+def orm_batched(engine: Engine, batch: Rows, chunk: int) -> None:
+    """One pass of the ORM upsert: one IN lookup and one flush per chunk."""
+    with transaction(engine) as session:
+        for start in range(0, len(batch), chunk):
+            part = batch[start : start + chunk]
+            found = {
+                c.email: c
+                for c in session.scalars(select(Contact).where(Contact.email.in_([r["email"] for r in part])))
+            }
+            now = utcnow()
+            for row in part:
+                existing = found.get(str(row["email"]))
                 if existing is None:
-                    session.add(Contact(**row, created_at=utcnow(), updated_at=utcnow()))
+                    session.add(Contact(**row, created_at=now, updated_at=now))
                 else:
                     for key, value in row.items():
                         setattr(existing, key, value)
-                session.flush()
+                    existing.updated_at = now
+            session.flush()
 
-    return timed(lambda: run("a")), timed(lambda: run("b"))
 
-
-def plain_insert(engine: Engine, n: int) -> float:
-    """A plain executemany INSERT of ``n`` new contacts (cannot update)."""
-    fresh(engine)
+def plain_insert(engine: Engine, batch: Rows, chunk: int) -> None:
+    """One executemany INSERT of new contacts (cannot update)."""
     now = utcnow()
-    payload = [{**r, "created_at": now, "updated_at": now} for r in rows(n, "a")]
-
-    def run() -> None:
-        with transaction(engine) as session:
-            session.execute(insert(Contact), payload)
-
-    return timed(run)
+    payload = [{**r, "created_at": now, "updated_at": now} for r in batch]
+    with transaction(engine) as session:
+        session.execute(insert(Contact), payload)
 
 
-def main() -> None:
-    """Run every contender on SQLite (and PostgreSQL when a URL is given) and print ratios."""
-    parser = argparse.ArgumentParser(description=__doc__)
+def table_state(engine: Engine) -> list[tuple[object, ...]]:
+    """The contacts as (email, first_name, city, tags), sorted: what every contender must leave."""
+    with engine.connect() as conn:
+        result = conn.execute(select(Contact.email, Contact.first_name, Contact.city, Contact.tags))
+        return sorted(tuple(r) for r in result)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every contender on SQLite (and PostgreSQL when a URL is given), record every run."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--merge-rows", type=int, default=5_000, help="sample size of the per-row merge")
+    parser.add_argument("--chunk", type=int, default=5_000, help="rows per IN lookup and flush (ORM)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sqlite", default="sqlite:////tmp/aicmo-bench-store.db")
     parser.add_argument("--postgres", default=None, help="e.g. postgresql://postgres@127.0.0.1:5432/postgres")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    rec = Recorder(
+        "store",
+        "Contact upsert: ours vs the batched ORM and a plain bulk INSERT",
+        f"{args.rows:,} contacts inserted into empty tables, then all updated, per engine. The ORM peer "
+        f"does one IN lookup and one flush per {args.chunk:,} rows; the plain INSERT has no update pass.",
+        vars(args),
+    )
+    contenders: dict[str, tuple[str, Callable[[Engine, Rows, int], None], bool]] = {
+        "ours: INSERT ... ON CONFLICT": ("ours", ours, True),
+        "ORM, batched (IN lookup + flush per chunk)": ("peer", orm_batched, True),
+        "plain bulk INSERT (no update)": ("peer", plain_insert, False),
+    }
+    first, second = rows(args.rows, "a"), rows(args.rows, "b")
+    expected = {
+        "insert": sorted((r["email"], r["first_name"], r["city"], r["tags"]) for r in first),
+        "update": sorted((r["email"], r["first_name"], r["city"], r["tags"]) for r in second),
+    }
     urls = [args.sqlite, *([args.postgres] if args.postgres else [])]
     for url in urls:
         engine = make_engine(url)
         if engine.dialect.name == "postgresql":
             with engine.begin() as conn:
                 conn.execute(text("SELECT 1"))
-        ins, upd, merge_ins, merge_upd, floor = [], [], [], [], []
+        db = engine.dialect.name
+        checked: set[str] = set()
         for _ in range(args.runs):
-            a, b = ours(engine, args.rows)
-            ins.append(a)
-            upd.append(b)
-            ma, mb = orm_merge(engine, args.merge_rows)
-            scale = args.rows / args.merge_rows
-            merge_ins.append(ma * scale)
-            merge_upd.append(mb * scale)
-            floor.append(plain_insert(engine, args.rows))
-        med = statistics.median
-        print(f"{engine.dialect.name}: {args.rows:,} contacts, median of {args.runs} runs")
-        print(f"  ours insert {med(ins):.2f} s, update {med(upd):.2f} s")
-        print(
-            f"  ORM merge per row (from {args.merge_rows:,}, extrapolated) insert {med(merge_ins):.1f} s "
-            f"({med(merge_ins) / med(ins):.0f}x ours), update {med(merge_upd):.1f} s "
-            f"({med(merge_upd) / med(upd):.0f}x ours)"
-        )
-        print(
-            f"  plain INSERT (no conflict handling) {med(floor):.2f} s (ours / floor {med(ins) / med(floor):.2f}x)"
-        )
+            for name, (role, fn, updates) in contenders.items():
+                fresh(engine)
+                label = f"{name} [{db}]"
+                rec.time(
+                    label, role, "insert pass", args.rows, "contacts", partial(fn, engine, first, args.chunk)
+                )
+                if label not in checked:
+                    rec.check(
+                        f"{label}: table after the insert pass",
+                        "exact",
+                        table_state(engine) == expected["insert"],
+                    )
+                if updates:
+                    rec.time(
+                        label,
+                        role,
+                        "update pass",
+                        args.rows,
+                        "contacts",
+                        partial(fn, engine, second, args.chunk),
+                    )
+                    if label not in checked:
+                        rec.check(
+                            f"{label}: table after the update pass",
+                            "exact",
+                            table_state(engine) == expected["update"],
+                        )
+                checked.add(label)
+        ours_label = f"ours: INSERT ... ON CONFLICT [{db}]"
+        for name in list(contenders)[1:]:
+            rec.ratio(f"{name} [{db}]", ours_label, "insert pass", args.rows)
+        rec.ratio(f"ORM, batched (IN lookup + flush per chunk) [{db}]", ours_label, "update pass", args.rows)
         engine.dispose()
+    rec.save(**peer_versions("sqlalchemy"))
 
 
 if __name__ == "__main__":
