@@ -25,6 +25,7 @@ QUICK_ARGS: dict[str, list[str]] = {
         "--sequential-items",
         "100",
     ],
+    "bench_cli_startup.py": ["--runs", "3"],
     "bench_crm.py": ["--rows", "20000", "--contacts", "200000", "--sql-rows", "200000"],
     "bench_sample.py": ["--contacts", "10000", "--days", "60", "--customers", "100000"],
     "bench_store.py": ["--rows", "20000", "--merge-rows", "1000", "--runs", "1"],
