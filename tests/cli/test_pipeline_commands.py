@@ -49,7 +49,7 @@ def test_backfill_from_the_shell_recomputes_each_day(aicmo_home: Path, prefect_a
 
     home = aicmo_home
     # the data are set up in this process (tests/sample checks `aicmo generate` from the shell)
-    generate_into_configured_store(300, 10, 5, date(2026, 6, 10))
+    generate_into_configured_store(300, 10, 5, end=date(2026, 6, 10))
     dispose_engines()
     result = _run(
         ["pipeline", "backfill", "2026-06-04", "2026-06-10", "--chunk-days", "4", "--no-rescore"],
