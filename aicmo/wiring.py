@@ -2,8 +2,8 @@
 
 Every layer asks here for the parts it runs on instead of assembling them from settings itself,
 so a scheduled run, a manual run, the demo and the tests are wired the same way. It is the one
-kernel module that knows the storage and task libraries; it imports them inside its functions,
-so importing the kernel stays cheap and free of cycles.
+kernel module that knows the storage and task libraries; it imports them (and the settings) inside
+its functions, so importing the kernel stays cheap and free of cycles.
 
 The embedded SQLite store creates and migrates itself on first use; a configured store (PostgreSQL)
 that is behind the code is refused with one line saying to run ``aicmo db upgrade``.
@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aicmo.errors import ConfigError
-from aicmo.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from aicmo.settings import Settings
     from aicmo.storage.lake import Lake
     from aicmo.tasks.gateway import ProviderChain
 
@@ -35,6 +35,7 @@ def engine(*, check_schema: bool = True) -> Engine:
 
     ``check_schema=False`` is for the commands that inspect or migrate the schema themselves.
     """
+    from aicmo.settings import get_settings
     from aicmo.storage.db import get_engine
     from aicmo.storage.migrate import ensure_schema
 
@@ -76,6 +77,7 @@ def _refuse_if_behind(eng: Engine) -> None:
 
 def lake() -> Lake:
     """The lake per the current settings (one per root)."""
+    from aicmo.settings import get_settings
     from aicmo.storage.lake import Lake
 
     root = get_settings().resolved_lake_root
@@ -86,6 +88,7 @@ def lake() -> Lake:
 
 def chains(settings: Settings | None = None) -> dict[str, ProviderChain]:
     """Every capability's provider chain, built from ``settings`` (default: the current settings)."""
+    from aicmo.settings import get_settings
     from aicmo.tasks.providers.registry import build_chains
 
     return build_chains(settings or get_settings())
@@ -98,6 +101,8 @@ def settings_overrides(values: dict[str, str]) -> Iterator[None]:
     The demo points every provider at the local fake server this way; the old values (and
     settings) come back after the block.
     """
+    from aicmo.settings import reset_settings
+
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     reset_settings()

@@ -203,6 +203,8 @@ def render(data: dict[str, Any]) -> str:
         "`benchmarks/anomaly_false_alarms.py` measures the detector's error rates over generated windows, not a"
         " timing against a peer; its figures and the settings chosen from them are in"
         " [ANALYTICS.md](ANALYTICS.md).",
+        "",
+        *notes_of("test_suite"),
     ]
     return "\n".join(out).rstrip() + "\n"
 

@@ -42,6 +42,7 @@ DEFAULT_OUT = HERE / "results.json"
 SCRIPTS = [
     "bench_ads_import.py",
     "bench_attribution.py",
+    "bench_cli_startup.py",
     "bench_cohorts.py",
     "bench_failover.py",
     "bench_crm.py",
@@ -69,6 +70,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     ],
     "bench_failover.py": ["--samples", "2", "--slow-samples", "1", "--retry-timeout-samples", "1"],
     "bench_crm.py": ["--rows", "20000", "--contacts", "200000", "--sql-rows", "200000", "--repeat", "3"],
+    "bench_cli_startup.py": ["--runs", "3"],
     "bench_sample.py": ["--contacts", "10000", "--days", "60", "--customers", "100000"],
     "bench_store.py": ["--rows", "20000", "--runs", "3"],
     "bench_kpis.py": ["--events", "5000000", "--pandas-events", "1000000", "--runs", "3"],

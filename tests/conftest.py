@@ -108,3 +108,12 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness: None) -> str:
+    """The session server's API URL. A CLI subprocess given it as ``PREFECT_API_URL`` runs its flows
+    there instead of starting an ephemeral server of its own (seconds per process, more under load)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value())

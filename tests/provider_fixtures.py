@@ -10,7 +10,8 @@ from aicmo.fakes.provider_server import FakeProviderServer
 from aicmo.settings import GatewaySettings, Settings, reset_settings
 
 FAST = {
-    "timeout_s": 0.3,
+    # above a loaded machine's slowest loopback answer, below the 1 s of the fake server's slow() faults
+    "timeout_s": 0.8,
     "max_attempts": 3,
     "backoff_base_s": 0.01,
     "backoff_max_s": 0.05,

@@ -7,15 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from aicmo.progress import Advance
 
@@ -27,6 +18,16 @@ err_console = Console(stderr=True)
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator[Advance]:
     """A rich progress bar on stderr; yields a function that advances it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),

@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MISSING = "-"
 

@@ -20,7 +20,11 @@ AICMO = [sys.executable, "-c", "from aicmo.cli import main; main()"]
 
 @pytest.mark.slow
 def test_campaign_lifecycle_from_the_shell(
-    tmp_path: Path, smtp: LocalSmtpServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    smtp: LocalSmtpServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_api_url: str,
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -54,10 +58,9 @@ def test_campaign_lifecycle_from_the_shell(
         assert smtp.per_recipient() == {"qa@example.com": 1}
         assert run_cli(capsys, "campaigns", "schedule", "spring")[0] == 0
 
-        # the publish flow, as a user runs it: its own process, Prefect's ephemeral server
-        shell_env = {**os.environ, **env, "COLUMNS": "200"}
-        shell_env.pop("PREFECT_API_URL", None)
-        shell_env.pop("PREFECT_HOME", None)
+        # the publish flow, as a user runs it: its own process, on the session's Prefect server
+        # (tests/cli/test_killed_runs.py covers a CLI run on its own ephemeral server)
+        shell_env = {**os.environ, **env, "COLUMNS": "200", "PREFECT_API_URL": prefect_api_url}
         sent = subprocess.run(
             [*AICMO, "campaigns", "send", "spring"],
             env=shell_env,

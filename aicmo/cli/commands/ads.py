@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from aicmo.cli.console import console, err_console
 from aicmo.errors import InputError
-from aicmo.settings import get_settings
 from aicmo.wiring import engine, lake
+
+if TYPE_CHECKING:
+    import polars as pl
 
 app = typer.Typer(
     help="Paid ads: report imports, pacing, allocation, bids, cost and ROI.", no_args_is_help=True
@@ -57,6 +58,7 @@ def import_cmd(
     ),
 ) -> None:
     """Import reports into the lake's ad_spend, replacing the days they cover for their platform and account."""
+    from aicmo.settings import get_settings
     from aicmo.tasks.ads.importer import ADS_RATES_HINT, import_reports
     from aicmo.tasks.analytics.rates import configured_rates, rates_hint
 
@@ -118,6 +120,7 @@ def report_cmd(
 ) -> None:
     """Spend, delivery, CPC/CPM/CPA and ROAS of paid ads (writes ads_roi_daily), or beside owned channels."""
     from aicmo.cli.commands.options import parse_day
+    from aicmo.settings import get_settings
     from aicmo.tasks.ads.roi import roi_report, write_daily_roi
 
     if by not in REPORT_LEVELS:
@@ -176,7 +179,10 @@ def pace_cmd(
     """Today's budget per campaign to land on its total, and whether it over- or under-paces."""
     from datetime import UTC, datetime
 
+    import polars as pl
+
     from aicmo.cli.commands.options import parse_day
+    from aicmo.settings import get_settings
     from aicmo.tasks.ads.pacing import pace_flights
 
     day = parse_day(today, "--today") or datetime.now(UTC).date()
@@ -207,6 +213,7 @@ def allocate_cmd(
     """Split a daily budget across a campaign's ad sets by Thompson sampling; optionally set it on the platform."""
     import numpy as np
 
+    from aicmo.settings import get_settings
     from aicmo.tasks.ads.allocation import ad_set_totals, allocate
 
     if objective not in ("conversions", "value"):
@@ -233,6 +240,7 @@ def allocate_cmd(
 def _apply_budgets(
     platform: str, account: str, campaign: str, plan: list[tuple[str, float]], apply: bool
 ) -> None:
+    from aicmo.settings import get_settings
     from aicmo.tasks.ads.changes import budget_changes
     from aicmo.tasks.ads.connect import connect
 
@@ -280,6 +288,7 @@ def _change_ad_sets(
     value: float | None,
     dry_run: bool,
 ) -> None:
+    from aicmo.settings import get_settings
     from aicmo.tasks.ads.changes import Change, find_ad_sets
     from aicmo.tasks.ads.connect import connect
 
@@ -351,6 +360,7 @@ def bids_cmd(
     platform: str | None = typer.Option(None, "--platform", help="Only this platform's ad sets."),
 ) -> None:
     """Max-CPC bid suggestions per ad set for a target CPA or ROAS, shrunk toward the campaign for small samples."""
+    from aicmo.settings import get_settings
     from aicmo.tasks.ads.allocation import ad_set_totals, bid_suggestions
 
     if target_cpa is None and target_roas is None:
@@ -367,6 +377,8 @@ def changes_cmd(
     limit: int = typer.Option(20, "--limit", min=1, help="How many of the latest changes."),
 ) -> None:
     """The latest budget, bid and status changes sent (or dry-run) to the platforms, with their answers."""
+    import polars as pl
+
     from aicmo.tasks.ads.changes import recent_change_rows
 
     rows = recent_change_rows(engine(), limit)

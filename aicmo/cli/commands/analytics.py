@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
-import polars as pl
 import typer
 from rich.markup import escape
 
@@ -13,9 +12,10 @@ from aicmo.cli.commands.options import parse_day
 from aicmo.cli.console import console
 from aicmo.cli.tables import frame_table
 from aicmo.errors import InputError
-from aicmo.settings import get_settings
-from aicmo.tasks.analytics.campaigns import campaign_names_frame, known_campaign_ids
 from aicmo.wiring import engine, lake
+
+if TYPE_CHECKING:
+    import polars as pl
 
 app = typer.Typer(help="Analytics over the lake: KPIs, attribution, trends.", no_args_is_help=True)
 
@@ -34,6 +34,7 @@ def kpis_cmd(
     by: str = typer.Option("channel", "--by", help="campaign, channel or overall."),
 ) -> None:
     """KPIs of the window per campaign, per channel or overall (bad events left out)."""
+    from aicmo.tasks.analytics.campaigns import campaign_names_frame, known_campaign_ids
     from aicmo.tasks.analytics.kpis import ROLLUPS, window_rollups
 
     if by not in ROLLUPS:
@@ -78,7 +79,9 @@ def attribution_cmd(
     ),
 ) -> None:
     """Conversions (or revenue) credited to each channel by every attribution model (see docs/ANALYTICS.md)."""
+    from aicmo.settings import get_settings
     from aicmo.tasks.analytics.attribution import attribute_lake
+    from aicmo.tasks.analytics.campaigns import known_campaign_ids
 
     if value not in ("conversions", "revenue"):
         raise InputError(f"--value: expected conversions or revenue, got {value!r}")
@@ -105,6 +108,10 @@ def attribution_cmd(
 @app.command("trends")
 def trends_cmd(start: str | None = START, end: str | None = END) -> None:
     """Anomalous days of the window (seasonal robust z against the weeks before it) and broken campaigns."""
+    import polars as pl
+
+    from aicmo.settings import get_settings
+    from aicmo.tasks.analytics.campaigns import known_campaign_ids
     from aicmo.tasks.analytics.kpis import window_rollups
     from aicmo.tasks.analytics.trends import window_trend_report
 
@@ -158,6 +165,7 @@ AS_OF = typer.Option(
 
 def _orders(day: date) -> pl.LazyFrame:
     """The lake's orders up to ``day``, amounts in the reporting currency (AICMO_REPORTING_CURRENCY)."""
+    from aicmo.settings import get_settings
     from aicmo.tasks.analytics.orders import reporting_orders
 
     settings = get_settings()
@@ -204,6 +212,9 @@ def ltv_cmd(
     ),
 ) -> None:
     """Fit the purchase model + Gamma-Gamma on the order log; parameters with 95% intervals, top LTVs (no writes)."""
+    import polars as pl
+
+    from aicmo.settings import get_settings
     from aicmo.tasks.analytics.ltv import compute_ltv
 
     day = _as_of(as_of)
@@ -265,6 +276,7 @@ def ltv_check_cmd(
     """Calibration/holdout check: fit before the holdout, predict it, compare per frequency group (table + PNG)."""
     from datetime import timedelta
 
+    from aicmo.settings import get_settings
     from aicmo.tasks.analytics.bgnbd import FitError
     from aicmo.tasks.analytics.ltv_holdout import holdout_check, plot_holdout
 
@@ -294,6 +306,9 @@ def cohorts_cmd(
     last: int = typer.Option(12, "--last", min=1, help="Show the latest N cohorts."),
 ) -> None:
     """Cohort matrix by acquisition month or week, printed and drawn as a heatmap PNG."""
+    import polars as pl
+
+    from aicmo.settings import get_settings
     from aicmo.tasks.analytics.cohorts import cohort_matrix, cohort_table, heatmap_png
     from aicmo.tasks.analytics.engagement import ACTIVITY_TYPES
 

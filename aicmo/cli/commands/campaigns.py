@@ -11,13 +11,13 @@ from rich.table import Table
 
 from aicmo.cli.console import console
 from aicmo.errors import InputError
-from aicmo.settings import get_settings
 from aicmo.wiring import engine
 
 app = typer.Typer(help="Multi-channel campaigns and their send ledger.", no_args_is_help=True)
 
 
 def _factory_and_links():  # type: ignore[no-untyped-def]
+    from aicmo.settings import get_settings
     from aicmo.tasks.publishing.channels.registry import channel_factory
     from aicmo.tasks.publishing.links import tracking_links
 

@@ -10,23 +10,14 @@ from rich.table import Table
 
 from aicmo.cli.console import console, err_console, progress_bar
 from aicmo.cli.tables import pairs_table, rows_table
-from aicmo.settings import get_settings
-from aicmo.storage.db import transaction
-from aicmo.tasks.crm import consent as consent_ops
-from aicmo.tasks.crm.contacts import find_contact_id, get_contact
-from aicmo.tasks.crm.csv_import import import_contacts
-from aicmo.tasks.crm.erasure import erase_contact
-from aicmo.tasks.crm.export import export_contacts
-from aicmo.tasks.crm.lifecycle import change_stage, history
-from aicmo.tasks.crm.segment_store import get_segment
-from aicmo.tasks.crm.segments import compile_sql, load_definition
-from aicmo.tasks.crm.suppression import is_suppressed, suppress
 from aicmo.wiring import engine, lake
 
 app = typer.Typer(help="Import, export, erase and inspect contacts.", no_args_is_help=True)
 
 
 def _contact_id(email: str) -> int:
+    from aicmo.tasks.crm.contacts import find_contact_id
+
     return find_contact_id(engine(), email)
 
 
@@ -43,6 +34,8 @@ def import_cmd(
     Exports of Keila, Ghost, listmonk, Mautic and Mailchimp keep their subscription status: whoever
     unsubscribed, bounced or was blocklisted there is stored withdrawn and suppressed, never mailed.
     """
+    from aicmo.tasks.crm.csv_import import import_contacts
+
     report = import_contacts(engine(), file, errors_path=errors, batch_size=batch_size, progress=progress_bar)
     title = f"import of {file.name} ({report.encoding}, {report.delimiter!r}-separated)"
     console.print(pairs_table(((k.replace("_", " "), v) for k, v in report.counts().items()), title=title))
@@ -64,6 +57,12 @@ def export_cmd(
     segment: str | None = typer.Option(None, "--segment", help="Only this segment (saved NAME or a FILE)."),
 ) -> None:
     """Export contacts to a spreadsheet-safe CSV (formula cells neutralized)."""
+    from aicmo.settings import get_settings
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm.export import export_contacts
+    from aicmo.tasks.crm.segment_store import get_segment
+    from aicmo.tasks.crm.segments import compile_sql, load_definition
+
     eng = engine()
     where = None
     if segment is not None:
@@ -80,6 +79,9 @@ def export_cmd(
 @app.command("erase")
 def erase_cmd(email: str = typer.Argument(..., help="Email of the person to erase.")) -> None:
     """Erase a person everywhere (store, lake, caches, exports); keep only an HMAC tombstone."""
+    from aicmo.settings import get_settings
+    from aicmo.tasks.crm.erasure import erase_contact
+
     report = erase_contact(engine(), lake(), email, home=get_settings().home)
     if not report.contact_found:
         console.print("no contact with that email in the store; tombstone recorded")
@@ -103,6 +105,12 @@ def erase_cmd(email: str = typer.Argument(..., help="Email of the person to eras
 @app.command("history")
 def history_cmd(email: str = typer.Argument(..., help="Email of the contact.")) -> None:
     """Show a contact's lifecycle changes, consents and suppression."""
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm import consent as consent_ops
+    from aicmo.tasks.crm.contacts import get_contact
+    from aicmo.tasks.crm.lifecycle import history
+    from aicmo.tasks.crm.suppression import is_suppressed
+
     cid = _contact_id(email)
     with transaction(engine()) as session:
         changes = history(session, cid)
@@ -126,6 +134,9 @@ def stage_cmd(
     reason: str | None = typer.Option(None, "--reason", help="Why (kept in the history)."),
 ) -> None:
     """Move a contact to another lifecycle stage (the transition must be allowed)."""
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm.lifecycle import change_stage
+
     cid = _contact_id(email)
     with transaction(engine()) as session:
         changed = change_stage(session, [cid], stage, reason)
@@ -141,6 +152,9 @@ def suppress_cmd(
     ),
 ) -> None:
     """Add an address to the global suppression list."""
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm.suppression import suppress
+
     with transaction(engine()) as session:
         added = suppress(session, address, channel, reason, source="cli")
     console.print("suppressed" if added else "already suppressed")
@@ -154,6 +168,9 @@ def opt_in_cmd(
     source: str = typer.Option("cli", "--source", help="Where the consent was given."),
 ) -> None:
     """Start double opt-in: record a pending consent and print its confirmation token."""
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm import consent as consent_ops
+
     cid = _contact_id(email)
     with transaction(engine()) as session:
         tokens = consent_ops.request_opt_in(session, [cid], channel, source=source, text_version=text_version)
@@ -165,6 +182,9 @@ def opt_in_cmd(
 @app.command("confirm")
 def confirm_cmd(token: str = typer.Argument(..., help="Confirmation token from the opt-in message.")) -> None:
     """Confirm a pending consent."""
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm import consent as consent_ops
+
     with transaction(engine()) as session:
         cid = consent_ops.confirm(session, token)
     console.print(f"consent confirmed for contact {cid}")

@@ -37,9 +37,10 @@ def daily_cmd(
     sync_revenue: bool = typer.Option(True, "--revenue/--no-revenue", help="Sync Stripe revenue first."),
 ) -> None:
     """Enrich stale contacts, sync revenue, aggregate the touched days and rescore: the daily chain."""
+    day = parse_day(run_date, "--date")  # a bad date is refused before Prefect loads
+
     from aicmo.flows.daily import daily_pipeline
 
-    day = parse_day(run_date, "--date")
     _run("daily pipeline", lambda: daily_pipeline(run_date=day, sync_revenue=sync_revenue))
 
 
@@ -51,12 +52,13 @@ def backfill_cmd(
     rescore: bool = typer.Option(True, "--rescore/--no-rescore", help="Rescore contacts at the end."),
 ) -> None:
     """Recompute KPIs, attribution and trends for every day in START..END, then rescore."""
-    from aicmo.flows.backfill import backfill
-
     first, last = parse_day(start, "START"), parse_day(end, "END")
     assert first is not None and last is not None
     if last < first:
         raise InputError(f"END {last} is before START {first}")
+
+    from aicmo.flows.backfill import backfill  # after the checks: bad dates are refused before Prefect loads
+
     _run(
         f"backfill {first}..{last}",
         lambda: backfill(start=first, end=last, chunk_days=chunk_days, rescore=rescore),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import threading
 from typing import Any
 
 import typer
@@ -44,6 +41,8 @@ def lookup(
     keys: list[str] = typer.Argument(..., help="Domains, emails or cities."),
 ) -> None:
     """Ask a chain about a few keys (no cache) and print who answered what."""
+    import asyncio
+
     from aicmo.tasks.gateway import enrich_many
     from aicmo.wiring import chains
 
@@ -105,6 +104,9 @@ def fake_server(
     ),
 ) -> None:
     """Run the local fake Stripe/GitHub/OpenWeather/Company server in the foreground (Ctrl-C stops it)."""
+    import signal
+    import threading
+
     from aicmo.fakes.provider_server import FakeProviderServer
 
     server = FakeProviderServer(port=port).start()

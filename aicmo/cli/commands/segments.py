@@ -10,9 +10,6 @@ from rich.markup import escape
 
 from aicmo.cli.console import console
 from aicmo.cli.tables import frame_table, rows_table
-from aicmo.storage.db import transaction
-from aicmo.tasks.crm.segment_store import get_segment, list_segments, preview, save_segment
-from aicmo.tasks.crm.segments import load_definition
 from aicmo.wiring import engine
 
 app = typer.Typer(
@@ -21,6 +18,10 @@ app = typer.Typer(
 
 
 def _definition(name_or_file: str) -> Any:
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm.segment_store import get_segment
+    from aicmo.tasks.crm.segments import load_definition
+
     path = Path(name_or_file)
     if path.suffix.lower() in (".json", ".yaml", ".yml") or path.is_file():
         return load_definition(path)
@@ -34,6 +35,8 @@ def preview_cmd(
     sample: int = typer.Option(10, "--sample", min=0, help="Contacts to show."),
 ) -> None:
     """Show how many contacts a segment holds, and a sample."""
+    from aicmo.tasks.crm.segment_store import preview
+
     result = preview(engine(), _definition(segment), sample=sample)
     console.print(f"{result.count} of {result.total} contact(s) match")
     if result.sample.height:
@@ -47,6 +50,10 @@ def save_cmd(
     description: str | None = typer.Option(None, "--description", help="What the segment is for."),
 ) -> None:
     """Check a definition and save it under NAME."""
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm.segment_store import save_segment
+    from aicmo.tasks.crm.segments import load_definition
+
     definition = load_definition(file)
     with transaction(engine()) as session:
         save_segment(session, name, definition, description)
@@ -56,6 +63,9 @@ def save_cmd(
 @app.command("list")
 def list_cmd() -> None:
     """List saved segments."""
+    from aicmo.storage.db import transaction
+    from aicmo.tasks.crm.segment_store import list_segments
+
     with transaction(engine()) as session:
         segments = list_segments(session)
     if not segments:

@@ -9,7 +9,6 @@ import typer
 
 from aicmo.cli.console import console
 from aicmo.errors import ConfigError
-from aicmo.settings import get_settings
 from aicmo.wiring import engine
 
 
@@ -27,6 +26,7 @@ def serve(
     """Run the tracking service until interrupted; acknowledged events survive a crash (spool)."""
     import uvicorn
 
+    from aicmo.settings import get_settings
     from aicmo.tasks.tracking.service import create_app
 
     settings = get_settings()
