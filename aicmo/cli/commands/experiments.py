@@ -10,7 +10,6 @@ from rich.markup import escape
 from aicmo.cli.console import console
 from aicmo.cli.tables import rows_table
 from aicmo.errors import InputError
-from aicmo.settings import get_settings
 from aicmo.wiring import engine, lake
 
 app = typer.Typer(help="A/B/n experiments and holdouts of campaigns.", no_args_is_help=True)
@@ -106,6 +105,8 @@ def report_cmd(name: str = typer.Argument(..., help="Campaign name.")) -> None:
         console.print(rows_table(report.variants, title="variants"))
     if report.lift:
         console.print(rows_table(report.lift, title="holdout lift (treated - holdout, 95% interval)"))
+    from aicmo.settings import get_settings
+
     png = plot(report, get_settings().artifacts_dir / f"experiment-{report.campaign_id}.png")
     if png is not None:
         console.print(f"plot: {escape(str(png))}")
