@@ -13,7 +13,9 @@ from typing import Any
 from prefect import flow
 
 from aicmo import wiring
+from aicmo.flows.params import RevenueSource
 from aicmo.flows.run_log import logged_run
+from aicmo.flows.steps import skipped
 from aicmo.settings import get_settings
 from aicmo.tasks.providers.prefect_tasks import sync_stripe_orders_task
 from aicmo.tasks.providers.report import publish_revenue_skipped, publish_revenue_sync
@@ -23,13 +25,16 @@ FLOW_NAME = "sync-stripe-revenue"
 
 
 @flow(name=FLOW_NAME)
-def sync_stripe_revenue(source: str = "charges") -> dict[str, Any]:
-    """Sync Stripe ``charges`` (or ``payment_intents``) into the lake's orders; returns the counts.
+def sync_stripe_revenue(source: RevenueSource = "charges") -> dict[str, Any]:
+    """Sync Stripe's succeeded payments into the lake's orders; returns the counts.
 
     The result holds ``customers``, ``payments_seen``, ``payments_succeeded``, ``orders_written``,
     ``contacts_matched``, ``unknown_emails``, ``unmatched_payments``, ``unmatched_amount``,
     ``payments_without_email``, ``days_written`` and ``revenue`` (per currency); without a Stripe
-    key it does nothing and returns ``{"skipped": reason}``.
+    key it does nothing and ends ``Skipped`` (its result ``{"skipped": reason}``).
+
+    Args:
+        source: Which Stripe objects are the payments: charges, or payment_intents.
     """
     settings = get_settings()
     with logged_run(FLOW_NAME, {"source": source}) as stats:
@@ -37,7 +42,7 @@ def sync_stripe_revenue(source: str = "charges") -> dict[str, Any]:
             # The daily chain runs without Stripe too: say so instead of failing the whole run.
             publish_revenue_skipped(NOT_CONFIGURED)
             stats["skipped"] = NOT_CONFIGURED
-            return {"skipped": NOT_CONFIGURED}
+            return skipped(NOT_CONFIGURED)
         report = sync_stripe_orders_task(settings.resolved_database_url, wiring.lake().root, source)
         publish_revenue_sync(report)
         summary = report.summary()

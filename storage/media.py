@@ -128,6 +128,11 @@ def list_assets(
     return assets[:limit] if limit is not None else assets
 
 
+def asset_count(session: Session) -> int:
+    """How many assets the library holds."""
+    return int(session.scalar(select(func.count()).select_from(Asset)) or 0)
+
+
 def set_tags(session: Session, asset_id: int, tags: list[str]) -> None:
     """Replace an asset's tags."""
     session.execute(update(Asset).where(Asset.id == asset_id).values(tags=tags, updated_at=utcnow()))

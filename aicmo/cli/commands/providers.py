@@ -141,6 +141,6 @@ def sync_revenue(
         raise InputError(f"--source must be charges or payment_intents, not {source!r}")
     if not stripe_configured():
         raise ConfigError(NOT_CONFIGURED)
-    summary = sync_stripe_revenue(source=source)
+    summary = sync_stripe_revenue(source="payment_intents" if source == "payment_intents" else "charges")
     rows = [{"measure": k, "value": v} for k, v in summary.items()]
     console.print(_table(rows, "Stripe revenue sync"))
