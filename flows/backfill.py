@@ -126,16 +126,21 @@ def _deployment_available() -> bool:
     return True
 
 
-def _settle_other_hosts(plans_rows: dict[tuple[date, str], Any]) -> None:
+def _settle_other_hosts(rows: dict[tuple[date, str], Any]) -> None:
     """Rows ``running`` for a run on another host whose Prefect run has ended are crashed."""
     host = socket.gethostname()
+    candidates = {
+        key: row.flow_run_id
+        for key, row in rows.items()
+        if row.status == "running" and (row.owner or {}).get("host") != host and row.flow_run_id
+    }
+    if not candidates:
+        return  # nothing to ask the server (a dry run on one machine never starts one)
     ended = []
     with get_client(sync_client=True) as client:
-        for key, row in plans_rows.items():
-            if row.status != "running" or (row.owner or {}).get("host") == host or not row.flow_run_id:
-                continue
+        for key, run_id in candidates.items():
             try:
-                state = client.read_flow_run(UUID(row.flow_run_id)).state
+                state = client.read_flow_run(UUID(run_id)).state
             except ObjectNotFound:
                 state = None
             if state is None or state.is_final():

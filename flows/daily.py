@@ -127,6 +127,7 @@ def daily_pipeline(
             stats[step] = outcome.result
         publish_summary(SUMMARY_KEY, f"Daily pipeline for {day}", outcomes)
         stats["steps"] = [o.row() for o in outcomes]
+        stats["step_runs"] = {o.step: str(o.flow_run_id) for o in outcomes if o.flow_run_id}
         failed = [o for o in outcomes if not o.ok]
         if failed:
             raise StepsFailed("; ".join(f"{o.step} {o.state.lower()}: {o.why}" for o in failed))
