@@ -20,7 +20,12 @@ from aicmo.flows.params import check_range
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.ads.pacing import store_flights
-from aicmo.tasks.ads.prefect_tasks import ads_pacing_task, ads_roi_task, import_ad_reports_task
+from aicmo.tasks.ads.prefect_tasks import (
+    ads_pacing_task,
+    ads_roi_task,
+    allocation_plan_task,
+    import_ad_reports_task,
+)
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 ARTIFACT_ROWS = 200
@@ -112,6 +117,14 @@ def ads(
                 table_rows(pl.DataFrame(pacing)),
                 key="ads-pacing",
                 description="Budget pacing of the ads campaigns",
+            )
+        allocation = allocation_plan_task(lake.root, pacing, today, settings.ads) if pacing else []
+        stats["allocation"] = {"ad_sets": len(allocation), "applied": False}
+        if allocation:
+            create_table_artifact(
+                table_rows(pl.DataFrame(allocation)),
+                key="ads-allocation-plan",
+                description="Dry run: today's budget per ad set (apply with `aicmo ads allocate --apply`)",
             )
         flagged = [p for p in pacing if p["status"] in ("over", "under")]
         lines = [

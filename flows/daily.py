@@ -76,7 +76,8 @@ DESCRIBE: dict[DailyStep, Callable[[dict[str, Any]], str]] = {
     "score": lambda r: f"{r.get('contacts_scored', 0)} contacts scored as of {r.get('as_of')}",
     "media": lambda r: f"{sum((r.get('suggestions') or {}).values())} suggestions",
     "ads": lambda r: (
-        f"{r.get('roi_days_written', 0)} ROI days; pacing {r.get('pacing', {})}; no platform change (dry run)"
+        f"{r.get('roi_days_written', 0)} ROI days; pacing {r.get('pacing', {})}; "
+        f"{_count(r, 'allocation', 'ad_sets')} ad-set budgets planned, not applied (dry run)"
     ),
 }
 
