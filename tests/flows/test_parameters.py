@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from aicmo.flows.revenue_sync import sync_stripe_revenue
 from aicmo.flows.score import score
 from aicmo.flows.tracking import tracking_flush
 
+ROOT = Path(__file__).resolve().parents[2]
 FLOWS: list[Flow[Any, Any]] = [
     ads,
     aggregate,
@@ -79,6 +81,16 @@ def test_bad_values_are_refused_before_the_run(
     with pytest.raises(ParameterTypeError) as caught:
         fl.validate_parameters(params)
     assert needle in str(caught.value)
+
+
+def test_prefect_deploy_reads_the_same_limits_from_the_source() -> None:
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    props = parameter_schema_from_entrypoint(f"{ROOT}/flows/backfill.py:backfill").model_dump_for_openapi()[
+        "properties"
+    ]
+    assert props["max_parallel"]["minimum"] == 1 and props["reprocess"]["enum"] == ["none", "failed", "all"]
+    assert props["end"]["description"].startswith("Last day")
 
 
 def test_good_values_are_converted() -> None:
