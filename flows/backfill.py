@@ -277,6 +277,11 @@ def backfill(
         for row in result["days"]:
             row["outcome"] = outcomes.get(date.fromisoformat(row["day"]), "skipped")
         result["failed"] = failed
+        create_table_artifact(
+            result["days"] or [{"day": "-", "outcome": "no day step chosen"}],
+            key="backfill-outcome",
+            description=f"backfill {start}..{end}: each day's outcome ({len(failed)} failed)",
+        )
         if score_due and not failed:
             result["score"] = _rescore(end)
         stats.update({k: result[k] for k in ("to_run", "failed", "score")})

@@ -60,7 +60,10 @@ def _count(result: dict[str, Any], *keys: str) -> Any:
 
 # What each step did, in a few words, from its flow's result.
 DESCRIBE: dict[DailyStep, Callable[[dict[str, Any]], str]] = {
-    "enrich": lambda r: f"{r.get('selected', 0)} contacts enriched ({r.get('left_for_next_run', 0)} left)",
+    "enrich": lambda r: (
+        f"{r.get('selected', 0)} contacts due, {r.get('complete', 0)} fully enriched, "
+        f"{r.get('left_for_next_run', 0)} left for the next run"
+    ),
     "publish": lambda r: (
         f"{len(r.get('campaigns', []))} due campaigns, "
         f"{sum(c.get('sent', 0) for c in r.get('campaigns', []))} messages sent"
