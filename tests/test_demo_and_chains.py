@@ -32,6 +32,19 @@ def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: 
     # every generated day, and the day the demo published its campaign on, has its KPI rows
     assert results["aggregate"]["days_recomputed"] >= DEMO.days
     assert results["aggregate"]["kpi_rows"] >= results["aggregate"]["days_recomputed"]
+    # the daily pipeline ran every step; none failed, and the revenue sync had the fake Stripe to read
+    daily_steps = {r["step"]: r["state"] for r in results["daily pipeline"]["steps"]}
+    assert list(daily_steps) == [
+        "enrich",
+        "publish",
+        "tracking",
+        "revenue",
+        "aggregate",
+        "score",
+        "media",
+        "ads",
+    ]
+    assert daily_steps["revenue"] == "Completed" and set(daily_steps.values()) <= {"Completed", "Skipped"}
     # every purchasing customer is scored (engaged contacts without orders too)
     assert results["score"]["contacts_scored"] >= results["score"]["customers"] > 0
     published = results["publish"]
@@ -55,7 +68,7 @@ def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: 
     assert [(d["day"], d["outcome"]) for d in filled["days"]] == [
         (str(end - timedelta(days=4 - i)), "completed") for i in range(5)
     ]
-    assert filled["failed"] == [] and filled["score"]["as_of"] == end
+    assert filled["failed"] == [] and filled["score"]["as_of"] == str(end)
     with transaction(engine()) as session:
         runs = {(r.flow_name, r.status) for r in session.scalars(select(FlowRunRecord))}
     # the demo ran the daily pipeline too: every flow of the chain is in the run log
