@@ -16,10 +16,16 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from aicmo import wiring
+from aicmo.flows.params import check_range
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.ads.pacing import store_flights
-from aicmo.tasks.ads.prefect_tasks import ads_pacing_task, ads_roi_task, import_ad_reports_task
+from aicmo.tasks.ads.prefect_tasks import (
+    ads_pacing_task,
+    ads_roi_task,
+    allocation_plan_task,
+    import_ad_reports_task,
+)
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 ARTIFACT_ROWS = 200
@@ -55,11 +61,28 @@ def ads(
     end: date | None = None,
     today: date | None = None,
 ) -> dict[str, Any]:
-    """Import ``files`` (if any), write ``ads_roi_daily`` for the window, pace the flights; returns a summary."""
+    """Import ``files`` (if any), write ``ads_roi_daily`` for the window, pace the flights; returns a summary.
+
+    Nothing is changed on an ad platform (budgets are applied with ``aicmo ads allocate --apply``).
+    With no ad spend in the lake, no files and no ads campaign with a budget the run ends ``Skipped``.
+
+    Args:
+        files: Ad-platform report files (Google Ads, Meta, generic CSV) to import first.
+        start: First day of the cost and ROI window (default: the first day of spend).
+        end: Last day of the window, inclusive (default: the last day of spend).
+        today: The day pacing is computed for (default: today, UTC).
+    """
+    from aicmo.flows.steps import skipped
+
+    check_range(start, end)
     settings = get_settings()
     lake = wiring.lake()
     today = today or datetime.now(UTC).date()
     with logged_run("ads", {"files": files or [], "start": start, "end": end, "today": today}) as stats:
+        if not files and not lake.partitions("ad_spend") and not store_flights(wiring.engine()):
+            reason = "no ad spend in the lake and no ads campaign with a budget: import reports with `aicmo ads import`"
+            stats["skipped"] = reason
+            return skipped(reason)
         if files:
             imported = import_ad_reports_task(
                 lake.root,
@@ -92,6 +115,14 @@ def ads(
                 table_rows(pl.DataFrame(pacing)),
                 key="ads-pacing",
                 description="Budget pacing of the ads campaigns",
+            )
+        allocation = allocation_plan_task(lake.root, pacing, today, settings.ads) if pacing else []
+        stats["allocation"] = {"ad_sets": len(allocation), "applied": False}
+        if allocation:
+            create_table_artifact(
+                table_rows(pl.DataFrame(allocation)),
+                key="ads-allocation-plan",
+                description="Dry run: today's budget per ad set (apply with `aicmo ads allocate --apply`)",
             )
         flagged = [p for p in pacing if p["status"] in ("over", "under")]
         lines = [

@@ -16,7 +16,8 @@ from prefect import flow
 from aicmo import wiring
 from aicmo.fanout import chunked, task_runner
 from aicmo.flows.monitoring import analytics_step
-from aicmo.flows.run_log import logged_run
+from aicmo.flows.params import check_range
+from aicmo.flows.run_log import logged_run, run_folder
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
@@ -57,7 +58,14 @@ def recompute_kpis(
 @flow(name=FLOW_NAME, log_prints=False, task_runner=task_runner())
 def aggregate(start: date | None = None, end: date | None = None, full: bool = False) -> dict[str, Any]:
     """Recompute daily KPIs for the touched days (all with ``full``), then roll-ups, attribution
-    and trends over ``[start, end]`` (default: every day in the lake), and publish artifacts."""
+    and trends over ``[start, end]`` (default: every day in the lake), and publish artifacts.
+
+    Args:
+        start: First day of the window (default: the first day of events).
+        end: Last day of the window, inclusive (default: the last day of events).
+        full: Recompute the KPIs of every day of the window, not only the days written since.
+    """
+    check_range(start, end)
     settings, analytics = get_settings(), get_settings().analytics
     lake, engine = wiring.lake(), wiring.engine()
     now = datetime.now(UTC)
@@ -81,7 +89,7 @@ def aggregate(start: date | None = None, end: date | None = None, full: bool = F
             analytics.time_decay_half_life_days,
             analytics.attribution_markov_order,
         )
-        out_dir = settings.artifacts_dir / "aggregate"
+        out_dir = run_folder(settings.artifacts_dir / "aggregate", now)
         trends = trends_task(
             lake.root, window[0], window[1], rollups["campaign"], analytics.anomaly_z_threshold, str(out_dir)
         )

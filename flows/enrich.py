@@ -14,6 +14,7 @@ from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from aicmo.flows.monitoring import report_enrichment
+from aicmo.flows.params import BatchSize, StaleAfterDays
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.crm.enrichment import EnrichmentReport
@@ -24,13 +25,19 @@ FLOW_NAME = "enrich-contacts"
 
 
 @flow(name=FLOW_NAME)
-def enrich_contacts(batch_size: int = 1000, stale_after_days: int | None = None) -> dict[str, Any]:
+def enrich_contacts(
+    batch_size: BatchSize = 1000, stale_after_days: StaleAfterDays | None = None
+) -> dict[str, Any]:
     """Enrich due contacts in batches of ``batch_size``; returns the counts of the run.
 
     ``stale_after_days`` overrides the TTL (``AICMO_ENRICHMENT_TTL_DAYS``) after which an enriched
     contact is due again. The result holds ``selected``, ``batches``, ``complete``,
     ``left_for_next_run``, ``companies_upserted``, ``outcomes`` (capability -> outcome -> count)
     and ``providers`` (the gateway's metrics rows).
+
+    Args:
+        batch_size: Contacts per enrichment batch (1-100000).
+        stale_after_days: Re-enrich contacts enriched longer ago than this (default: the settings' TTL).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import flow
 
+from aicmo.flows.params import SampleContacts, SampleDays, Seed
 from aicmo.flows.run_log import logged_run
 from aicmo.tasks.sample.prefect_tasks import generate_sample_task
 from aicmo.tasks.sample.report import publish_sample_data
@@ -16,9 +17,16 @@ FLOW_NAME = "generate-sample-data"
 
 @flow(name=FLOW_NAME, log_prints=False)
 def generate_sample_data(
-    contacts: int = 5000, days: int = 90, seed: int = 7, end: date | None = None
+    contacts: SampleContacts = 5000, days: SampleDays = 90, seed: Seed = 7, end: date | None = None
 ) -> dict[str, Any]:
-    """Generate ``contacts`` contacts and ``days`` days of activity (seeded), ending ``end`` (default yesterday)."""
+    """Generate ``contacts`` contacts and ``days`` days of activity (seeded), ending ``end`` (default yesterday).
+
+    Args:
+        contacts: Contacts to generate.
+        days: Days of events, orders and ad spend.
+        seed: Random seed: the same seed and options give the same data.
+        end: Last day of the data (default: yesterday, UTC).
+    """
     with logged_run(FLOW_NAME, {"contacts": contacts, "days": days, "seed": seed, "end": end}) as stats:
         summary = generate_sample_task(contacts, days, seed, end)
         publish_sample_data(summary)

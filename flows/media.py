@@ -12,9 +12,13 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
+from aicmo import wiring
 from aicmo.flows.monitoring import report_library_size
 from aicmo.flows.run_log import logged_run
+from aicmo.flows.steps import skipped
 from aicmo.settings import get_settings
+from aicmo.storage.db import transaction
+from aicmo.storage.media import asset_count
 from aicmo.tasks.media.library import performance_rows, suggestion_rows
 from aicmo.tasks.media.prefect_tasks import ingest_task, suggest_task
 
@@ -23,10 +27,24 @@ from aicmo.tasks.media.prefect_tasks import ingest_task, suggest_task
 def media_suggest(
     paths: list[str] | None = None, owner: str | None = None, library: str | None = None
 ) -> dict[str, Any]:
-    """Ingest ``paths`` (files or folders, optional), then write the library's suggestions."""
+    """Ingest ``paths`` (files or folders, optional), then write the library's suggestions.
+
+    With an empty library and nothing to ingest the run ends ``Skipped``.
+
+    Args:
+        paths: Image files or folders to add to the library first (optional).
+        owner: Owner recorded on the assets added.
+        library: Library the assets added go into.
+    """
     settings = get_settings()
     with logged_run("media-suggest", {"paths": paths or []}) as stats:
         ingested = ingest_task(settings.resolved_database_url, paths, owner, library) if paths else None
+        with transaction(wiring.engine()) as session:
+            assets = asset_count(session)
+        if not assets:
+            reason = "the media library is empty: add creatives with `aicmo media add`"
+            stats["skipped"] = reason
+            return skipped(reason, {"ingest": ingested})
         result = suggest_task(settings.resolved_database_url, settings.resolved_lake_root)
         report_library_size(result["library_size"])
         rows = suggestion_rows(result["suggestions"])

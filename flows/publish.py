@@ -36,7 +36,11 @@ def _ensure_limit(name: str, slots: int) -> None:
 
 @flow(name="publish-campaigns")
 def publish_campaigns(campaign: str | None = None) -> dict[str, Any]:
-    """Send every due campaign (or ``campaign``); returns each run's report. Halts raise ConfigError."""
+    """Send every due campaign (or ``campaign``); returns each run's report. Halts raise ConfigError.
+
+    Args:
+        campaign: Name of one campaign to send now (default: every campaign that is due).
+    """
     settings = get_settings()
     url = settings.resolved_database_url
     with logged_run("publish-campaigns", {"campaign": campaign}) as stats:

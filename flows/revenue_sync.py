@@ -17,7 +17,9 @@ from prefect.states import Failed, State
 
 from aicmo import wiring
 from aicmo.errors import ProviderUnavailable
+from aicmo.flows.params import RevenueSource
 from aicmo.flows.run_log import logged_run
+from aicmo.flows.steps import skipped
 from aicmo.settings import get_settings
 from aicmo.tasks.providers.prefect_tasks import sync_stripe_orders_task
 from aicmo.tasks.providers.report import publish_revenue_failed, publish_revenue_skipped, publish_revenue_sync
@@ -27,14 +29,18 @@ FLOW_NAME = "sync-stripe-revenue"
 
 
 @flow(name=FLOW_NAME)
-def sync_stripe_revenue(source: str = "charges") -> dict[str, Any] | State[Any]:
-    """Sync Stripe ``charges`` (or ``payment_intents``) into the lake's orders; returns the counts.
+def sync_stripe_revenue(source: RevenueSource = "charges") -> dict[str, Any] | State[Any]:
+    """Sync Stripe's succeeded payments into the lake's orders; returns the counts.
 
     The result holds ``customers``, ``payments_seen``, ``payments_succeeded``, ``orders_written``,
     ``contacts_matched``, ``unknown_emails``, ``unmatched_payments``, ``unmatched_amount``,
     ``payments_without_email``, ``days_written`` and ``revenue`` (per currency); without a Stripe
-    key it does nothing and returns ``{"skipped": reason}``. When Stripe is unavailable the run
-    ends failed: calling the flow raises ``ProviderUnavailable`` with the one-line reason.
+    key it does nothing and ends ``Skipped`` (its result ``{"skipped": reason}``). When Stripe is
+    unavailable the run ends failed: calling the flow raises ``ProviderUnavailable`` with the
+    one-line reason.
+
+    Args:
+        source: Which Stripe objects are the payments: charges, or payment_intents.
     """
     settings = get_settings()
     try:
@@ -43,7 +49,7 @@ def sync_stripe_revenue(source: str = "charges") -> dict[str, Any] | State[Any]:
                 # The daily chain runs without Stripe too: say so instead of failing the whole run.
                 publish_revenue_skipped(NOT_CONFIGURED)
                 stats["skipped"] = NOT_CONFIGURED
-                return {"skipped": NOT_CONFIGURED}
+                return skipped(NOT_CONFIGURED)
             report = sync_stripe_orders_task(settings.resolved_database_url, wiring.lake().root, source)
             if report.error is not None:
                 publish_revenue_failed(report)

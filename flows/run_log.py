@@ -6,6 +6,8 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aicmo.processes import pid_alive
@@ -35,3 +37,15 @@ def logged_run(flow_name: str, parameters: dict[str, Any]) -> Iterator[dict[str,
         raise
     with transaction(eng) as session:
         finish_run(session, run_id, "completed", stats)
+
+
+def run_folder(parent: Path, started: datetime) -> Path:
+    """A folder of its own for one run's files (charts), so a later run never overwrites them.
+
+    Named by the run's start time and, inside a Prefect run, the first characters of its id.
+    """
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    suffix = f"-{str(ctx.flow_run.id)[:8]}" if ctx and ctx.flow_run else f"-{os.getpid()}"
+    return parent / f"{started:%Y%m%dT%H%M%S%f}{suffix}"

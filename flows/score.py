@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow
 
 from aicmo.flows.monitoring import analytics_step
-from aicmo.flows.run_log import logged_run
+from aicmo.flows.run_log import logged_run, run_folder
 from aicmo.settings import get_settings
 from aicmo.tasks.analytics.cohorts import Period
 from aicmo.tasks.analytics.prefect_tasks import build_cohorts_task, build_scores_task, store_scores_task
@@ -33,6 +33,11 @@ def score(
 
     Returns ``{"as_of", "contacts_scored", "customers", "bgnbd", "gamma_gamma", "tiers",
     "rfm_segments", "store": {"updated", "tier_changes", "unknown_contacts"}, "cohorts": {...}}``.
+
+    Args:
+        as_of: Day the scores are computed for (default: the lake's last day of data).
+        tier_method: thresholds (fixed LTV bounds) or quantiles (shares of the customers).
+        cohort_period: Cohorts by month or by week.
     """
     settings = get_settings()
     the_lake = lake()
@@ -44,9 +49,8 @@ def score(
     ):
         scores = build_scores_task(the_lake.root, day, settings.analytics, tier_method, settings.currency)
         stored = store_scores_task(settings.resolved_database_url, the_lake.root, day, scored_at)
-        cohorts = build_cohorts_task(
-            the_lake.root, day, str(settings.artifacts_dir), cohort_period, settings.currency
-        )
+        out_dir = run_folder(settings.artifacts_dir / "score", scored_at)
+        cohorts = build_cohorts_task(the_lake.root, day, str(out_dir), cohort_period, settings.currency)
         publish_scores(the_lake, day, scores, stored, cohorts)
         stats.update({**scores, "store": stored, "cohorts": cohorts})
     return stats

@@ -2,6 +2,6 @@
 
 # Every phase's tables register on the one Base when the package is imported, so
 # ``Base.metadata`` (Alembic, create_all) always sees the whole store.
-from aicmo.models import ads, analytics, crm, experiments, gateway, media, publishing, runs
+from aicmo.models import ads, analytics, backfill, crm, experiments, gateway, media, publishing, runs
 
-__all__ = ["ads", "analytics", "crm", "experiments", "gateway", "media", "publishing", "runs"]
+__all__ = ["ads", "analytics", "backfill", "crm", "experiments", "gateway", "media", "publishing", "runs"]

@@ -128,9 +128,9 @@ def list_assets(
     return assets[:limit] if limit is not None else assets
 
 
-def count_assets(session: Session) -> int:
-    """How many assets the library holds, archived ones included (they keep their bytes)."""
-    return session.scalar(select(func.count()).select_from(Asset)) or 0
+def asset_count(session: Session) -> int:
+    """How many assets the library holds."""
+    return int(session.scalar(select(func.count()).select_from(Asset)) or 0)
 
 
 def set_tags(session: Session, asset_id: int, tags: list[str]) -> None:

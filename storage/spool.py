@@ -152,3 +152,37 @@ class Spool:
                 self._fd = -1
                 if self._active_records == 0:
                     self._active.unlink(missing_ok=True)
+
+
+class SpoolBusy(RuntimeError):
+    """Another process (a running tracking service) owns the spool folder."""
+
+
+OWNER_LOCK = ".owner.lock"
+
+
+class SpoolOwnership:
+    """An exclusive, non-blocking ``flock`` on the spool folder's owner file, held until :meth:`release`.
+
+    The tracking service holds it while it runs; a batch flush (the daily pipeline's tracking step)
+    takes it too, so the two never drain one spool at once. The kernel drops the lock when its
+    holder dies, even by ``kill -9``, so a crashed service never blocks the next flush.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import fcntl
+
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(Path(folder) / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = -1
+            raise SpoolBusy(f"the spool {folder} is in use by a running tracking service") from None
+
+    def release(self) -> None:
+        """Give the folder up (closing the file drops the lock)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

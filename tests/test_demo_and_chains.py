@@ -32,6 +32,19 @@ def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: 
     # every generated day, and the day the demo published its campaign on, has its KPI rows
     assert results["aggregate"]["days_recomputed"] >= DEMO.days
     assert results["aggregate"]["kpi_rows"] >= results["aggregate"]["days_recomputed"]
+    # the daily pipeline ran every step; none failed, and the revenue sync had the fake Stripe to read
+    daily_steps = {r["step"]: r["state"] for r in results["daily pipeline"]["steps"]}
+    assert list(daily_steps) == [
+        "enrich",
+        "publish",
+        "tracking",
+        "revenue",
+        "aggregate",
+        "score",
+        "media",
+        "ads",
+    ]
+    assert daily_steps["revenue"] == "Completed" and set(daily_steps.values()) <= {"Completed", "Skipped"}
     # every purchasing customer is scored (engaged contacts without orders too)
     assert results["score"]["contacts_scored"] >= results["score"]["customers"] > 0
     published = results["publish"]
@@ -50,15 +63,16 @@ def test_demo_then_daily_chain_then_backfill(prefect_harness: None, aicmo_home: 
     # and no event partition was written since the demo's aggregation: nothing to recompute
     assert daily["aggregate"]["days_recomputed"] == 0
 
-    filled = backfill(start=end - timedelta(days=9), end=end, chunk_days=5)
-    assert [(c["start"], c["end"]) for c in filled["chunks"]] == [
-        (str(end - timedelta(days=9)), str(end - timedelta(days=5))),
-        (str(end - timedelta(days=4)), str(end)),
+    filled = backfill(start=end - timedelta(days=4), end=end, max_parallel=2)
+    # one run per day partition, every one of them done, then one rescore as of the last day
+    assert [(d["day"], d["outcome"]) for d in filled["days"]] == [
+        (str(end - timedelta(days=4 - i)), "completed") for i in range(5)
     ]
-    assert [c["days_recomputed"] for c in filled["chunks"]] == [5, 5]
+    assert filled["failed"] == [] and filled["score"]["as_of"] == str(end)
     with transaction(engine()) as session:
         runs = {(r.flow_name, r.status) for r in session.scalars(select(FlowRunRecord))}
     # the demo ran the daily pipeline too: every flow of the chain is in the run log
     flows = {"daily-pipeline", "backfill", "enrich-contacts", "sync-stripe-revenue", "aggregate", "score"}
+    flows |= {"publish-campaigns", "ads"}
     assert {(name, "completed") for name in flows} <= runs
     assert ("generate-sample-data", "completed") in runs

@@ -166,3 +166,33 @@ def ad_set_totals(ad_spend: pl.LazyFrame, campaign: str, platform: str | None = 
     if totals.height == 0:
         raise InputError(f"no ad spend for campaign {campaign!r}" + (f" on {platform}" if platform else ""))
     return totals
+
+
+def plans_for_pacing(
+    ad_spend: pl.LazyFrame,
+    pacing_rows: list[dict[str, object]],
+    *,
+    rng: np.random.Generator,
+    floor: float,
+    cap: float,
+    prior_clicks: float,
+) -> list[dict[str, object]]:
+    """A dry-run split of each running flight's budget for today across its ad sets.
+
+    Flights that ended, have not started, have no budget left today or no ad-set history are left
+    out. Nothing is sent to a platform: the rows are a plan (``aicmo ads allocate --apply`` applies one).
+    """
+    rows: list[dict[str, object]] = []
+    for p in pacing_rows:
+        budget = float(p["today_budget"])  # type: ignore[arg-type]
+        if p["status"] not in ("on_pace", "over", "under") or budget <= 0:
+            continue
+        campaign, platform = str(p["campaign"]), str(p.get("platform") or "") or None
+        try:
+            stats = ad_set_totals(ad_spend, campaign, platform)
+        except InputError:
+            continue
+        plan = allocate(stats, budget, rng=rng, floor=floor, cap=cap, prior_clicks=prior_clicks)
+        for ad_set, share, planned in plan.select("ad_set", "share", "budget").iter_rows():
+            rows.append({"campaign": campaign, "ad_set": ad_set, "share": round(share, 4), "budget": planned})
+    return rows

@@ -11,9 +11,10 @@ from typing import Any
 
 from prefect import task
 
-from aicmo.settings import CurrencySettings
+from aicmo.settings import AdsSettings, CurrencySettings
 from aicmo.storage.db import get_engine
 from aicmo.storage.lake import Lake
+from aicmo.tasks.ads.allocation import plans_for_pacing
 from aicmo.tasks.ads.importer import ImportReport, import_reports
 from aicmo.tasks.ads.pacing import Flight, pace_flights
 from aicmo.tasks.ads.roi import RoiReport, roi_report, write_daily_roi
@@ -60,3 +61,20 @@ def ads_pacing_task(
 ) -> list[dict[str, Any]]:
     """Pacing rows of the given flights on ``today``."""
     return [p.row() for p in pace_flights(flights, Lake(lake_root).scan("ad_spend"), today, tolerance)]
+
+
+@task(name="ads-allocation-plan", persist_result=False)
+def allocation_plan_task(
+    lake_root: str, pacing: list[dict[str, Any]], today: date, settings: AdsSettings
+) -> list[dict[str, object]]:
+    """Dry-run allocation of today's budget of each running flight (seeded by the day: repeatable)."""
+    import numpy as np
+
+    return plans_for_pacing(
+        Lake(lake_root).scan("ad_spend"),
+        pacing,
+        rng=np.random.default_rng(today.toordinal()),
+        floor=settings.exploration_floor,
+        cap=settings.max_share,
+        prior_clicks=settings.prior_strength,
+    )

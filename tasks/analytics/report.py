@@ -8,15 +8,17 @@ as markdown table cells.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import polars as pl
-from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from aicmo.storage.lake import Lake
 from aicmo.tasks.analytics import quality
 from aicmo.tasks.analytics.attribution import Attribution
 from aicmo.tasks.analytics.cohorts import cohort_matrix
+from aicmo.tasks.analytics.png import embedded_png_markdown
 from aicmo.tasks.analytics.trends import TrendReport
 
 SUMMARY_KPIS = ("sends", "deliveries", "unique_opens", "unique_clicks", "conversions", "revenue", "cost")
@@ -133,8 +135,12 @@ def publish_aggregate(
     create_markdown_artifact(
         aggregate_markdown(window, overall, bad, attribution, trends), key="aggregate-summary"
     )
-    for plot in trends.plots:
-        create_image_artifact(plot.resolve().as_uri(), description=f"trend plot {plot.name}")
+    if trends.plots:
+        create_markdown_artifact(
+            embedded_png_markdown("KPI trends", [(p.stem.replace("_", " "), p) for p in trends.plots]),
+            key="kpi-trend-charts",
+            description="Daily KPIs with their 7-day mean and anomalies (charts of this run)",
+        )
 
 
 def overall_kpis(rollups: dict[str, pl.DataFrame]) -> dict[str, Any]:
@@ -224,9 +230,9 @@ def publish_scores(
             description=f"Retention by {cohorts['period']} cohort ({basis}) as of {key_day}.",
         )
     if cohorts["pngs"]:
-        lines = [f"# Cohort heatmaps as of {key_day}", ""]
-        for name, path in cohorts["pngs"].items():
-            lines += [f"## {name.replace('_', ' ')}", "", f"![{name}](file://{path})", "", f"`{path}`", ""]
+        charts = [(name.replace("_", " "), Path(path)) for name, path in cohorts["pngs"].items()]
         create_markdown_artifact(
-            key="cohort-heatmaps", markdown="\n".join(lines), description="Cohort heatmap PNGs"
+            key="cohort-heatmaps",
+            markdown=embedded_png_markdown(f"Cohort heatmaps as of {key_day}", charts),
+            description="Cohort heatmaps (charts of this run)",
         )

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aicmo.settings import Settings, get_settings
 from aicmo.storage.lake import Lake
-from aicmo.storage.spool import Spool
+from aicmo.storage.spool import Spool, SpoolBusy, SpoolOwnership
 from aicmo.tasks.tracking.committer import GroupCommit
 from aicmo.tasks.tracking.consent_sync import apply_events
 from aicmo.tasks.tracking.events import TrackedEvent, new_event_id
@@ -67,10 +67,15 @@ class Runtime:
     spool: Spool | None = None
     commit: GroupCommit | None = None
     flusher: Flusher | None = None
+    ownership: SpoolOwnership | None = None
 
     def start(self) -> None:
         """Open the spool, flush what a previous run left, start the flusher thread."""
         cfg = self.settings.tracking
+        try:  # tells a batch flush (the daily pipeline) that this service drains the spool itself
+            self.ownership = SpoolOwnership(self.settings.spool_dir)
+        except SpoolBusy:
+            log.warning("another tracking service on this host shares the spool %s", self.settings.spool_dir)
         self.spool = Spool(self.settings.spool_dir, segment_bytes=cfg.segment_bytes)
         self.flusher = Flusher(
             self.spool,
@@ -97,6 +102,8 @@ class Runtime:
             self.commit.close()
         if self.spool is not None:
             self.spool.close()
+        if self.ownership is not None:
+            self.ownership.release()
 
 
 class _RequestCounter:

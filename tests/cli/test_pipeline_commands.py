@@ -34,6 +34,11 @@ def _run(args: list[str], home: Path, prefect_api_url: str | None = None) -> sub
         (["pipeline", "backfill", "2026-13-01", "2026-01-02"], "START: not a date"),
         (["pipeline", "backfill", "2026-02-01", "2026-01-02"], "before START"),
         (["pipeline", "daily", "--date", "yesterday"], "--date: not a date"),
+        (["pipeline", "backfill", "2026-01-01", "2026-01-02", "--steps", "publish"], "--steps: expected"),
+        (
+            ["pipeline", "backfill", "2026-01-01", "2026-01-02", "--reprocess", "some"],
+            "--reprocess: expected",
+        ),
     ],
 )
 def test_bad_dates_are_one_line_errors(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -44,21 +49,23 @@ def test_bad_dates_are_one_line_errors(tmp_path: Path, args: list[str], needle: 
 
 
 @pytest.mark.slow
-def test_backfill_from_the_shell_recomputes_each_day(aicmo_home: Path, prefect_api_url: str) -> None:
+def test_backfill_from_the_shell_runs_each_day_and_its_dry_run_says_what_exists(
+    aicmo_home: Path, prefect_api_url: str
+) -> None:
     from aicmo.tasks.sample.configured_store import generate_into_configured_store
 
     home = aicmo_home
     # the data are set up in this process (tests/sample checks `aicmo generate` from the shell)
     generate_into_configured_store(300, 10, 5, end=date(2026, 6, 10))
     dispose_engines()
-    result = _run(
-        ["pipeline", "backfill", "2026-06-04", "2026-06-10", "--chunk-days", "4", "--no-rescore"],
-        home,
-        prefect_api_url,
-    )
+    args = ["pipeline", "backfill", "2026-06-08", "2026-06-10", "--steps", "aggregate"]
+    dry = _run([*args, "--dry-run"], home, prefect_api_url)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "would run 3 of 3 days with steps aggregate" in dry.stdout
+    assert "never done" in dry.stdout
+    result = _run([*args, "--max-parallel", "2"], home, prefect_api_url)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
-    assert "chunks" in result.stdout
     # the run log in the store says what the backfill did
     import sqlite3
 
@@ -66,9 +73,13 @@ def test_backfill_from_the_shell_recomputes_each_day(aicmo_home: Path, prefect_a
         status, stats = conn.execute(
             "SELECT status, stats FROM flow_runs WHERE flow_name = 'backfill' ORDER BY id DESC"
         ).fetchone()
+        kept = conn.execute("SELECT day, status FROM backfill_days ORDER BY day").fetchall()
     assert status == "completed"
-    chunks = json.loads(stats)["chunks"]
-    assert [(c["start"], c["end"], c["days_recomputed"]) for c in chunks] == [
-        ("2026-06-04", "2026-06-07", 4),
-        ("2026-06-08", "2026-06-10", 3),
+    assert [(d["day"], d["outcome"]) for d in json.loads(stats)["days"]] == [
+        ("2026-06-08", "completed"),
+        ("2026-06-09", "completed"),
+        ("2026-06-10", "completed"),
     ]
+    assert kept == [("2026-06-08", "completed"), ("2026-06-09", "completed"), ("2026-06-10", "completed")]
+    again = _run([*args, "--dry-run"], home, prefect_api_url)
+    assert "would run 0 of 3 days" in again.stdout

@@ -7,13 +7,17 @@ server ``PREFECT_API_URL`` names) with a progress display, and print what they d
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
 from aicmo.cli.commands.options import parse_day
 from aicmo.cli.console import progress_bar
 from aicmo.errors import InputError
+
+if TYPE_CHECKING:
+    from aicmo.flows.params import BackfillStep, Reprocess
 
 app = typer.Typer(help="Run the daily chain, a backfill or the enrichment flow.", no_args_is_help=True)
 
@@ -44,25 +48,108 @@ def daily_cmd(
     _run("daily pipeline", lambda: daily_pipeline(run_date=day, sync_revenue=sync_revenue))
 
 
+BACKFILL_STEP_NAMES = ("aggregate", "ads", "score")
+
+
+def _steps(value: str) -> list[str]:
+    """``--steps a,b`` as a list, each one a known backfill step."""
+    steps = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in steps if s not in BACKFILL_STEP_NAMES]
+    if unknown or not steps:
+        raise InputError(f"--steps: expected some of {','.join(BACKFILL_STEP_NAMES)}, got {value!r}")
+    return steps
+
+
+def _watch_days(days: list[date], steps: list[str], advance: Callable[[int], None]) -> Callable[[], None]:
+    """Advance the bar as the bookkeeping records finished days (the runs may be on other workers)."""
+    import threading
+    from datetime import UTC, datetime
+
+    from aicmo.storage.backfill import finished_since
+    from aicmo.storage.db import transaction
+    from aicmo.wiring import engine
+
+    since, stop, shown = datetime.now(UTC), threading.Event(), [0]
+
+    def poll() -> None:
+        while not stop.wait(0.5):
+            with transaction(engine()) as session:
+                done = finished_since(session, days, steps, since)
+            if done > shown[0]:
+                advance(done - shown[0])
+                shown[0] = done
+
+    thread = threading.Thread(target=poll, name="backfill-bar", daemon=True)
+    thread.start()
+
+    def finish() -> None:
+        stop.set()
+        thread.join()
+
+    return finish
+
+
 @app.command("backfill")
 def backfill_cmd(
     start: str = typer.Argument(..., help="First day (YYYY-MM-DD)."),
     end: str = typer.Argument(..., help="Last day (YYYY-MM-DD), inclusive."),
-    chunk_days: int = typer.Option(7, "--chunk-days", min=1, help="Days recomputed per chunk."),
-    rescore: bool = typer.Option(True, "--rescore/--no-rescore", help="Rescore contacts at the end."),
+    steps: str = typer.Option(
+        ",".join(BACKFILL_STEP_NAMES),
+        "--steps",
+        help="Comma-separated: aggregate, ads, score (once, as of END).",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the days and steps it would run; change nothing."
+    ),
+    max_parallel: int = typer.Option(2, "--max-parallel", min=1, max=16, help="Day runs at once."),
+    reprocess: str = typer.Option(
+        "failed", "--reprocess", help="Days already done to redo: none (only missing/crashed), failed, all."
+    ),
+    reverse: bool = typer.Option(False, "--reverse", help="Newest day first."),
 ) -> None:
-    """Recompute KPIs, attribution and trends for every day in START..END, then rescore."""
+    """Recompute START..END one day partition per flow run (resumable; never publishes), then rescore."""
     first, last = parse_day(start, "START"), parse_day(end, "END")
     assert first is not None and last is not None
     if last < first:
         raise InputError(f"END {last} is before START {first}")
+    if reprocess not in ("none", "failed", "all"):
+        raise InputError(f"--reprocess: expected none, failed or all, got {reprocess!r}")
+    chosen = _steps(steps)
 
-    from aicmo.flows.backfill import backfill  # after the checks: bad dates are refused before Prefect loads
+    # after the checks: bad arguments are refused before Prefect loads
+    from aicmo.cli.console import console
+    from aicmo.cli.demo import print_summary
+    from aicmo.cli.tables import rows_table
+    from aicmo.flows.backfill import DAY_STEPS, backfill, plan
+    from aicmo.flows.backfill_plan import days_between
 
-    _run(
-        f"backfill {first}..{last}",
-        lambda: backfill(start=first, end=last, chunk_days=chunk_days, rescore=rescore),
-    )
+    mode = cast("Reprocess", reprocess)
+    if dry_run:
+        plans, score_due = plan(first, last, chosen, mode, reverse)
+        console.print(rows_table([p.row() for p in plans], title=f"backfill {first}..{last} (dry run)"))
+        todo = sum(p.run for p in plans)
+        console.print(
+            f"would run {todo} of {len(plans)} days with steps "
+            f"{', '.join(s for s in chosen if s in DAY_STEPS) or 'none'}"
+            + (f"; then score as of {last}" if score_due else "")
+        )
+        return
+    day_steps = [s for s in chosen if s in DAY_STEPS]
+    days = days_between(first, last)
+    with progress_bar(f"backfill {first}..{last}", total=len(days)) as advance:
+        stop = _watch_days(days, day_steps, advance) if day_steps else (lambda: None)
+        try:
+            summary = backfill(
+                start=first,
+                end=last,
+                steps=cast("list[BackfillStep]", chosen),
+                max_parallel=max_parallel,
+                reprocess=mode,
+                reverse=reverse,
+            )
+        finally:
+            stop()
+    print_summary(f"backfill {first}..{last}", summary)
 
 
 @app.command("enrich")

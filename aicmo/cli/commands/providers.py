@@ -143,7 +143,9 @@ def sync_revenue(
         raise InputError(f"--source must be charges or payment_intents, not {source!r}")
     if not stripe_configured():
         raise ConfigError(NOT_CONFIGURED)
-    summary = sync_stripe_revenue(source=source)  # a failed run raises its one-line error
+    summary = sync_stripe_revenue(
+        source="payment_intents" if source == "payment_intents" else "charges"
+    )  # a failed run raises its one-line error
     assert isinstance(summary, dict), "a flow call returns its result, or raises"
     rows = [{"measure": k, "value": v} for k, v in summary.items()]
     console.print(_table(rows, "Stripe revenue sync"))

@@ -1,0 +1,39 @@
+"""Constrained parameter types of the flows, so the Prefect UI form shows limits and refuses bad values.
+
+Prefect turns a flow's signature into the deployment's parameter schema: ``Annotated[..., Field(ge=...)]``
+becomes ``minimum``/``maximum``, a ``Literal`` an ``enum``, a ``date`` a date picker; the help text
+comes from each flow's docstring (its ``Args:`` section). The same types validate a run's parameters
+before the flow body starts, so a bad value fails the run at once with one line per parameter.
+What a schema cannot say (an end before its start) each flow checks first with :func:`check_range`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from aicmo.errors import InputError
+
+BatchSize = Annotated[int, Field(ge=1, le=100_000)]
+StaleAfterDays = Annotated[int, Field(ge=1, le=3650)]
+MaxParallel = Annotated[int, Field(ge=1, le=16)]
+SampleContacts = Annotated[int, Field(ge=10, le=2_000_000)]
+SampleDays = Annotated[int, Field(ge=7, le=3650)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+RevenueSource = Literal["charges", "payment_intents"]
+Reprocess = Literal["none", "failed", "all"]
+# What a backfill can redo for a past day; ``score`` runs once, as of the last day, after the days.
+BackfillStep = Literal["aggregate", "ads", "score"]
+BACKFILL_STEPS: tuple[BackfillStep, ...] = ("aggregate", "ads", "score")
+MAX_BACKFILL_DAYS = 3660
+
+
+def check_range(start: date | None, end: date | None, *, max_days: int | None = None) -> None:
+    """Refuse ``end`` before ``start`` (and a span over ``max_days``) with one line naming both."""
+    if start is not None and end is not None:
+        if end < start:
+            raise InputError(f"end {end} is before start {start}")
+        if max_days is not None and (end - start).days + 1 > max_days:
+            raise InputError(f"{start}..{end} spans more than {max_days} days; split it")
