@@ -18,6 +18,7 @@ from aicmo.fanout import chunked, task_runner
 from aicmo.flows.monitoring import analytics_step
 from aicmo.flows.params import check_range
 from aicmo.flows.run_log import logged_run, run_folder
+from aicmo.flows.steps import skipped
 from aicmo.settings import get_settings
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
@@ -68,6 +69,14 @@ def aggregate(start: date | None = None, end: date | None = None, full: bool = F
     check_range(start, end)
     settings, analytics = get_settings(), get_settings().analytics
     lake, engine = wiring.lake(), wiring.engine()
+    if (
+        event_window(lake, start, end)[0] is None
+        or not lake.scan("events", start, end).head(1).collect().height
+    ):
+        where = f" from {start or 'the start'} to {end or 'the end'}" if start or end else ""
+        return skipped(
+            f"no events in the lake{where}: send a campaign, run `aicmo serve`, or `aicmo events import`"
+        )
     now = datetime.now(UTC)
     with (
         analytics_step(FLOW_NAME),

@@ -25,7 +25,7 @@ from aicmo.flows.publish import publish_campaigns
 from aicmo.flows.revenue_sync import sync_stripe_revenue
 from aicmo.flows.run_log import logged_run
 from aicmo.flows.score import score
-from aicmo.flows.steps import StepOutcome, publish_summary, run_step
+from aicmo.flows.steps import StepOutcome, ended_failed, publish_summary, run_step
 from aicmo.flows.tracking import tracking_flush
 
 DailyStep = Literal["enrich", "publish", "tracking", "revenue", "aggregate", "score", "media", "ads"]
@@ -122,17 +122,21 @@ def daily_pipeline(
         "ads": lambda: ads(today=day, return_state=True),
     }
     logger = get_run_logger()
-    with logged_run("daily-pipeline", {"run_date": day, "full": full, "steps": chosen}) as stats:
-        outcomes: list[StepOutcome] = []
-        for step in chosen:
-            outcome = run_step(step, calls[step], DESCRIBE[step])
-            logger.info("%s: %s %s", step, outcome.state, outcome.why or outcome.did)
-            outcomes.append(outcome)
-            stats[step] = outcome.result
-        publish_summary(SUMMARY_KEY, f"Daily pipeline for {day}", outcomes)
-        stats["steps"] = [o.row() for o in outcomes]
-        stats["step_runs"] = {o.step: str(o.flow_run_id) for o in outcomes if o.flow_run_id}
-        failed = [o for o in outcomes if not o.ok]
-        if failed:
-            raise StepsFailed("; ".join(f"{o.step} {o.state.lower()}: {o.why}" for o in failed))
+    try:
+        with logged_run("daily-pipeline", {"run_date": day, "full": full, "steps": chosen}) as stats:
+            outcomes: list[StepOutcome] = []
+            for step in chosen:
+                outcome = run_step(step, calls[step], DESCRIBE[step])
+                logger.info("%s: %s %s", step, outcome.state, outcome.why or outcome.did)
+                outcomes.append(outcome)
+                stats[step] = outcome.result
+            publish_summary(SUMMARY_KEY, f"Daily pipeline for {day}", outcomes)
+            stats["steps"] = [o.row() for o in outcomes]
+            stats["step_runs"] = {o.step: str(o.flow_run_id) for o in outcomes if o.flow_run_id}
+            failed = [o for o in outcomes if not o.ok]
+            if failed:
+                raise StepsFailed("; ".join(f"{o.step} {o.state.lower()}: {o.why}" for o in failed))
+    except StepsFailed as exc:
+        # Each failed step already logged why; end failed with the one line, without a traceback.
+        return ended_failed(exc)
     return stats

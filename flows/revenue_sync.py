@@ -13,13 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.states import Failed, State
 
 from aicmo import wiring
 from aicmo.errors import ProviderUnavailable
 from aicmo.flows.params import RevenueSource
 from aicmo.flows.run_log import logged_run
-from aicmo.flows.steps import skipped
+from aicmo.flows.steps import ended_failed, skipped
 from aicmo.settings import get_settings
 from aicmo.tasks.providers.prefect_tasks import sync_stripe_orders_task
 from aicmo.tasks.providers.report import publish_revenue_failed, publish_revenue_skipped, publish_revenue_sync
@@ -29,7 +28,7 @@ FLOW_NAME = "sync-stripe-revenue"
 
 
 @flow(name=FLOW_NAME)
-def sync_stripe_revenue(source: RevenueSource = "charges") -> dict[str, Any] | State[Any]:
+def sync_stripe_revenue(source: RevenueSource = "charges") -> dict[str, Any]:
     """Sync Stripe's succeeded payments into the lake's orders; returns the counts.
 
     The result holds ``customers``, ``payments_seen``, ``payments_succeeded``, ``orders_written``,
@@ -59,5 +58,5 @@ def sync_stripe_revenue(source: RevenueSource = "charges") -> dict[str, Any] | S
             stats.update(summary)
     except ProviderUnavailable as exc:
         # Ends the run failed with the message, without Prefect logging a traceback of a user error.
-        return Failed(message=str(exc), data=exc)
+        return ended_failed(exc)
     return summary

@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.settings import get_current_settings
-from prefect.states import Completed, State
+from prefect.states import Completed, Failed, State
 
 from aicmo.flows.ads import escape_markdown
 
@@ -36,6 +36,15 @@ def skipped(reason: str, result: dict[str, Any] | None = None) -> Any:
     """
     get_run_logger().warning("skipped: %s", reason)
     return Completed(name=SKIPPED, message=reason, data={**(result or {}), "skipped": reason})
+
+
+def ended_failed(exc: Exception) -> Any:
+    """The final state of a flow that failed for a reason the user can act on, already logged as such.
+
+    The run ends failed with the exception's one line as its message and no traceback in the log;
+    a caller of the plain flow gets ``exc`` raised. Typed ``Any`` for the reason :func:`skipped` is.
+    """
+    return Failed(message=str(exc), data=exc)
 
 
 @dataclass

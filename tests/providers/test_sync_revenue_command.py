@@ -76,3 +76,37 @@ def test_stripe_failures_print_one_line_and_exit_1(
         assert conn.execute("SELECT flow_name, status FROM flow_runs").fetchall() == [
             ("sync-stripe-revenue", "failed")
         ]
+
+
+@pytest.mark.slow
+def test_the_daily_chain_names_a_failed_revenue_step_in_one_error_line(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """The other steps still run; the chain ends with one line naming the failed step, no traceback."""
+    from prefect.settings import PREFECT_API_URL
+
+    home = tmp_path / "home"
+    with FakeProviderServer() as server:
+        env = {**os.environ, **server.settings_env(), "AICMO_HOME": str(home), "COLUMNS": "200",
+               "PREFECT_API_URL": str(PREFECT_API_URL.value())}  # fmt: skip
+        env.pop("AICMO_DATABASE_URL", None)
+        _bad_key(server, env)
+        result = subprocess.run(
+            [*AICMO, "pipeline", "daily", "--date", "2026-11-20"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: revenue failed: ProviderUnavailable"), output[
+        -3000:
+    ]
+    assert BAD_KEY not in output and BAD_KEY[8:] not in output
+    with sqlite3.connect(home / "aicmo.db") as conn:
+        runs = dict(conn.execute("SELECT flow_name, status FROM flow_runs").fetchall())
+    assert runs["daily-pipeline"] == "failed" and runs["sync-stripe-revenue"] == "failed"
+    assert runs["enrich-contacts"] == "completed"
