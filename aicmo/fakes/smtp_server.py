@@ -8,6 +8,7 @@ Used by the demo and the tests as the real thing a campaign's email goes to::
         smtp.stop_after(3)                    # after 3 accepted messages: 421 to everything
         smtp.restart()                        # stop the listener and start it again, same port
         smtp.received                         # [(mail_from, rcpt_tos, data bytes), ...]
+        smtp.arrivals                         # time.monotonic() of each accepted message
 
 ``python -m aicmo.fakes.smtp_server`` runs it in the foreground (a benchmark runs it as a
 separate process); it prints ``port N`` once listening and the message count when stopped.
@@ -23,6 +24,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +76,7 @@ class RecordingHandler:
         self.lock = threading.Lock()
         self.received: list[tuple[str, list[str], bytes]] = []
         self.count = 0
+        self.arrivals: list[float] = []  # time.monotonic() when each accepted message's DATA ended
         self.rejected: dict[str, str] = {}
         self.down = False
         self.accept_limit: int | None = None
@@ -121,6 +124,8 @@ class RecordingHandler:
         )
         with self.lock:
             self.count += 1
+            if self.keep_bodies:
+                self.arrivals.append(time.monotonic())
             queue_id = f"Q{self.count:08d}"
             if self.keep_bodies:
                 self.received.append((str(envelope.mail_from), list(envelope.rcpt_tos), data))
@@ -274,6 +279,12 @@ class LocalSmtpServer:
         """Accepted messages so far."""
         with self.handler.lock:
             return list(self.handler.received)
+
+    @property
+    def arrivals(self) -> list[float]:
+        """``time.monotonic()`` at which each accepted message arrived, in order."""
+        with self.handler.lock:
+            return list(self.handler.arrivals)
 
     @property
     def count(self) -> int:
