@@ -307,9 +307,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--keep-bodies", action="store_true")
     parser.add_argument("--tls", action="store_true", help="Offer STARTTLS (self-signed certificate).")
+    parser.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="Require AUTH with these credentials (after STARTTLS with --tls).",
+    )
     args = parser.parse_args(argv)
     context = self_signed_context(Path(tempfile.mkdtemp(prefix="aicmo-smtp-"))) if args.tls else None
-    server = LocalSmtpServer(port=args.port, keep_bodies=args.keep_bodies, tls_context=context).start()
+    user, _, password = (args.auth or "").partition(":")
+    server = LocalSmtpServer(
+        port=args.port,
+        keep_bodies=args.keep_bodies,
+        tls_context=context,
+        credentials=(user, password) if args.auth else None,
+    ).start()
     print(f"port {server.port}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
