@@ -33,6 +33,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from aicmo.fakes.background import BackgroundLoop
 from aicmo.settings import PublishingSettings
 
 
@@ -154,8 +155,7 @@ class LocalSmtpServer:
         self.credentials = credentials
         self.tls_context = tls_context
         self.handler = RecordingHandler(keep_bodies=keep_bodies)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._background: BackgroundLoop | None = None
         self._server: asyncio.base_events.Server | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -182,22 +182,20 @@ class LocalSmtpServer:
         return SMTP(self.handler, **kwargs)
 
     async def _listen(self) -> None:
-        assert self._loop is not None
-        self._server = await self._loop.create_server(self._factory, self.host, self.port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._factory, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def start(self) -> LocalSmtpServer:
         """Start listening (on the port of a previous start, if any)."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="local-smtp", daemon=True)
-            self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
+        if self._background is None:
+            self._background = BackgroundLoop("local-smtp")
+        self._background.run(self._listen(), 10)
         return self
 
     def stop_listening(self) -> None:
         """Close the listener and drop every open connection (the server is 'down')."""
-        if self._loop is None or self._server is None:
+        if self._background is None or self._server is None:
             return
         server = self._server
 
@@ -210,7 +208,7 @@ class LocalSmtpServer:
                     task.cancel()
             await asyncio.sleep(0)
 
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._background.run(close(), 10)
         self._server = None
 
     def restart(self) -> None:
@@ -225,12 +223,9 @@ class LocalSmtpServer:
     def close(self) -> None:
         """Stop for good."""
         self.stop_listening()
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            if self._thread is not None:
-                self._thread.join(5)
-            self._loop.close()
-            self._loop = None
+        if self._background is not None:
+            self._background.close()
+            self._background = None
 
     def __enter__(self) -> LocalSmtpServer:
         return self.start()
