@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email
+import logging
 import signal
 import ssl
 import sys
@@ -35,6 +36,16 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from aicmo.fakes.background import BackgroundLoop
 from aicmo.settings import PublishingSettings
+
+
+class _QuietLoginData(logging.Filter):
+    """Drops aiosmtpd 1.4's deprecation warning, which it logs on every successful AUTH."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_QuietLoginData())
 
 
 def self_signed_context(folder: Path) -> ssl.SSLContext:

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from aicmo.errors import InputError
 from aicmo.models.publishing import PUBLISH_CHANNELS, Campaign
@@ -179,9 +187,15 @@ class CampaignDefinition(_Strict):
                 ) from None
         return self
 
+    _typed: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)
+
     def message(self, channel: str) -> Any:
-        """The typed message of ``channel``."""
-        return MESSAGE_MODELS[channel].model_validate(self.messages[channel])
+        """The typed message of ``channel``, validated once per raw message (the sender asks per recipient)."""
+        raw = self.messages[channel]
+        cached = self._typed.get(channel)
+        if cached is None or cached[0] is not raw:  # a copy with other messages validates its own
+            cached = self._typed[channel] = (raw, MESSAGE_MODELS[channel].model_validate(raw))
+        return cached[1]
 
 
 def parse_definition(data: Any, *, source: str = "campaign") -> CampaignDefinition:
