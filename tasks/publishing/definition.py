@@ -25,15 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aicmo.errors import InputError
 from aicmo.models.publishing import PUBLISH_CHANNELS, Campaign
@@ -139,18 +131,8 @@ class CampaignDefinition(_Strict):
     assets: list[int] = Field(default_factory=list)
     utm: Utm = Field(default_factory=Utm)
     send_at: datetime | None = None
-    rate_limit_per_s: float | None = Field(None, gt=0)
     rate_limit_per_minute: float | None = Field(None, gt=0, exclude=True)
-
-    @model_validator(mode="after")
-    def _one_rate(self) -> CampaignDefinition:
-        """A per-minute rate is kept as the per-second one (what the sender paces by)."""
-        if self.rate_limit_per_minute is not None:
-            if self.rate_limit_per_s is not None:
-                raise ValueError("give rate_limit_per_s or rate_limit_per_minute, not both")
-            self.rate_limit_per_s = self.rate_limit_per_minute / 60.0
-            self.rate_limit_per_minute = None
-        return self
+    rate_limit_per_s: float | None = Field(None, gt=0)
 
     @field_validator("channels")
     @classmethod
@@ -170,6 +152,16 @@ class CampaignDefinition(_Strict):
         return value.astimezone(UTC) if value is not None else None
 
     @model_validator(mode="after")
+    def _one_rate(self) -> CampaignDefinition:
+        """A per-minute rate is kept as the per-second one (what the sender paces by)."""
+        if self.rate_limit_per_minute is not None:
+            if self.rate_limit_per_s is not None:
+                raise ValueError("give rate_limit_per_s or rate_limit_per_minute, not both")
+            self.rate_limit_per_s = self.rate_limit_per_minute / 60.0
+            self.rate_limit_per_minute = None
+        return self
+
+    @model_validator(mode="after")
     def _messages(self) -> CampaignDefinition:
         for channel in self.messages:
             if channel not in self.channels:
@@ -187,15 +179,9 @@ class CampaignDefinition(_Strict):
                 ) from None
         return self
 
-    _typed: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)
-
     def message(self, channel: str) -> Any:
-        """The typed message of ``channel``, validated once per raw message (the sender asks per recipient)."""
-        raw = self.messages[channel]
-        cached = self._typed.get(channel)
-        if cached is None or cached[0] is not raw:  # a copy with other messages validates its own
-            cached = self._typed[channel] = (raw, MESSAGE_MODELS[channel].model_validate(raw))
-        return cached[1]
+        """The typed message of ``channel``."""
+        return MESSAGE_MODELS[channel].model_validate(self.messages[channel])
 
 
 def parse_definition(data: Any, *, source: str = "campaign") -> CampaignDefinition:
