@@ -18,6 +18,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from aicmo.fakes.background import BackgroundLoop
+
 
 @dataclass
 class Fault:
@@ -83,8 +85,7 @@ class BackgroundApp:
         self.port = port
         self.faults = RouteFaults()
         self.lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._background: BackgroundLoop | None = None
         self._runner: web.AppRunner | None = None
 
     def routes(self, app: web.Application) -> None:
@@ -114,23 +115,18 @@ class BackgroundApp:
 
     def start(self) -> Self:
         """Start serving."""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=type(self).__name__, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(15)
+        self._background = BackgroundLoop(type(self).__name__)
+        self._background.run(self._start())
         return self
 
     def close(self) -> None:
         """Stop serving."""
-        if self._loop is None:
+        if self._background is None:
             return
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(15)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(5)
-        self._loop.close()
-        self._loop = None
+            self._background.run(self._runner.cleanup())
+        self._background.close()
+        self._background = None
 
     def __enter__(self) -> Any:
         return self.start()

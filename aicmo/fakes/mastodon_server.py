@@ -17,12 +17,18 @@ ACCESS_TOKEN = "fake-mastodon-token-0001"
 
 
 class FakeMastodon(BackgroundApp):
-    """``statuses`` holds the posts created (one per distinct Idempotency-Key), ``media`` the uploads."""
+    """``statuses`` holds the posts created (one per distinct Idempotency-Key), ``media`` the uploads.
+
+    ``status_keys`` has the Idempotency-Key of every status request (None when absent), and
+    ``uploads`` the bytes of every upload by media id.
+    """
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.statuses: list[dict[str, Any]] = []
         self.media: list[dict[str, Any]] = []
+        self.uploads: dict[str, bytes] = {}
+        self.status_keys: list[str | None] = []
         self._by_key: dict[str, dict[str, Any]] = {}
         self.requests = 0
 
@@ -34,12 +40,13 @@ class FakeMastodon(BackgroundApp):
         return request.headers.get("Authorization") == f"Bearer {ACCESS_TOKEN}"
 
     async def _status(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key")
         with self.lock:
             self.requests += 1
+            self.status_keys.append(key)
         fault = self.faults.take("statuses")
         if not self._authorized(request):
             return web.json_response({"error": "The access token is invalid"}, status=401)
-        key = request.headers.get("Idempotency-Key")
         form: Any = (
             await request.post() if request.content_type != "application/json" else await request.json()
         )
@@ -70,6 +77,10 @@ class FakeMastodon(BackgroundApp):
     async def _media(self, request: web.Request) -> web.Response:
         fault = self.faults.take("media")
         await apply(fault, request)
+        if fault is not None and fault.kind == "status":
+            await request.read()
+            error = "Validation failed: File type is not supported" if fault.status == 422 else "Error"
+            return web.json_response({"error": error}, status=fault.status)
         if not self._authorized(request):
             return web.json_response({"error": "The access token is invalid"}, status=401)
         form = await request.post()
@@ -78,8 +89,9 @@ class FakeMastodon(BackgroundApp):
             return web.json_response({"error": "Validation failed: File can't be blank"}, status=422)
         data = upload.file.read()
         with self.lock:
+            media_id = str(22348641 + len(self.media))
             item = {
-                "id": str(22348641 + len(self.media)),
+                "id": media_id,
                 "type": "image",
                 "url": f"{self.base_url}/media/{len(self.media)}",
                 "preview_url": f"{self.base_url}/media/{len(self.media)}/small",
@@ -87,4 +99,5 @@ class FakeMastodon(BackgroundApp):
                 "size": len(data),
             }
             self.media.append(item)
+            self.uploads[media_id] = data
         return web.json_response(item)

@@ -24,7 +24,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections import Counter
@@ -36,6 +35,7 @@ import orjson
 from aiohttp import web
 from sqlalchemy import Engine
 
+from aicmo.fakes.background import BackgroundLoop
 from aicmo.fakes.data import (
     DEFAULT_STRIPE_EMAILS,
     StripeData,
@@ -383,8 +383,7 @@ class FakeProviderServer:
         self.process = process
         self.port = port
         self._app: FakeProviderApp | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._background: BackgroundLoop | None = None
         self._runner: web.AppRunner | None = None
         self._proc: subprocess.Popen[str] | None = None
 
@@ -410,26 +409,16 @@ class FakeProviderServer:
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         self._app = FakeProviderApp(self.stripe, self.faults, self.credentials)
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
+        self._background = BackgroundLoop("fake-provider-server")
+        self._background.run(self._serve(sock), 10)
 
-        def run() -> None:
-            assert self._loop is not None and self._app is not None
-            asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(
-                self._app.app, access_log=None, handle_signals=False, shutdown_timeout=0.25
-            )
-            self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-provider-server", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake provider server did not start within 10s")
+    async def _serve(self, sock: socket.socket) -> None:
+        assert self._app is not None
+        self._runner = web.AppRunner(
+            self._app.app, access_log=None, handle_signals=False, shutdown_timeout=0.25
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
 
     def _start_process(self) -> None:
         args = [
@@ -463,11 +452,12 @@ class FakeProviderServer:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
             self._proc = None
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = None
-            self._thread = None
+        if self._background is not None:
+            if self._runner is not None:
+                self._background.run(self._runner.cleanup(), 10)
+                self._runner = None
+            self._background.close(10)
+            self._background = None
 
     def __enter__(self) -> FakeProviderServer:
         return self.start()

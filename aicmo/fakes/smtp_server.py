@@ -8,6 +8,7 @@ Used by the demo and the tests as the real thing a campaign's email goes to::
         smtp.stop_after(3)                    # after 3 accepted messages: 421 to everything
         smtp.restart()                        # stop the listener and start it again, same port
         smtp.received                         # [(mail_from, rcpt_tos, data bytes), ...]
+        smtp.arrivals                         # time.monotonic() of each accepted message
 
 ``python -m aicmo.fakes.smtp_server`` runs it in the foreground (a benchmark runs it as a
 separate process); it prints ``port N`` once listening and the message count when stopped.
@@ -18,11 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email
+import logging
 import signal
 import ssl
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +34,18 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from aicmo.fakes.background import BackgroundLoop
 from aicmo.settings import PublishingSettings
+
+
+class _QuietLoginData(logging.Filter):
+    """Drops aiosmtpd 1.4's deprecation warning, which it logs on every successful AUTH."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_QuietLoginData())
 
 
 def self_signed_context(folder: Path) -> ssl.SSLContext:
@@ -74,6 +88,7 @@ class RecordingHandler:
         self.lock = threading.Lock()
         self.received: list[tuple[str, list[str], bytes]] = []
         self.count = 0
+        self.arrivals: list[float] = []  # time.monotonic() when each accepted message's DATA ended
         self.rejected: dict[str, str] = {}
         self.down = False
         self.accept_limit: int | None = None
@@ -121,6 +136,8 @@ class RecordingHandler:
         )
         with self.lock:
             self.count += 1
+            if self.keep_bodies:
+                self.arrivals.append(time.monotonic())
             queue_id = f"Q{self.count:08d}"
             if self.keep_bodies:
                 self.received.append((str(envelope.mail_from), list(envelope.rcpt_tos), data))
@@ -149,8 +166,7 @@ class LocalSmtpServer:
         self.credentials = credentials
         self.tls_context = tls_context
         self.handler = RecordingHandler(keep_bodies=keep_bodies)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._background: BackgroundLoop | None = None
         self._server: asyncio.base_events.Server | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -177,22 +193,20 @@ class LocalSmtpServer:
         return SMTP(self.handler, **kwargs)
 
     async def _listen(self) -> None:
-        assert self._loop is not None
-        self._server = await self._loop.create_server(self._factory, self.host, self.port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._factory, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def start(self) -> LocalSmtpServer:
         """Start listening (on the port of a previous start, if any)."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="local-smtp", daemon=True)
-            self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
+        if self._background is None:
+            self._background = BackgroundLoop("local-smtp")
+        self._background.run(self._listen(), 10)
         return self
 
     def stop_listening(self) -> None:
         """Close the listener and drop every open connection (the server is 'down')."""
-        if self._loop is None or self._server is None:
+        if self._background is None or self._server is None:
             return
         server = self._server
 
@@ -205,7 +219,7 @@ class LocalSmtpServer:
                     task.cancel()
             await asyncio.sleep(0)
 
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._background.run(close(), 10)
         self._server = None
 
     def restart(self) -> None:
@@ -220,12 +234,9 @@ class LocalSmtpServer:
     def close(self) -> None:
         """Stop for good."""
         self.stop_listening()
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            if self._thread is not None:
-                self._thread.join(5)
-            self._loop.close()
-            self._loop = None
+        if self._background is not None:
+            self._background.close()
+            self._background = None
 
     def __enter__(self) -> LocalSmtpServer:
         return self.start()
@@ -276,6 +287,12 @@ class LocalSmtpServer:
             return list(self.handler.received)
 
     @property
+    def arrivals(self) -> list[float]:
+        """``time.monotonic()`` at which each accepted message arrived, in order."""
+        with self.handler.lock:
+            return list(self.handler.arrivals)
+
+    @property
     def count(self) -> int:
         """How many messages were accepted."""
         with self.handler.lock:
@@ -296,9 +313,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--keep-bodies", action="store_true")
     parser.add_argument("--tls", action="store_true", help="Offer STARTTLS (self-signed certificate).")
+    parser.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="Require AUTH with these credentials (after STARTTLS with --tls).",
+    )
     args = parser.parse_args(argv)
     context = self_signed_context(Path(tempfile.mkdtemp(prefix="aicmo-smtp-"))) if args.tls else None
-    server = LocalSmtpServer(port=args.port, keep_bodies=args.keep_bodies, tls_context=context).start()
+    user, _, password = (args.auth or "").partition(":")
+    server = LocalSmtpServer(
+        port=args.port,
+        keep_bodies=args.keep_bodies,
+        tls_context=context,
+        credentials=(user, password) if args.auth else None,
+    ).start()
     print(f"port {server.port}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -8,7 +8,7 @@ Example::
     send_at: 2026-12-01T09:00:00Z       # omitted: send when scheduled
     utm: {source: aicmo, campaign: spring-sale}   # medium defaults to the channel
     assets: [12]                        # approved media assets only
-    rate_limit_per_s: 50
+    rate_limit_per_s: 50                # or rate_limit_per_minute: 600; omitted: AICMO_RATE_LIMIT_PER_S
     messages:
       email: {subject: "Hi {{ contact.first_name }}", text: "...", html: "<p>...</p>"}
       sms: {text: "Sale! {{ campaign.name }} https://shop.example.com/sale"}
@@ -132,6 +132,7 @@ class CampaignDefinition(_Strict):
     assets: list[int] = Field(default_factory=list)
     utm: Utm = Field(default_factory=Utm)
     send_at: datetime | None = None
+    rate_limit_per_minute: float | None = Field(None, gt=0, exclude=True)
     rate_limit_per_s: float | None = Field(None, gt=0)
     experiment: ExperimentSpec | None = None
 
@@ -151,6 +152,16 @@ class CampaignDefinition(_Strict):
         if value is not None and value.tzinfo is None:
             raise ValueError("send_at needs a timezone (e.g. 2026-12-01T09:00:00Z)")
         return value.astimezone(UTC) if value is not None else None
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> CampaignDefinition:
+        """A per-minute rate is kept as the per-second one (what the sender paces by)."""
+        if self.rate_limit_per_minute is not None:
+            if self.rate_limit_per_s is not None:
+                raise ValueError("give rate_limit_per_s or rate_limit_per_minute, not both")
+            self.rate_limit_per_s = self.rate_limit_per_minute / 60.0
+            self.rate_limit_per_minute = None
+        return self
 
     @model_validator(mode="after")
     def _messages(self) -> CampaignDefinition:

@@ -16,8 +16,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine
@@ -261,56 +262,96 @@ class CampaignSender:
         return campaign_status(self.engine, self.campaign_id) == "sending"
 
     async def _work(self, rows: list[LedgerRow]) -> None:
-        """Render and send one claimed batch, window by window; release what is left on a stop."""
+        """Render and send one claimed batch, window by window; release what is left on a stop.
+
+        Two stages overlap: while one window is on the wire, the next one is rendered (yielding
+        to the event loop between messages, so the channel's replies are read meanwhile). A
+        window is marked handed right before it goes out, so a kill still leaves at most one
+        window unknown.
+        """
         contacts, endpoints = self._load(rows)
-        outcomes: list[Outcome] = []
-        ready: dict[str, list[Envelope]] = {}
+        channels: dict[str, list[LedgerRow]] = {}
         for row in rows:
-            contact = contacts.get(row.contact_id) if row.contact_id is not None else None
-            address = _envelope_address(row.channel, row, self.definition, contact, endpoints)
-            if address is None:
-                outcomes.append(Outcome(row.id, SKIPPED, reason="no_address"))
-                continue
-            try:
-                envelope = self._envelope(row, contact, *address)
-            except TemplateProblem as exc:
-                outcomes.append(Outcome(row.id, SKIPPED, reason="template_error", error=str(exc)))
-                continue
-            ready.setdefault(row.channel, []).append(envelope)
-        self._settle(outcomes)
-        channels = list(ready)
-        for index, channel_name in enumerate(channels):
-            envelopes = ready[channel_name]
-            for start in range(0, len(envelopes), self.window):
-                window = envelopes[start : start + self.window]
+            channels.setdefault(row.channel, []).append(row)
+        unsettled: dict[int, None] = dict.fromkeys(r.id for r in rows)  # ordered set of row ids
+        for channel_name, channel_rows in channels.items():
+            todo = iter(channel_rows)
+            skips: list[Outcome] = []
+            current = await self._render(todo, contacts, endpoints, skips)
+            while current:
                 if self._stopped or not self._still_sending():
                     self._stopped = True
-                    self._settle([Outcome(e.row_id, PENDING) for e in envelopes[start:]])
                     break
                 held = mark_handed(
-                    self.engine, [e.row_id for e in window], self.worker, lease_s=self.settings.lease_s
+                    self.engine, [e.row_id for e in current], self.worker, lease_s=self.settings.lease_s
                 )
-                if held != len(window):
+                if held != len(current):
                     # Some rows were reaped under us (a stall past the lease): hand nothing over,
                     # give back what is still ours, and let the next claim sort it out.
                     self._stopped = True
-                    self._settle([Outcome(e.row_id, PENDING) for e in envelopes[start:]])
                     break
+                sending = asyncio.ensure_future(self._send_window(channel_name, current))
                 try:
-                    channel = await self._channel(channel_name)
-                    verdicts = await channel.send(window)
-                except ChannelHalt as halt:
-                    verdicts = halt.verdicts or [Verdict.not_tried("halted") for _ in window]
-                    self._settle(self._outcomes(channel_name, window, verdicts))
-                    self._settle([Outcome(e.row_id, PENDING) for e in envelopes[start + len(window) :]])
-                    self._halt(str(halt))
+                    upcoming = await self._render(todo, contacts, endpoints, skips, while_running=sending)
+                finally:  # the window's verdicts are recorded even if rendering the next one failed
+                    outcomes, halt = await sending
+                    self._settle_some(outcomes + skips, unsettled)
+                    skips = []
+                if halt is not None:
+                    self._halt(halt)
                     break
-                self._settle(self._outcomes(channel_name, window, verdicts))
-            if self._stopped:  # give back the later channels' rows of this batch
-                later = [e for name in channels[index + 1 :] for e in ready[name]]
-                self._settle([Outcome(e.row_id, PENDING) for e in later])
+                current = upcoming
+            self._settle_some(skips, unsettled)
+            if self._stopped:
                 break
+        # Whatever was not settled (a stop, a halt, reaped rows) goes back to the queue untouched.
+        self._settle([Outcome(rid, PENDING) for rid in unsettled])
         self._flush_events()
+
+    async def _render(
+        self,
+        todo: Iterator[LedgerRow],
+        contacts: Mapping[int, object],
+        endpoints: Mapping[int, list[tuple[str, dict[str, str]]]],
+        skips: list[Outcome],
+        *,
+        while_running: asyncio.Future[Any] | None = None,
+    ) -> list[Envelope]:
+        """Up to one window of envelopes from ``todo``; rows that cannot be rendered go to ``skips``."""
+        window: list[Envelope] = []
+        for row in todo:
+            contact = contacts.get(row.contact_id) if row.contact_id is not None else None
+            address = _envelope_address(row.channel, row, self.definition, contact, endpoints)
+            if address is None:
+                skips.append(Outcome(row.id, SKIPPED, reason="no_address"))
+            else:
+                try:
+                    window.append(self._envelope(row, contact, *address))
+                except TemplateProblem as exc:
+                    skips.append(Outcome(row.id, SKIPPED, reason="template_error", error=str(exc)))
+            if while_running is not None and not while_running.done():
+                await asyncio.sleep(0)  # let the window on the wire read its replies
+            if len(window) >= self.window:
+                break
+        return window
+
+    async def _send_window(
+        self, channel_name: str, window: list[Envelope]
+    ) -> tuple[list[Outcome], str | None]:
+        """The window's outcomes, and the halt message if the channel stopped the campaign."""
+        try:
+            channel = await self._channel(channel_name)
+            verdicts = await channel.send(window)
+        except ChannelHalt as halt:
+            verdicts = halt.verdicts or [Verdict.not_tried("halted") for _ in window]
+            return self._outcomes(channel_name, window, verdicts), str(halt)
+        return self._outcomes(channel_name, window, verdicts), None
+
+    def _settle_some(self, outcomes: list[Outcome], unsettled: dict[int, None]) -> None:
+        """Settle (or release) ``outcomes`` and strike them off the batch's rows still to settle."""
+        self._settle(outcomes)
+        for o in outcomes:
+            unsettled.pop(o.row_id, None)
 
     def _load(
         self, rows: list[LedgerRow]
@@ -472,13 +513,20 @@ def send_campaign(
     campaign_id: int,
     *,
     settings: PublishingSettings,
-    channel_factory: ChannelFactory,
     links: LinkSigner,
+    channel_factory: ChannelFactory | None = None,
     lake: Lake | None = None,
     wait: bool = True,
     **options: object,
 ) -> RunReport:
-    """Run a sender on a campaign to completion (or pause/halt) in a fresh event loop."""
+    """Run a sender on a campaign to completion (or pause/halt) in a fresh event loop.
+
+    ``channel_factory`` defaults to the real adapters configured by ``settings``.
+    """
+    if channel_factory is None:
+        from aicmo.tasks.publishing.channels.registry import channel_factory as real_channels
+
+        channel_factory = real_channels(settings)
     sender = CampaignSender(
         engine,
         campaign_id,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import uvicorn
 from sqlalchemy import Engine
 
 from aicmo.settings import Settings, TrackingSettings
@@ -62,16 +60,14 @@ def serve_in_background(
 
     The public base URL of the links is this server's, so the links the demo builds reach it.
     """
+    from aicmo.tasks.tracking.listener import bind, uvicorn_server
     from aicmo.tasks.tracking.service import create_app
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bind("127.0.0.1", 0)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     tracking = TrackingSettings.model_validate({**settings.tracking.model_dump(), "base_url": url})
     local = settings.model_copy(update={"tracking": tracking})
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(local, engine=engine, lake=lake), log_level="warning", access_log=False)
-    )
+    server = uvicorn_server(create_app(local, engine=engine, lake=lake))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="tracking-demo", daemon=True
     )

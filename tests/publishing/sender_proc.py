@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from aicmo.settings import PublishingSettings
 from aicmo.storage.db import make_engine
-from aicmo.tasks.publishing.channels.registry import channel_factory
-from aicmo.tasks.publishing.sender import CampaignSender
+from aicmo.tasks.publishing.sender import send_campaign
 from tests.publishing.helpers import LINKS
 
 
@@ -17,16 +15,7 @@ def main() -> None:
     settings = PublishingSettings(
         smtp_host="127.0.0.1", smtp_port=port, rate_limit_per_s=rate, handover_window=5, claim_batch=40
     )
-    engine = make_engine(url)
-    sender = CampaignSender(
-        engine,
-        campaign_id,
-        settings=settings,
-        channel_factory=channel_factory(settings),
-        links=LINKS,
-        poll_s=0.2,
-    )
-    report = asyncio.run(sender.run())
+    report = send_campaign(make_engine(url), campaign_id, settings=settings, links=LINKS, poll_s=0.2)
     print(f"sent {report.sent} unknown {len(report.unknown)} status {report.status}", flush=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import typer
@@ -24,17 +23,14 @@ def serve(
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Run the tracking service until interrupted; acknowledged events survive a crash (spool)."""
-    import uvicorn
-
     from aicmo.settings import get_settings
+    from aicmo.tasks.tracking.listener import bind, uvicorn_server
     from aicmo.tasks.tracking.service import create_app
 
     settings = get_settings()
     engine()  # consent and suppression changes need the store's tables: migrated or refused here
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock = bind(host, port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     bound = sock.getsockname()[1]
@@ -45,15 +41,10 @@ def serve(
         f"spool {settings.spool_dir}",
         highlight=False,
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        log_level=log_level,
-        proxy_headers=forwarded_allow_ips is not None,
-        forwarded_allow_ips=forwarded_allow_ips,
-        server_header=False,
-        access_log=False,
+    server = uvicorn_server(
+        create_app(settings), log_level=log_level, forwarded_allow_ips=forwarded_allow_ips
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server.run(sockets=[sock])
 
 
 def register(app: typer.Typer) -> None:
