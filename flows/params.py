@@ -17,7 +17,7 @@ from pydantic import Field
 from aicmo.errors import InputError
 
 BatchSize = Annotated[int, Field(ge=1, le=100_000)]
-StaleAfterDays = Annotated[int, Field(ge=1, le=3650)]
+StaleAfterDays = Annotated[int, Field(ge=0, le=3650)]  # 0: every enriched contact is due now
 MaxParallel = Annotated[int, Field(ge=1, le=16)]
 SampleContacts = Annotated[int, Field(ge=10, le=2_000_000)]
 SampleDays = Annotated[int, Field(ge=7, le=3650)]

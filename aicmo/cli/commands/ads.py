@@ -58,6 +58,8 @@ def import_cmd(
     ),
 ) -> None:
     """Import reports into the lake's ad_spend, replacing the days they cover for their platform and account."""
+    import polars as pl
+
     from aicmo.settings import get_settings
     from aicmo.tasks.ads.importer import ADS_RATES_HINT, import_reports
     from aicmo.tasks.analytics.rates import configured_rates, rates_hint

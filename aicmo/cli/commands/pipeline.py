@@ -156,7 +156,10 @@ def backfill_cmd(
 def enrich_cmd(
     batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Contacts per enrichment batch."),
     stale_after_days: int | None = typer.Option(
-        None, "--stale-after-days", min=1, help="Re-enrich after this many days (default: settings)."
+        None,
+        "--stale-after-days",
+        min=0,
+        help="Re-enrich after this many days (0: all now; default: settings).",
     ),
 ) -> None:
     """Enrich never-enriched and stale contacts through the provider chains."""
