@@ -68,7 +68,7 @@ QUICK_ARGS: dict[str, list[str]] = {
         "--sequential-items",
         "100",
     ],
-    "bench_failover.py": ["--samples", "2", "--slow-samples", "1", "--retry-timeout-samples", "1"],
+    "bench_failover.py": ["--samples", "3", "--slow-samples", "1", "--retry-timeout-samples", "1"],
     "bench_crm.py": ["--rows", "20000", "--contacts", "200000", "--sql-rows", "200000", "--repeat", "3"],
     "bench_cli_startup.py": ["--runs", "3"],
     "bench_sample.py": ["--contacts", "10000", "--days", "60", "--customers", "100000"],
