@@ -77,7 +77,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_attribution.py": ["--journeys", "200000", "--runs", "3"],
     "bench_ltv.py": ["--customers", "100000", "--runs", "3"],
     "bench_cohorts.py": ["--customers", "100000", "--runs", "3"],
-    "bench_tracking.py": ["--requests", "1000", "--rounds", "1"],
+    "bench_tracking.py": ["--requests", "1000", "--rounds", "3"],
     "bench_ads_import.py": ["--ad-sets", "100", "--days", "90", "--runs", "1"],
     "bench_media.py": [
         "--hash-files",
