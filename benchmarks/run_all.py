@@ -71,7 +71,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_failover.py": ["--samples", "3", "--slow-samples", "1", "--retry-timeout-samples", "1"],
     "bench_crm.py": ["--rows", "20000", "--contacts", "200000", "--sql-rows", "200000", "--repeat", "3"],
     "bench_cli_startup.py": ["--runs", "3"],
-    "bench_sample.py": ["--contacts", "10000", "--days", "60", "--customers", "100000"],
+    "bench_sample.py": ["--contacts", "10000", "--days", "60", "--customers", "100000", "--runs", "2"],
     "bench_store.py": ["--rows", "20000", "--runs", "3"],
     "bench_kpis.py": ["--events", "5000000", "--pandas-events", "1000000", "--runs", "3"],
     "bench_attribution.py": ["--journeys", "200000", "--runs", "3"],
