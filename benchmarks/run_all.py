@@ -78,7 +78,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_ltv.py": ["--customers", "100000", "--runs", "3"],
     "bench_cohorts.py": ["--customers", "100000", "--runs", "3"],
     "bench_tracking.py": ["--requests", "1000", "--rounds", "3"],
-    "bench_ads_import.py": ["--ad-sets", "100", "--days", "90", "--runs", "1"],
+    "bench_ads_import.py": ["--ad-sets", "100", "--days", "90", "--runs", "3"],
     "bench_media.py": [
         "--hash-files",
         "10",
@@ -121,6 +121,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_crm.py": ["--rows", "100", "--contacts", "2000", "--sql-rows", "300", "--repeat", "1"],
     "bench_ltv.py": ["--customers", "600", "--runs", "1", "--param-tolerance", "1e-2"],
     "bench_cohorts.py": ["--customers", "600", "--runs", "1"],
+    "bench_ads_import.py": ["--ad-sets", "5", "--days", "10", "--runs", "1"],
 }
 """Tiny sizes: each recording benchmark's checks and JSON, in seconds (tests/test_benchmarks_smoke.py)."""
 

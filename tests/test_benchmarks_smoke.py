@@ -36,6 +36,7 @@ PEERS = {
     "bench_ltv.py": ["lifetimes", "pandas"],
     "bench_store.py": [],
     "bench_cohorts.py": ["duckdb", "pandas"],
+    "bench_ads_import.py": ["pandas"],
 }
 EXPECTED = {
     "bench_attribution.py": ["attribution"],
@@ -44,6 +45,7 @@ EXPECTED = {
     "bench_ltv.py": ["ltv"],
     "bench_store.py": ["store"],
     "bench_cohorts.py": ["cohorts"],
+    "bench_ads_import.py": ["ads_import"],
 }
 
 
