@@ -62,7 +62,7 @@ QUICK_ARGS: dict[str, list[str]] = {
         "--items",
         "2000",
         "--repeat",
-        "1",
+        "2",
         "--slow-items",
         "500",
         "--sequential-items",
