@@ -91,7 +91,9 @@ QUICK_ARGS: dict[str, list[str]] = {
         "--ingest-files",
         "100",
         "--runs",
-        "1",
+        "3",
+        "--runs-ingest",
+        "2",
     ],
     "bench_publish.py": [
         "--emails",
