@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import sys
@@ -250,10 +251,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backup-latency-ms", type=float, default=20.0)
     args = parser.parse_args(argv)
     print(json.dumps(machine_info.machine(aiohttp=aiohttp.__version__, httpx=httpx.__version__)), flush=True)
+    load_start = [round(x, 2) for x in os.getloadavg()]
     rows = run(args)
     print(json.dumps(machine_info.machine(aiohttp=aiohttp.__version__, httpx=httpx.__version__)), flush=True)
     print(report(rows))
-    record(rows, args).save(aiohttp=aiohttp.__version__, httpx=httpx.__version__)
+    rec = record(rows, args)
+    rec.load_start = load_start  # the load when the lookups began, not when they were recorded
+    rec.save(aiohttp=aiohttp.__version__, httpx=httpx.__version__)
 
 
 if __name__ == "__main__":
