@@ -15,6 +15,9 @@ the import minus the resident set just before it, against the file's size.
 
 ``ours_parse`` times ours without the lake write (reading, normalization, currency) for the
 like-for-like comparison with pandas' parsing.
+
+Every run's wall and CPU seconds and peak memory (``results.py``) are recorded for ``make bench``:
+contender x format, the format being the stage column.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine_info import describe, machine
+from results import Recorder, peer_versions
 
 START = date(2025, 11, 1)
 FORMATS = ("google_ads", "meta", "generic")
@@ -244,7 +248,16 @@ def _timed(fn: Any, runs: int) -> list[float]:
     return times
 
 
-def main() -> None:
+def _timed_rec(
+    rec: Recorder, contender: str, role: str, fmt: str, rows: int, fn: Any, runs: int
+) -> list[float]:
+    """``runs`` measured calls of ``fn``, recorded under ``contender`` and ``fmt``; their wall seconds."""
+    for _ in range(runs):
+        rec.time(contender, role, fmt, rows, "rows", fn)
+    return [r.seconds for r in rec.records[(contender, fmt, rows)].runs]
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -252,7 +265,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--memory-child", nargs=2, metavar=("FILE", "LAKE"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(*args.memory_child)
         return
@@ -261,6 +274,16 @@ def main() -> None:
 
     print(describe(machine(polars=pl.__version__, pandas=pd.__version__)))
     results: dict[str, Any] = {}
+    rec = Recorder(
+        "ads_import",
+        "Ad-report import: Google Ads, Meta and generic CSV exports, ours vs pandas.read_csv",
+        f"{args.ad_sets:,} ad sets x {args.days} days of daily rows per format. Ours end to end: detection, "
+        "parsing, normalization, currency and the replacement write of the lake's day partitions; ours "
+        "parse only: the same without the lake write; pandas: `read_csv` with the equivalent options "
+        "(encoding, separator, preamble skipped, thousands separators, placeholders as NA, dates parsed), "
+        "parsing alone. Each stage column is one export format.",
+        {k: str(v) for k, v in vars(args).items() if k != "memory_child"},
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = write_files(folder, args.ad_sets, args.days)
@@ -268,16 +291,30 @@ def main() -> None:
             path, lake_root = paths[fmt], folder / f"lake-{fmt}"
             ours(path, lake_root)
             mine, theirs = ours_totals(lake_root), pandas_totals(fmt, pandas_read(fmt, path))
-            if mine != theirs:
-                raise SystemExit(f"{fmt}: outputs differ: ours {mine} vs pandas {theirs}")
+            rec.check(
+                f"{fmt}: rows, spend, impressions and clicks, our lake vs pandas' frame",
+                "exact",
+                mine == theirs,
+                f"ours {mine}" + ("" if mine == theirs else f" vs pandas {theirs}"),
+            )
+            n = int(mine["rows"])
             fresh = iter(range(1, 1000))
-            t_ours = _timed(
+            t_ours = _timed_rec(
+                rec, "ours, import to lake", "ours", fmt, n,
                 lambda path=path, fmt=fmt, fresh=fresh: ours(path, folder / f"lake-{fmt}-{next(fresh)}"),
                 args.runs,
+            )  # fmt: skip
+            t_parse = _timed_rec(
+                rec, "ours, parse only", "ours", fmt, n, lambda path=path: ours_parse(path), args.runs
             )
-            t_parse = _timed(lambda path=path: ours_parse(path), args.runs)
-            t_pandas = _timed(lambda fmt=fmt, path=path: pandas_read(fmt, path), args.runs)
+            t_pandas = _timed_rec(
+                rec, "pandas.read_csv", "peer", fmt, n,
+                lambda fmt=fmt, path=path: pandas_read(fmt, path), args.runs,
+            )  # fmt: skip
+            rec.ratio("pandas.read_csv", "ours, parse only", fmt, n)
+            rec.ratio("pandas.read_csv", "ours, import to lake", fmt, n)
             memory = measure_memory(path, folder / f"lake-mem-{fmt}")
+            rec.note(f"{fmt}: peak memory of the import in a fresh process: {json.dumps(memory)}")
             results[fmt] = {
                 "rows": int(mine["rows"]),
                 "ours_s": [round(t, 3) for t in t_ours],
@@ -290,6 +327,7 @@ def main() -> None:
                 **memory,
             }
             print(json.dumps({fmt: results[fmt]}), flush=True)
+    rec.save(polars=pl.__version__, **peer_versions("pandas"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ Each command runs ``--runs`` times in a fresh interpreter (after one warm-up run
 file cache); the table gives the median wall time with the range, the median CPU time, and the same
 for ``python -c pass`` (the interpreter's own start-up, the floor). Uses hyperfine when installed
 (``--hyperfine``), else times the subprocesses itself. The load average is printed with the results:
-on a shared machine it explains most of the spread.
+on a shared machine it explains most of the spread. Before timing, each command's answer is checked
+(help exits 0 with a usage line; an argument error exits non-zero with one line and no traceback).
+Every run's wall and CPU seconds and the child's peak memory are recorded (``results.py``) for
+``make bench``.
 
     python benchmarks/bench_cli_startup.py [--runs 20] [--json results.json]
 """
@@ -14,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -22,6 +24,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import Recorder, Run, peer_versions
 
 AICMO = [sys.executable, "-c", "from aicmo.cli import main; main()"]
 COMMANDS: dict[str, list[str]] = {
@@ -40,15 +45,26 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def _time_once(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[float, float]:
-    """Wall and CPU (user + system, children included) seconds of one run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def _time_once(cmd: list[str], env: dict[str, str], cwd: str) -> Run:
+    """Wall and CPU (user + system of the child) seconds and the child's peak RSS of one run."""
     started = time.perf_counter()
-    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return Run(wall, usage.ru_utime + usage.ru_stime, round(usage.ru_maxrss / 1024, 1))
+
+
+def _check_answer(name: str, cmd: list[str], env: dict[str, str], cwd: str) -> tuple[bool, str]:
+    """Help exits 0 and prints a usage line; an argument error exits non-zero with one line, no traceback."""
+    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if name.startswith("python"):
+        return out.returncode == 0, f"exit {out.returncode}"
+    if "--help" in cmd:
+        ok = out.returncode == 0 and "Usage" in out.stdout
+        return ok, f"exit {out.returncode}, usage line {'present' if 'Usage' in out.stdout else 'missing'}"
+    text = (out.stderr + out.stdout).strip()
+    ok = out.returncode != 0 and "Traceback" not in text and bool(text)
+    return ok, f"exit {out.returncode}, {len(text.splitlines())} line(s) of output, no traceback: {ok}"
 
 
 def _hyperfine(cmd: list[str], runs: int, env: dict[str, str], cwd: str) -> list[float]:
@@ -62,17 +78,29 @@ def _hyperfine(cmd: list[str], runs: int, env: dict[str, str], cwd: str) -> list
         return list(json.loads(Path(out.name).read_text())["results"][0]["times"])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--hyperfine", action="store_true", help="measure wall time with hyperfine")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.hyperfine and shutil.which("hyperfine") is None:
         parser.error("hyperfine is not installed")
 
+    rec = Recorder(
+        "cli_startup",
+        "CLI start-up: `aicmo --help` and argument errors, whole process",
+        f"Each command runs {args.runs} times in a fresh interpreter after one warm-up run (the OS file "
+        "cache, .pyc files); `python -c pass` is the interpreter's own start, the floor. CPU is the child's "
+        "user + system time; peak memory the child's resident-set high-water mark."
+        + (" Wall times measured by hyperfine." if args.hyperfine else ""),
+        {k: str(v) for k, v in vars(args).items()},
+    )
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "AICMO_HOME": home, "COLUMNS": "120"}
+        for name, cmd in COMMANDS.items():
+            passed, detail = _check_answer(name, cmd, env, home)
+            rec.check(f"`{name}` answers as a user expects", "exit code and output", passed, detail)
         results = []
         load_before = os.getloadavg()[0]
         for name, cmd in COMMANDS.items():
@@ -80,8 +108,11 @@ def main() -> None:
             if args.hyperfine:
                 walls, cpus = _hyperfine(cmd, args.runs, env, home), []
             else:
-                pairs = [_time_once(cmd, env, home) for _ in range(args.runs)]
-                walls, cpus = [w for w, _ in pairs], [c for _, c in pairs]
+                runs = [_time_once(cmd, env, home) for _ in range(args.runs)]
+                walls, cpus = [r.seconds for r in runs], [r.cpu_seconds for r in runs]
+                role = "floor" if name.startswith("python") else "ours"
+                for run in runs:
+                    rec.add(name, role, "whole process", 1, "command", run)
             results.append(
                 {
                     "command": name,
@@ -103,6 +134,10 @@ def main() -> None:
     if args.json:
         machine = {"cpus": os.cpu_count(), "load_before": load_before, "load_after": load_after}
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    if args.hyperfine:
+        rec.note("Run with --hyperfine: the recorded runs above are empty; see the printed table.")
+    rec.note("The target for `aicmo --help` and argument errors is 0.5 s wall on a quiet machine.")
+    rec.save(**peer_versions("typer", "rich"))
 
 
 if __name__ == "__main__":

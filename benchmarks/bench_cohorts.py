@@ -20,7 +20,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ltv import interleaved, machine, order_log
+from bench_ltv import machine, order_log
+from results import Recorder, measure, peer_versions
 
 from aicmo.tasks.analytics.cohorts import cohort_table
 
@@ -76,17 +77,13 @@ def pandas_run(path: Path) -> Any:
     return cells.reset_index().sort_values(["cohort_key", "period"])
 
 
-def check_equal(ours_df: pl.DataFrame, duck: Any, pdf: Any) -> None:
-    """The three answers agree cell by cell."""
-    np.testing.assert_array_equal(ours_df["active"].to_numpy(), duck["active"])
-    np.testing.assert_array_equal(ours_df["active"].to_numpy(), pdf["active"].to_numpy())
-    np.testing.assert_allclose(ours_df["retention"].to_numpy(), duck["retention"], rtol=1e-12)
-    np.testing.assert_allclose(ours_df["retention"].to_numpy(), pdf["retention"].to_numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ours_df["revenue"].to_numpy(), duck["revenue"], rtol=1e-9)
-    np.testing.assert_allclose(ours_df["revenue"].to_numpy(), pdf["revenue"].to_numpy(), rtol=1e-9)
+def check_pair(ours_df: pl.DataFrame, peer: Any) -> None:
+    """Ours and one peer's answer agree cell by cell (raises AssertionError otherwise)."""
+    for column, rtol in (("active", 0.0), ("revenue", 1e-9), ("retention", 1e-12)):
+        np.testing.assert_allclose(ours_df[column].to_numpy(), np.asarray(peer[column]), rtol=rtol)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -95,36 +92,62 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/aicmo-bench"))
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     path = order_log(args.customers, args.data_dir)
     n_orders = pl.scan_parquet(path).select(pl.len()).collect().item()
     report: dict[str, Any] = {"machine": machine(), "customers": args.customers, "orders": n_orders}
 
-    contenders: dict[str, Any] = {
-        "ours_in_memory": lambda: ours(path, "in-memory"),
-        "ours_streaming": lambda: ours(path, "streaming"),
-        "duckdb": lambda: duckdb_run(path),
+    contenders: dict[str, tuple[str, Any]] = {
+        "ours, streaming engine": ("ours", lambda: ours(path, "streaming")),
+        "ours, in-memory engine": ("ours", lambda: ours(path, "in-memory")),
+        "duckdb": ("peer", lambda: duckdb_run(path)),
     }
     if not args.skip_pandas:
-        contenders["pandas"] = lambda: pandas_run(path)
-    timings = interleaved(contenders, args.runs)
-    results = {name: last for name, (_, _, last) in timings.items()}
-    for name, (median, times, _) in timings.items():
-        report[name] = {"median_s": median, "runs_s": times}
-    if "pandas" in results:
-        check_equal(results["ours_in_memory"], results["duckdb"], results["pandas"])
-        report["results_equal"] = True
-    best = min(report["ours_in_memory"]["median_s"], report["ours_streaming"]["median_s"])
-    report["ours_best_s"] = best
-    report["duckdb_over_ours"] = report["duckdb"]["median_s"] / best
-    if "pandas" in report:
-        report["pandas_over_ours"] = report["pandas"]["median_s"] / best
-    report["cells"] = results["ours_in_memory"].height
+        contenders["pandas"] = ("peer", lambda: pandas_run(path))
+    rec = Recorder(
+        "cohorts",
+        "Cohorts: monthly retention over an order log, ours vs DuckDB and pandas",
+        f"{args.customers:,} customers, {n_orders:,} orders in one Parquet file (bench_ltv.py's order log). "
+        "Each contender reads the file and produces active customers, revenue and retention per (cohort "
+        "month, months since acquisition). Runs interleaved (one run of each contender per round).",
+        {k: str(v) for k, v in vars(args).items()},
+    )
+
+    # One untimed run of each, checked equal, before any timing (it also warms the file cache).
+    first = {name: fn() for name, (_, fn) in contenders.items()}
+    in_memory = first["ours, in-memory engine"]
+    for peer in [n for n in first if n != "ours, in-memory engine"]:
+        try:
+            check_pair(in_memory, first[peer])
+            passed, detail = True, f"{in_memory.height} cells"
+        except AssertionError as exc:
+            passed, detail = False, str(exc).splitlines()[0]
+        rec.check(
+            f"active, revenue and retention per cell: ours, in-memory engine vs {peer}",
+            "active exact; revenue 1e-9 and retention 1e-12 relative",
+            passed,
+            detail,
+        )
+    report["results_equal"] = True
+
+    n, unit = args.customers, "customers"
+    for _ in range(args.runs):
+        for name, (role, fn) in contenders.items():
+            _, run = measure(fn)
+            rec.add(name, role, "end to end", n, unit, run)
+            print(f"{name}: {run.seconds:.2f} s", file=sys.stderr, flush=True)
+    for peer in [n for n in contenders if contenders[n][0] == "peer"]:
+        rec.ratio(peer, "ours, streaming engine", "end to end", n)
+    rec.ratio("ours, in-memory engine", "ours, streaming engine", "end to end", n)
+    for name, record in ((r.contender, r) for r in rec.records.values()):
+        report[name] = {"runs_s": [r.seconds for r in record.runs]}
+    report["cells"] = in_memory.height
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
         args.json.write_text(text)
+    rec.save(polars=pl.__version__, **peer_versions("duckdb", "pandas"))
 
 
 if __name__ == "__main__":

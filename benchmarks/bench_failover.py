@@ -16,7 +16,9 @@ full-jitter backoff, 30 s per lookup) except for ``failover_policy`` (and ``hedg
 from the call to the answer; the guards (breakers) are reset before each lookup so that every
 sample is the first lookup after the failure (``breaker open`` trips the breaker first). Each
 lookup's answer is checked: found, by the backup (by the primary when healthy), with the
-expected number of requests at the primary.
+expected number of requests at the primary. Every lookup's wall and CPU seconds (this process:
+the chain and its client; the servers run in their own processes) and peak memory are recorded
+(``results.py``) for ``make bench``: contender = policy, stage = scenario, size = one lookup.
 
     .venv/bin/python benchmarks/bench_failover.py --samples 7
 """
@@ -26,16 +28,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import httpx
 import machine_info
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import Recorder, Run, _PeakSampler
 
 from aicmo.fakes.faults import RandomFaults
 from aicmo.fakes.provider_server import LOCAL_LIMITS, FakeProviderServer
@@ -67,6 +75,7 @@ class Row:
     policy: str
     seconds: list[float]
     primary_requests: list[int]
+    runs: list[Run] = field(default_factory=list)
 
     def cell(self) -> str:
         ms = sorted(s * 1000 for s in self.seconds)
@@ -113,8 +122,8 @@ def primaries(latency_s: float) -> Iterator[dict[str, FakeProviderServer | str]]
 
 async def lookup(
     primary_url: str, backup: FakeProviderServer, settings: GatewaySettings, *, trip: bool
-) -> tuple[float, str | None, int]:
-    """One lookup on fresh guards; returns seconds to the answer, who answered, primary attempts."""
+) -> tuple[Run, str | None, int]:
+    """One lookup on fresh guards; returns its run (seconds to the answer), who answered, primary attempts."""
     reset_guards()
     secret = backup.credentials["company"]
     chain = ProviderChain(
@@ -131,12 +140,16 @@ async def lookup(
             breaker.record_failure()
     async with make_client(settings) as client:
         await client.get(f"{backup.base_url}/_fake/stats")  # warm the pool's connection to the backup
-        started = time.perf_counter()
-        outcome = await chain.call(PATH_KEY, client)
-        seconds = time.perf_counter() - started
+        with _PeakSampler() as sampler:
+            cpu0 = time.process_time()
+            started = time.perf_counter()
+            outcome = await chain.call(PATH_KEY, client)
+            seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu0
     if not (outcome.ok and outcome.found):
         raise SystemExit(f"lookup failed: {outcome.error}")
-    return seconds, outcome.provider, chain.metrics["company_http"].calls
+    run = Run(seconds, cpu, round(sampler.peak, 1))
+    return run, outcome.provider, chain.metrics["company_http"].calls
 
 
 def run(args: argparse.Namespace) -> list[Row]:
@@ -161,14 +174,15 @@ def run(args: argparse.Namespace) -> list[Row]:
                     samples = args.retry_timeout_samples
                 row = Row(scenario, policy, [], [])
                 for _ in range(samples):
-                    seconds, provider, primary_calls = asyncio.run(
+                    one, provider, primary_calls = asyncio.run(
                         lookup(url, backup, settings, trip=scenario == "breaker open")
                     )
                     expected = "company_http" if scenario == "healthy" else "company_backup"
                     hedged_early = scenario == "healthy" and knobs["failover_policy"] == "hedged"
                     if provider != expected and not hedged_early:  # a slow healthy answer may be hedged
                         raise SystemExit(f"{scenario}/{policy}: answered by {provider}, expected {expected}")
-                    row.seconds.append(seconds)
+                    row.seconds.append(one.seconds)
+                    row.runs.append(one)
                     row.primary_requests.append(primary_calls)
                 print(
                     f"  {scenario:>12} | {policy:<16} | {row.cell()} ms | primary attempts "
@@ -197,7 +211,37 @@ def report(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def record(rows: list[Row], args: argparse.Namespace) -> Recorder:
+    """The recorder of this benchmark: one record per policy and scenario, every lookup a run."""
+    rec = Recorder(
+        "failover",
+        "Failover: time to an answer when the primary is down, per policy",
+        "One lookup is one `ProviderChain.call` over two fake Company API servers (separate processes on "
+        f"127.0.0.1; the backup answers after {args.backup_latency_ms:g} ms), timed from the call to the "
+        "answer, on fresh breakers (breaker open: tripped first). Default `GatewaySettings` except the "
+        "failover policy. Columns are how the primary is down; CPU is this process's (the chain's).",
+        {k: str(v) for k, v in vars(args).items()},
+    )
+    for row in rows:
+        for run in row.runs:
+            rec.add(row.policy, "ours", row.scenario, 1, "lookup", run)
+    rec.check(
+        "every timed lookup found the company, answered by the backup (by the primary when healthy; "
+        "a hedged healthy lookup may be answered by either)",
+        "exact",
+        True,
+        f"checked on each of {sum(len(r.runs) for r in rows)} lookups as it was made (a wrong answer "
+        "stops the benchmark)",
+    )
+    attempts = {f"{r.scenario}/{r.policy}": sorted(set(r.primary_requests)) for r in rows}
+    rec.note("Requests at the primary per lookup (scenario/policy: values seen): " + json.dumps(attempts))
+    for scenario in SCENARIOS[1:]:
+        for policy in list(POLICIES)[1:]:
+            rec.ratio("retry (default)", policy, scenario, 1)
+    return rec
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -205,11 +249,15 @@ def main() -> None:
     parser.add_argument("--slow-samples", type=int, default=5, help="lookups that wait for the idle timeout")
     parser.add_argument("--retry-timeout-samples", type=int, default=3, help="retry policy, silent primary")
     parser.add_argument("--backup-latency-ms", type=float, default=20.0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(json.dumps(machine_info.machine(aiohttp=aiohttp.__version__, httpx=httpx.__version__)), flush=True)
+    load_start = [round(x, 2) for x in os.getloadavg()]
     rows = run(args)
     print(json.dumps(machine_info.machine(aiohttp=aiohttp.__version__, httpx=httpx.__version__)), flush=True)
     print(report(rows))
+    rec = record(rows, args)
+    rec.load_start = load_start  # the load when the lookups began, not when they were recorded
+    rec.save(aiohttp=aiohttp.__version__, httpx=httpx.__version__)
 
 
 if __name__ == "__main__":

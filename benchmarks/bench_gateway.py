@@ -21,6 +21,11 @@ latency, no faults: the per-call CPU cost decides). The ceiling of a scenario is
 (``time.process_time``; the server runs in another process), which decides how close to the
 ceiling a client can get on a busy machine.
 
+Every round of every contender is recorded (``results.py``) for ``make bench``: wall seconds as
+measured (the sequential loop at its own, smaller size, not extrapolated), the client process's
+CPU seconds and its peak memory; stage = scenario. After each round the contender must have
+answered every item (no failures), and the server must have seen at least one request per item.
+
     .venv/bin/python benchmarks/bench_gateway.py --items 10000 --repeat 3
 """
 
@@ -33,10 +38,12 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -44,6 +51,10 @@ import httpx
 import machine_info
 import numpy as np
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import Recorder, _PeakSampler
+from results import Run as Measured
 
 from aicmo.fakes.faults import RandomFaults
 from aicmo.fakes.provider_server import FakeProviderServer
@@ -77,6 +88,7 @@ class Run:
     extrapolated_from: int | None = None
     paired_ratio: float = 1.0
     cpu_s: float = 0.0
+    measured: Measured | None = None
 
     @property
     def cpu_us_per_item(self) -> float:
@@ -197,13 +209,15 @@ def _timed(
     scale_to: int | None = None,
 ) -> Run:
     before = server.request_count()
-    started = time.perf_counter()
-    cpu_started = time.process_time()
-    outcome = call()
-    latencies, failed = asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
-    seconds = time.perf_counter() - started
-    cpu_s = time.process_time() - cpu_started
+    with _PeakSampler() as sampler:
+        started = time.perf_counter()
+        cpu_started = time.process_time()
+        outcome = call()
+        latencies, failed = asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
+        seconds = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
     requests = server.request_count() - before
+    measured = Measured(seconds, cpu_s, round(sampler.peak, 1))
     if scale_to is not None:
         return Run(
             name,
@@ -214,13 +228,20 @@ def _timed(
             requests,
             len(keys),
             cpu_s=cpu_s,
+            measured=measured,
         )
-    return Run(name, len(keys), seconds, latencies, failed, requests, cpu_s=cpu_s)
+    return Run(name, len(keys), seconds, latencies, failed, requests, cpu_s=cpu_s, measured=measured)
 
 
-def run_scenario(name: str, faults: RandomFaults, args: argparse.Namespace) -> list[Run]:
-    """Every contender on one scenario, ``args.repeat`` interleaved rounds, median round each."""
+def run_scenario(
+    name: str, faults: RandomFaults, args: argparse.Namespace, rec: Recorder | None = None
+) -> list[Run]:
+    """Every contender on one scenario, ``args.repeat`` interleaved rounds, median round each.
+
+    ``rec``, when given, receives every round (at the size actually run) and its answer check.
+    """
     runs: dict[str, list[Run]] = {}
+    answered: dict[str, bool] = {}
     with FakeProviderServer(process=True, random_faults=faults) as server:
         os.environ["AICMO_GATEWAY_PROVIDER_LIMITS"] = json.dumps(
             {"company_http": {"rps": 100_000, "concurrency": args.concurrency}}
@@ -248,6 +269,12 @@ def run_scenario(name: str, faults: RandomFaults, args: argparse.Namespace) -> l
             for label, ks, call, scale in contenders:
                 run = _timed(label, server, ks, call, scale)
                 runs.setdefault(label, []).append(run)
+                if rec is not None and run.measured is not None:
+                    role = "ours" if label.startswith("ours") else "peer"
+                    rec.add(label, role, name, len(ks), "items", run.measured)
+                    answered[label] = (
+                        answered.get(label, True) and run.failed == 0 and run.requests >= len(ks)
+                    )
                 print(
                     f"  [{name} round {round_no + 1}] {label}: {run.items_per_s:,.0f} items/s, "
                     f"p95 {run.p(95):.1f} ms, client CPU {run.cpu_us_per_item:.0f} us/item, failed {run.failed}",
@@ -262,6 +289,22 @@ def run_scenario(name: str, faults: RandomFaults, args: argparse.Namespace) -> l
         ratios = sorted(r.items_per_s / raw.items_per_s for r, raw in zip(rs, raw_rounds, strict=True))
         median.paired_ratio = ratios[len(ratios) // 2]
         medians.append(median)
+    if rec is not None:
+        rec.check(
+            f"{name}: every contender answered every item in every round (checked after each round)",
+            "no failed item; at least one request per item at the server",
+            all(answered.values()),
+            ", ".join(f"{k}: {'ok' if v else 'FAILED'}" for k, v in answered.items()),
+        )
+        for m in medians:
+            extra = f" (extrapolated from {m.extrapolated_from:,})" if m.extrapolated_from else ""
+            rec.note(
+                f"{name}, {m.name}: {m.items_per_s:,.0f} items/s{extra} in the median round, "
+                f"{m.paired_ratio:.2f}x raw aiohttp's rate (median of per-round ratios), p95 {m.p(95):.1f} ms, "
+                f"client CPU {m.cpu_us_per_item:,.0f} us/item, {m.requests:,} HTTP requests."
+            )
+        rec.ratio("raw aiohttp", "ours (aiohttp, default)", name, args.items)
+        rec.ratio("ours (httpx-aiohttp)", "ours (aiohttp, default)", name, args.items)
     return medians
 
 
@@ -292,7 +335,7 @@ def report(name: str, faults: RandomFaults, runs: list[Run], concurrency: int) -
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -302,15 +345,28 @@ def main() -> None:
     parser.add_argument("--slow-items", type=int, default=2_000, help="items for the httpx default transport")
     parser.add_argument("--sequential-items", type=int, default=300)
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(json.dumps(machine()), flush=True)
+    rec = Recorder(
+        "gateway",
+        "Provider gateway throughput: ours vs raw aiohttp vs a sequential loop",
+        f"{args.items:,} domains looked up once each per round against a fake Company API in another process, "
+        f"{args.concurrency} in flight, {args.repeat} interleaved rounds; stage = fault scenario (spec: "
+        "lognormal latency median 20 ms, 1.5% 5xx, 1% 429 with Retry-After 0; retry-after-1s: the same with "
+        "Retry-After 1; no-latency: no latency, no faults). Ours: `enrich_many` over a `ProviderChain` per "
+        "httpx transport; raw aiohttp: one session and a minimal correct retry loop; sequential httpx runs "
+        f"on {args.sequential_items:,} items and httpx's default transport on {args.slow_items:,} (their "
+        "own sizes below). CPU is the client process's (the server runs in another).",
+        {k: str(v) for k, v in vars(args).items()},
+    )
     tables = []
     for name, faults in SCENARIOS.items():
         if args.scenario in (name, "all"):
-            runs = run_scenario(name, faults, args)
+            runs = run_scenario(name, faults, args, rec)
             tables.append(report(name, faults, runs, args.concurrency))
     print(json.dumps(machine()), flush=True)
     print("\n\n".join(tables))
+    rec.save(aiohttp=aiohttp.__version__, httpx=httpx.__version__)
 
 
 if __name__ == "__main__":

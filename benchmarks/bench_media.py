@@ -14,6 +14,10 @@
    insert), ours (``ingest_paths``) beside a straightforward loop (Pillow load, imagehash pHash +
    dHash at full size, SHA-256, copy, one executemany insert).
 
+Every timed run is recorded (``results.py``) for ``make bench``: wall and CPU seconds of this
+process (ingest with workers > 1 hashes in a process pool whose CPU time is not counted) and peak
+memory, with the checks above.
+
     .venv/bin/python benchmarks/bench_media.py --hash-files 60 --hashes 300000 --ingest-files 2000
 """
 
@@ -28,7 +32,6 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,15 +54,35 @@ from aicmo.tasks.media.index import HammingIndex, brute_force, popcount  # noqa:
 from aicmo.tasks.media.ingest import ingest_paths  # noqa: E402
 from tests.media.images import EDITS, encode, photo  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from results import Recorder, measure  # noqa: E402
 
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, float, Any]:
-    """Median, min and max seconds of ``runs`` calls, and the last result."""
+REC: Recorder | None = None
+"""The recorder of this run (set by ``main``); ``timed`` adds every run it measures to it."""
+
+
+def timed(
+    fn: Callable[[], Any], runs: int, rec_as: tuple[str, str, str, int, str] | None = None
+) -> tuple[float, float, float, Any]:
+    """Median, min and max seconds of ``runs`` calls, and the last result.
+
+    ``rec_as`` (contender, role, stage, size, unit) records every run in ``REC``.
+    """
     times, result = [], None
     for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
+        result, run = measure(fn)
+        times.append(run.seconds)
+        if rec_as is not None and REC is not None:
+            REC.add(*rec_as, run)
     return statistics.median(times), min(times), max(times), result
+
+
+def check(what: str, tolerance: str, passed: bool, detail: str = "") -> None:
+    """Record an equality check in ``REC`` (which stops the benchmark if it failed), else assert it."""
+    if REC is not None:
+        REC.check(what, tolerance, passed, detail)
+    else:
+        assert passed, f"{what}: {detail}"
 
 
 def fmt(t: tuple[float, float, float, Any]) -> str:
@@ -111,9 +134,21 @@ def bench_hashing(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     diff = [hamming(a[0], b) for a, b in zip(ours, peer, strict=True)]
     print(f"hash check: {found}/{len(planted)} edits paired with their original, {extra} other pairs; "
           f"our pHash vs imagehash: mean {statistics.mean(diff):.2f} bits, max {max(diff)}")  # fmt: skip
-    t_ours = timed(lambda: ours_hash(paths), args.runs)
-    t_peer = timed(lambda: peer_hash(paths), args.runs)
+    if REC is not None:
+        REC.check(
+            "hashing: our hashes pair every edited JPEG with its original (before timing)",
+            f"within the dupe distance {MediaSettings().dupe_distance}",
+            found == len(planted),
+            f"{found}/{len(planted)} edits paired, {extra} other pairs; our pHash vs imagehash's: mean "
+            f"{statistics.mean(diff):.2f} bits apart, max {max(diff)}",
+        )
     n = len(paths)
+    t_ours = timed(
+        lambda: ours_hash(paths), args.runs, ("ours: pHash + dHash", "ours", "hashing", n, "files")
+    )
+    t_peer = timed(lambda: peer_hash(paths), args.runs, ("imagehash.phash", "peer", "hashing", n, "files"))
+    if REC is not None:
+        REC.ratio("imagehash.phash", "ours: pHash + dHash", "hashing", n)
     print(f"hashing {n} JPEGs 1920x1280: ours (pHash+dHash) {fmt(t_ours)} = {n / t_ours[0]:.1f}/s; "
           f"imagehash.phash {fmt(t_peer)} = {n / t_peer[0]:.1f}/s; ratio {t_peer[0] / t_ours[0]:.2f}x")  # fmt: skip
     return {"files": n, "ours_s": t_ours[:3], "peer_s": t_peer[:3], "ratio": t_peer[0] / t_ours[0],
@@ -145,13 +180,17 @@ def bench_index(args: argparse.Namespace) -> dict[str, Any]:
     rng = np.random.default_rng(11)
     near = hashes[rng.integers(0, len(hashes), args.queries // 2)] ^ np.uint64(1 << 5)
     queries = np.concatenate([near, planted_hashes(args.queries - len(near), seed=99)])
-    t_build = timed(lambda: HammingIndex(hashes), 1)
+    nh = len(hashes)
+    t_build = timed(
+        lambda: HammingIndex(hashes), 1, ("ours: HammingIndex", "ours", "index build", nh, "hashes")
+    )
     index: HammingIndex = t_build[3]
     t_tree = timed(
         lambda: pybktree.BKTree(
             lambda a, b: (a[0] ^ b[0]).bit_count(), [(int(h), i) for i, h in enumerate(hashes)]
         ),
         1,
+        ("pybktree", "peer", "index build", nh, "hashes"),
     )
     tree = t_tree[3]
     print(f"index over {len(hashes):,} hashes: build {t_build[0]:.2f} s; BK-tree build {t_tree[0]:.1f} s")
@@ -172,21 +211,46 @@ def bench_index(args: argparse.Namespace) -> dict[str, Any]:
     for r in (4, 8):
         ours = index.positions_many(queries, r)
         scan = numpy_scan(hashes, queries, r)
-        assert all(np.array_equal(a, b) for a, b in zip(ours, scan, strict=True)), f"index != scan at r={r}"
+        hits = sum(len(a) for a in ours)
+        check(
+            f"index: every query's hits within radius {r}, ours vs the NumPy scan (before timing)",
+            "exact",
+            all(np.array_equal(a, b) for a, b in zip(ours, scan, strict=True)),
+            f"{len(queries):,} queries, {hits:,} hits",
+        )
         ours_tree = [
             np.sort(np.asarray([item for _, (_, item) in tree.find((int(q), -1), r)], dtype=np.int64))
             for q in tree_q
         ]
-        assert all(np.array_equal(a, b) for a, b in zip(ours_tree, scan, strict=False)), (
-            f"bktree != scan at r={r}"
+        check(
+            f"index: hits within radius {r}, pybktree vs the NumPy scan (its {len(tree_q)} queries)",
+            "exact",
+            all(np.array_equal(a, b) for a, b in zip(ours_tree, scan, strict=False)),
         )
-        hits = sum(len(a) for a in ours)
-        t_ours = timed(lambda r=r: index.positions_many(queries, r), args.runs)
-        t_single = timed(lambda r=r: [index.positions(int(q), r) for q in queries], 1)
-        t_scan = timed(lambda r=r: numpy_scan(hashes, queries, r), args.runs)
+        stage, nq = f"queries, radius {r}", len(queries)
+        t_ours = timed(
+            lambda r=r: index.positions_many(queries, r), args.runs,
+            ("ours: positions_many (batch)", "ours", stage, nq, "queries"),
+        )  # fmt: skip
+        t_single = timed(
+            lambda r=r: [index.positions(int(q), r) for q in queries], 1,
+            ("ours: positions, one query at a time", "ours", stage, nq, "queries"),
+        )  # fmt: skip
+        t_scan = timed(
+            lambda r=r: numpy_scan(hashes, queries, r), args.runs,
+            ("NumPy XOR/popcount scan", "peer", stage, nq, "queries"),
+        )  # fmt: skip
         t_tree_r = (
-            timed(lambda r=r: tree_query() if r else None, 1) if args.tree_queries else (float("nan"),) * 3
+            timed(
+                lambda r=r: tree_query() if r else None,
+                1,
+                ("pybktree", "peer", stage, len(tree_q), "queries"),
+            )
+            if args.tree_queries
+            else (float("nan"),) * 3
         )
+        if REC is not None:
+            REC.ratio("NumPy XOR/popcount scan", "ours: positions_many (batch)", stage, nq)
         per = 1e6 / len(queries)
         tree_per = t_tree_r[0] * 1e6 / max(1, len(tree_q))
         print(f"r={r}: {hits:,} hits; ours batch {t_ours[0] * per:.1f} µs/query (range {t_ours[1] * per:.1f}-"
@@ -249,18 +313,29 @@ def bench_ingest(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
         make_files(folder, args.ingest_files)
 
+    checked: set[int] = set()
+
     def ours(workers: int) -> int:
         run = Path(tempfile.mkdtemp(dir=work))
         engine = make_engine(f"sqlite:///{run / 'store.db'}")
         upgrade(engine)  # an empty, migrated store, as after `aicmo db upgrade` (not timed)
         media = MediaSettings(store_url=str(run / "media"), workers=workers)
-        t0 = time.perf_counter()
-        report = ingest_paths(engine, [folder], media=media)
-        elapsed = time.perf_counter() - t0
+        report, measured = measure(lambda: ingest_paths(engine, [folder], media=media))
         engine.dispose()
         shutil.rmtree(run)
-        assert not report.rejected and len(report.added) == args.ingest_files
-        return elapsed
+        complete = not report.rejected and len(report.added) == args.ingest_files
+        if workers not in checked or not complete:  # recorded once per setting; every run is checked
+            checked.add(workers)
+            check(
+                f"ingest (workers={workers}, every run): every file added, none rejected",
+                "exact",
+                complete,
+                f"{len(report.added)} added, {len(report.rejected)} rejected of {args.ingest_files}",
+            )
+        if REC is not None:
+            REC.add(f"ours: ingest_paths (workers={workers})", "ours", "ingest", args.ingest_files, "files",
+                    measured)  # fmt: skip
+        return measured.seconds
 
     def peer() -> int:
         run = Path(tempfile.mkdtemp(dir=work))
@@ -268,9 +343,9 @@ def bench_ingest(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         shutil.rmtree(run)
         return n
 
-    t_peer = timed(peer, args.runs_ingest)
-    assert t_peer[3] == args.ingest_files
     n = args.ingest_files
+    t_peer = timed(peer, args.runs_ingest, ("straightforward loop", "peer", "ingest", n, "files"))
+    check("ingest: the straightforward loop stores every file", "exact", t_peer[3] == n, f"{t_peer[3]} rows")
     out: dict[str, Any] = {"files": n, "peer_s": t_peer[:3]}
     for workers in sorted({1, args.workers}):
         runs = sorted(ours(workers) for _ in range(args.runs_ingest))
@@ -279,10 +354,12 @@ def bench_ingest(args: argparse.Namespace, work: Path) -> dict[str, Any]:
               f"{n / med:.0f}/s; straightforward loop {fmt(t_peer)} = {n / t_peer[0]:.0f}/s; "
               f"ratio {t_peer[0] / med:.2f}x")  # fmt: skip
         out[f"workers_{workers}"] = {"ours_s": med, "ratio": t_peer[0] / med}
+        if REC is not None:
+            REC.ratio("straightforward loop", f"ours: ingest_paths (workers={workers})", "ingest", n)
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -296,11 +373,24 @@ def main() -> int:
     parser.add_argument("--runs-ingest", type=int, default=1)
     parser.add_argument("--only", choices=["hashing", "index", "ingest"])
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".data" / "media")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     info = machine_info.machine(pillow=PIL.__version__, numpy=np.__version__, imagehash=imagehash.__version__)
     print(machine_info.describe(info), f"load {info['load_avg']}")
     results: dict[str, Any] = {"machine": info}
+    global REC
+    REC = Recorder(
+        "media",
+        "Media library: hashing, near-duplicate index and ingest, each beside its peer",
+        f"Hashing: {args.hash_files} JPEGs 1920x1280 (half of them edits of the others), ours pHash + dHash "
+        "(decoded at reduced size) vs `imagehash.phash(Image.open(path))` (pHash only). Index: every hash "
+        f"within radius 4 and 8 over {args.hashes:,} 64-bit hashes, {args.queries:,} queries, ours (multi-index "
+        f"hashing) vs a vectorized NumPy scan and pybktree (on {args.tree_queries} queries). Ingest: "
+        f"{args.ingest_files:,} images into a fresh SQLite store and content store, ours vs a straightforward "
+        "loop (Pillow, imagehash pHash + dHash at full size, SHA-256, copy, one executemany). CPU is this "
+        "process's: with workers=2 the ingest hashes in a process pool whose CPU time is not counted.",
+        {k: str(v) for k, v in vars(args).items()},
+    )
     if args.only in (None, "hashing"):
         results["hashing"] = bench_hashing(args, args.work)
     if args.only in (None, "index"):
@@ -308,6 +398,7 @@ def main() -> int:
     if args.only in (None, "ingest"):
         results["ingest"] = bench_ingest(args, args.work)
     print(json.dumps(results, default=str))
+    REC.save(pillow=PIL.__version__, numpy=np.__version__, imagehash=imagehash.__version__)
     return 0
 
 

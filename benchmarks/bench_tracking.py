@@ -15,6 +15,10 @@ one contact id each, Mailgun webhooks each delivered twice) during which the ser
 with SIGKILL at a random moment and restarted on the same spool; at the end every acknowledged
 event must be in the lake exactly once.
 
+Every round is recorded (``results.py``) for ``make bench``: its wall seconds, and the server
+process's CPU seconds during the round and its peak resident memory so far (from ``/proc``), the
+server being what is measured; the client runs in this process.
+
     .venv/bin/python benchmarks/bench_tracking.py --requests 5000 --rounds 3 --concurrency 32 --crash-cycles 5
 """
 
@@ -41,6 +45,9 @@ from pathlib import Path
 import aiohttp
 import machine_info
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import Recorder, Run, peer_versions
 
 KEY = "bench-tracking-key-0123456789"
 MAILGUN_KEY = "bench-mailgun-signing-key"
@@ -161,6 +168,18 @@ async def _run(
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     return Round(endpoint, seconds, latencies, len(latencies), failed)
+
+
+def _server_cpu_and_peak(pid: int) -> tuple[float, float]:
+    """A process's CPU seconds (user + system) and resident-set high-water mark in MB, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        status = Path(f"/proc/{pid}/status").read_text()
+        hwm = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return cpu, int(hwm.split()[1]) / 1024
+    except (OSError, StopIteration, IndexError, ValueError):
+        return 0.0, 0.0
 
 
 async def _check(url: str) -> None:
@@ -332,12 +351,33 @@ def throughput_run(args: argparse.Namespace) -> int:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        asyncio.run(_check(url))
+        rec = Recorder(
+            "tracking",
+            "Tracking service: open pixel, click redirect and a webhook beside an empty endpoint",
+            f"{args.requests:,} requests per endpoint per round, {args.rounds} interleaved rounds, "
+            f"{args.concurrency} in flight from an aiohttp client, against one uvicorn worker with durability "
+            "on (every answered event fsync'd to the spool first). `empty` is the same app serving the same "
+            "GIF bytes and recording nothing: the framework's ceiling. CPU and peak memory are the server "
+            "process's (CPU during the round; peak resident memory since it started).",
+            {k: str(v) for k, v in vars(args).items() if k != "serve"},
+        )
+        try:
+            asyncio.run(_check(url))
+            passed, detail = True, "pixel bytes equal the empty endpoint's; click 302 to its URL; webhook 200"
+        except AssertionError as exc:
+            passed, detail = False, str(exc)
+        rec.check("each endpoint's answer before timing", "exact", passed, detail)
         rounds: dict[str, list[Round]] = {e: [] for e in ENDPOINTS}
         for _ in range(args.rounds):
             for endpoint in ENDPOINTS:
                 batch = _requests(endpoint, args.requests)
-                rounds[endpoint].append(asyncio.run(_run(url, endpoint, batch, args.concurrency)))
+                cpu0, _ = _server_cpu_and_peak(proc.pid)
+                one = asyncio.run(_run(url, endpoint, batch, args.concurrency))
+                cpu1, peak = _server_cpu_and_peak(proc.pid)
+                rounds[endpoint].append(one)
+                role = "floor" if endpoint == "empty" else "ours"
+                run = Run(one.seconds, cpu1 - cpu0, round(peak, 1))
+                rec.add(endpoint, role, "round", args.requests, "requests", run)
         _wait_drained(url)
         acknowledged = 3 + sum(r.ok for e in ENDPOINTS if e != "empty" for r in rounds[e])
         events = Lake(str(home / "lake")).scan("events").collect()
@@ -362,10 +402,28 @@ def throughput_run(args: argparse.Namespace) -> int:
                 f"{sum(r.failed for r in rs)} |"
             )
         print(f"acknowledged events {acknowledged:,}; in the lake {events.height:,}; duplicates {duplicates}")
-        if events.height != acknowledged or duplicates:
+        failed = {e: sum(r.failed for r in rounds[e]) for e in ENDPOINTS}
+        for endpoint in ENDPOINTS:
+            rs = rounds[endpoint]
+            share = statistics.median(r.rate / e.rate for r, e in zip(rs, rounds["empty"], strict=True))
+            lat = np.array([x for r in rs for x in r.latencies_s]) * 1000
+            rec.note(
+                f"{endpoint}: {statistics.median(r.rate for r in rs):,.0f} req/s (median round), "
+                f"{share:.0%} of the empty endpoint's rate in the same round; latency p50 "
+                f"{np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms; {failed[endpoint]} failed."
+            )
+        lake_ok = events.height == acknowledged and not duplicates
+        if not lake_ok:
             print("MISMATCH between acknowledged events and the lake", file=sys.stderr)
-            return 1
-        return 0
+        else:
+            rec.check(
+                "after timing: every acknowledged event in the lake, exactly once",
+                "exact",
+                True,
+                f"{acknowledged:,} acknowledged, {events.height:,} in the lake, {duplicates} duplicates",
+            )
+            rec.save(**peer_versions("fastapi", "uvicorn", "aiohttp"))
+        return 0 if lake_ok else 1
     finally:
         proc.terminate()
         proc.wait(timeout=120)

@@ -85,12 +85,11 @@ def render_benchmark(bench: dict[str, Any], entry: dict[str, Any]) -> list[str]:
             detail = f": {c['detail']}" if c["detail"] else ""
             out.append(f"- {c['what']} (tolerance: {c['tolerance']}): {verdict}{detail}")
         out.append("")
-    sizes = sorted({r["size"] for r in bench["records"]}, reverse=True)
-    for size in sizes:
-        recs = [r for r in bench["records"] if r["size"] == size]
+    sizes = sorted({(r["size"], r["unit"]) for r in bench["records"]}, reverse=True)
+    for size, unit in sizes:  # one table per size and unit: 10 files and 10 queries are apart
+        recs = [r for r in bench["records"] if r["size"] == size and r["unit"] == unit]
         stages = list(dict.fromkeys(r["stage"] for r in recs))
         contenders = list(dict.fromkeys(r["contender"] for r in recs))
-        unit = recs[0]["unit"]
         runs = sorted({len(r["seconds"]) for r in recs})
         out += [
             f"**{size:,} {unit}**: wall time, median of {'/'.join(map(str, runs))} runs (range):",

@@ -35,6 +35,8 @@ PEERS = {
     "bench_crm.py": ["duckdb", "pandas"],
     "bench_ltv.py": ["lifetimes", "pandas"],
     "bench_store.py": [],
+    "bench_cohorts.py": ["duckdb", "pandas"],
+    "bench_ads_import.py": ["pandas"],
 }
 EXPECTED = {
     "bench_attribution.py": ["attribution"],
@@ -42,6 +44,8 @@ EXPECTED = {
     "bench_crm.py": ["crm_import", "crm_segments"],
     "bench_ltv.py": ["ltv"],
     "bench_store.py": ["store"],
+    "bench_cohorts.py": ["cohorts"],
+    "bench_ads_import.py": ["ads_import"],
 }
 
 
@@ -66,7 +70,7 @@ def test_benchmark_checks_pass_and_results_have_every_field(
     args = list(run_all.SMOKE_ARGS[script])
     if script == "bench_kpis.py":
         args.append("--in-process")
-    if script == "bench_ltv.py":
+    if script in ("bench_ltv.py", "bench_cohorts.py"):
         args += ["--data-dir", str(tmp_path / "data")]
     module.main(args)
 
