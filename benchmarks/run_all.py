@@ -49,6 +49,7 @@ QUICK_ARGS: dict[str, list[str]] = {
         "--runs",
         "1",
     ],
+    "bench_orchestration.py": ["--contacts", "500", "--days", "14", "--runs", "1"],
     "bench_publish.py": [
         "--emails",
         "2000",
