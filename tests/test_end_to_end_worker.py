@@ -231,8 +231,7 @@ def test_daily_and_backfill_run_on_a_worker_from_deployments(tmp_path: Path, pro
             [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"],
             {**client_env, "AICMO_PROJECT_DIR": str(ROOT)},
         )
-        processes.wait_ok("generate", generate, timeout=180)
-        processes.wait_ok("deploy", deploy, timeout=300)
+        # the worker starts while the deployments register: it only needs the pool
         processes.start(
             "worker",
             [str(BIN / "prefect"), "worker", "start", "--pool", "aicmo-process"],
@@ -243,6 +242,8 @@ def test_daily_and_backfill_run_on_a_worker_from_deployments(tmp_path: Path, pro
                 "PREFECT_WORKER_QUERY_SECONDS": "1",
             },
         )
+        processes.wait_ok("generate", generate, timeout=180)
+        processes.wait_ok("deploy", deploy, timeout=300)
 
         # the form's values are JSON; the server checks them against the deployment's schema
         code, message = asyncio.run(
