@@ -130,7 +130,7 @@ def pristine_home(contacts: int, days: int) -> Path:
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     with settings_overrides({"AICMO_HOME": str(home)}):
-        generate_into_configured_store(contacts, days, 5, END)
+        generate_into_configured_store(contacts, days, 5, end=END)
         dispose_engines()
     (home / "DONE").touch()
     return home
