@@ -50,6 +50,7 @@ SCRIPTS = [
     "bench_kpis.py",
     "bench_ltv.py",
     "bench_media.py",
+    "bench_orchestration.py",
     "bench_publish.py",
     "bench_sample.py",
     "bench_store.py",
@@ -95,6 +96,7 @@ QUICK_ARGS: dict[str, list[str]] = {
         "--runs-ingest",
         "2",
     ],
+    "bench_orchestration.py": ["--contacts", "500", "--days", "14", "--runs", "1"],
     "bench_publish.py": [
         "--emails",
         "2000",

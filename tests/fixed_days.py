@@ -43,6 +43,8 @@ KPI_SAMPLE = Window(contacts=3000, days=91, seed=7, end=date(2026, 11, 28))
 """tests/analytics/test_sample_analytics.py: 13 weeks, with the injected bounce spike."""
 DEMO = Window(contacts=400, days=21, seed=3, end=date(2026, 9, 20))
 """tests/test_demo_and_chains.py: the demo's dataset."""
+WORKER_E2E = Window(contacts=300, days=14, seed=5, end=date(2026, 8, 30))
+"""tests/test_end_to_end_worker.py: the dataset a real worker runs the deployments on."""
 
 LAKE_TABLES = ("events", "orders", "ad_spend")
 CONTACT_COLUMNS = [c for c in Contact.__table__.columns.keys() if c != "updated_at"]  # noqa: SIM118
