@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +16,7 @@ from aicmo.tasks.experiments.assign import assign
 from aicmo.tasks.publishing.campaigns import status
 from tests.experiments.helpers import ab_definition
 from tests.publishing.helpers import add_contacts, started
+from tests.publishing.sender_proc import kill_mid_send_then_finish
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"assignment-test-key-0123456789abcdef"
@@ -60,24 +55,9 @@ def test_variants_survive_kill_9_and_rerun_of_the_send(
     campaign_id = started(engine, ab_definition("killed-ab", ids))
     expected = assign(KEY, campaign_id, dict.fromkeys(ids, ""), variants=2, holdout=0.1, sample=230)
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "tests.publishing.sender_proc", url, str(campaign_id), str(smtp.port), "300"]
-    rng = random.Random(16)
-    kills = 0
-    for _ in range(1):  # one kill is the point; tests/publishing kills the sender many times
-        before = smtp.count
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while smtp.count == before and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.15))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(30)
+    # one kill is the point; tests/publishing kills the sender many times
+    kills, _ = kill_mid_send_then_finish(url, campaign_id, smtp, 300, kills=1, seed=16)
     assert kills >= 1, "the sender finished before it could be killed; slow it down"
-    final = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert final.returncode == 0, final.stderr[-2000:]
 
     with transaction(engine) as session:
         recorded = {c: v for c, v in ledger_variants(session, campaign_id, "email").items() if v is not None}

@@ -7,11 +7,6 @@ get the message is left out, except rows the ledger lists as ``unknown``.
 from __future__ import annotations
 
 import asyncio
-import os
-import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +21,7 @@ from aicmo.tasks.crm.consent import withdraw
 from aicmo.tasks.publishing.campaigns import status
 from aicmo.tasks.publishing.sender import CampaignSender
 from tests.publishing.helpers import LINKS, add_contacts, email_definition, run, sender, started
+from tests.publishing.sender_proc import kill_mid_send_then_finish
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,25 +40,8 @@ def test_killed_sender_rerun_never_duplicates_and_skips_only_unknown_rows(
     n = 240
     ids = add_contacts(engine, n)
     campaign_id = started(engine, email_definition("kill", ids))
-    rng = random.Random(12)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "tests.publishing.sender_proc", url, str(campaign_id), str(smtp.port), "400"]
-    kills = 0
-    for _ in range(6):
-        before = smtp.count
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        # kill once it is sending, at a random point of the run
-        deadline = time.monotonic() + 60
-        while smtp.count == before and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.15))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(30)
+    kills, final_output = kill_mid_send_then_finish(url, campaign_id, smtp, 400, kills=6, seed=12)
     assert kills >= 3, "the sender finished before it could be killed; slow it down"
-    final = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert final.returncode == 0, final.stderr[-2000:]
 
     per = smtp.per_recipient()
     assert max(per.values()) == 1, "a recipient got two copies"
@@ -75,7 +54,7 @@ def test_killed_sender_rerun_never_duplicates_and_skips_only_unknown_rows(
     assert st.ledger.get(("sent", "email"), 0) + len(unknown) == n
     # at most one hand-over window per kill is left unknown
     assert len(unknown) <= kills * 5
-    assert f"unknown {len(unknown)}" in final.stdout
+    assert f"unknown {len(unknown)}" in final_output
     engine.dispose()
 
 
