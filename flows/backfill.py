@@ -2,9 +2,11 @@
 
 The ``backfill`` flow plans the days (``flows/backfill_plan.py``: what its bookkeeping and the lake
 hold, what ``reprocess`` asks to redo), then runs ``backfill-day`` once per day to do, at most
-``max_parallel`` at a time: through ``run_deployment`` with one idempotency key per day and
-attempt when a Prefect server has the ``backfill-day`` deployment (the days then run on the work
-pool's workers), in this process as subflows otherwise. Each day flow records its steps in
+``max_parallel`` at a time: when the backfill itself runs from its deployment (on a worker) and
+the server has the ``backfill-day`` deployment, through ``run_deployment`` with one idempotency
+key per day and attempt (the days then run on the work pool's workers); otherwise (the CLI, a
+plain call) in this process as subflows, so a backfill started by hand never waits on a work pool
+that no worker serves. Each day flow records its steps in
 ``backfill_days`` before and after the work, so a backfill killed at any point leaves rows that
 the next one finds ``crashed`` (their process is gone) and redoes, and nothing else. ``score``
 runs once at the end, as of the last day. Steps only recompute the lake's day partitions: no
@@ -30,6 +32,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
+from prefect.runtime import deployment
 from prefect.settings import get_current_settings
 from prefect.states import State
 
@@ -115,8 +118,8 @@ def _small(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _deployment_available() -> bool:
-    """Whether a Prefect server is configured and has the day flow's deployment."""
-    if not get_current_settings().api.url:
+    """Whether this backfill runs from a deployment on a server that has the day flow's deployment."""
+    if not get_current_settings().api.url or deployment.get_id() is None:
         return False
     try:
         with get_client(sync_client=True) as client:
