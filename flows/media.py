@@ -46,7 +46,7 @@ def media_suggest(
             stats["skipped"] = reason
             return skipped(reason, {"ingest": ingested})
         result = suggest_task(settings.resolved_database_url, settings.resolved_lake_root)
-        report_library_size(result["library_size"])
+        report_library_size(assets)
         rows = suggestion_rows(result["suggestions"])
         create_table_artifact(
             key="media-suggestions",

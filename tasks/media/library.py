@@ -13,7 +13,7 @@ from aicmo.models.base import utcnow
 from aicmo.settings import MediaSettings
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
-from aicmo.storage.media import asset_count, get_assets, usage, write_suggestions
+from aicmo.storage.media import get_assets, usage, write_suggestions
 from aicmo.tasks.media.dupes import find_dupe_groups
 from aicmo.tasks.media.fetch import Resolver, fetch_url, system_resolver
 from aicmo.tasks.media.ingest import IngestReport, Labels, ingest_bytes
@@ -64,13 +64,11 @@ def suggest(
         found.sort(key=lambda s: (KIND_ORDER[s["kind"]], s["asset_id"], s["channel"] or ""))
         write_suggestions(session, run_at, found)
         names = {i: a.name for i, a in known.items()}
-        library_size = asset_count(session)
     return {
         "run_at": run_at,
         "suggestions": [{**s, "asset": names[s["asset_id"]]} for s in found],
         "performance": per_channel,
         "dupe_groups": groups,
-        "library_size": library_size,
     }
 
 
