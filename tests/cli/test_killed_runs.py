@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,10 +70,20 @@ def test_kill_9_ends_the_ephemeral_server_and_the_next_run_marks_the_row_crashed
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"
+    # A Stripe that takes connections and never answers holds the run mid-flow until it is killed
+    # (a run with nothing to wait for could finish between two looks and leave nothing to kill).
+    silent = socket.create_server(("127.0.0.1", 0), backlog=16)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AICMO_"))}
-    env["AICMO_HOME"] = str(home)
+    env |= {
+        "AICMO_HOME": str(home),
+        "AICMO_STRIPE_API_KEY": "sk_test_silent",
+        "AICMO_STRIPE_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+        "AICMO_GATEWAY_TIMEOUT_S": "600",
+        "AICMO_GATEWAY_ATTEMPT_DEADLINE_S": "600",
+        "AICMO_GATEWAY_CALL_DEADLINE_S": "600",
+    }
     run = subprocess.Popen(
-        [*AICMO, "pipeline", "enrich"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*AICMO, "providers", "sync-revenue"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         servers: list[int] = []
@@ -92,6 +103,7 @@ def test_kill_9_ends_the_ephemeral_server_and_the_next_run_marks_the_row_crashed
     finally:
         if run.poll() is None:
             run.kill()
+        silent.close()
     assert _statuses(home) == ["running"]
     # the next run on this host (every flow records itself through logged_run) notices the dead one
     monkeypatch.setenv("AICMO_HOME", str(home))

@@ -1,4 +1,5 @@
-"""Start-up stays light: ``--help`` and a usage error load neither Prefect, Polars nor SQLAlchemy.
+"""Start-up stays light: ``--help``, a usage error and a bad argument load neither Prefect, Polars,
+SQLAlchemy nor the settings.
 
 The command modules import the libraries a command needs inside the command, so the help pages and
 argument errors answer in a fraction of a second. This checks what got imported (not how long it
@@ -57,6 +58,13 @@ def _loaded_after(args: list[str], tmp_path: Path) -> tuple[int, list[str]]:
         (["contacts", "import"], 2),  # missing argument: a usage error
         (["analytics", "kpis", "--no-such-option"], 2),
         (["no-such-command"], 2),
+        # bad values are refused while the command line is parsed, before the settings load
+        (["pipeline", "backfill", "2026-13-01", "2026-01-02"], 1),
+        (["pipeline", "backfill", "2026-02-01", "2026-01-02"], 1),
+        (["pipeline", "backfill", "2026-01-01", "2026-01-02", "--reprocess", "some"], 1),
+        (["pipeline", "daily", "--date", "yesterday"], 1),
+        (["analytics", "kpis", "--start", "2026-1-1"], 1),
+        (["ads", "pace", "--today", "soon"], 1),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
 )

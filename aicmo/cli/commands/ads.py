@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from aicmo.cli.commands.options import day_option
 from aicmo.cli.console import console, err_console
 from aicmo.errors import InputError
 from aicmo.wiring import engine, lake
@@ -109,27 +111,24 @@ def import_cmd(
         raise typer.Exit(1)
 
 
-START = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the lake's first.")
-END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the lake's last.")
+START = day_option("--start", "First day; default: the lake's first.")
+END = day_option("--end", "Last day; default: the lake's last.")
 REPORT_LEVELS = ("platform", "campaign", "ad_set", "day", "channels")
 
 
 @app.command("report")
 def report_cmd(
-    start: str | None = START,
-    end: str | None = END,
+    start: date | None = START,
+    end: date | None = END,
     by: str = typer.Option("campaign", "--by", help="platform, campaign, ad_set, day or channels."),
 ) -> None:
     """Spend, delivery, CPC/CPM/CPA and ROAS of paid ads (writes ads_roi_daily), or beside owned channels."""
-    from aicmo.cli.commands.options import parse_day
     from aicmo.settings import get_settings
     from aicmo.tasks.ads.roi import roi_report, write_daily_roi
 
     if by not in REPORT_LEVELS:
         raise InputError(f"--by: expected one of {', '.join(REPORT_LEVELS)}, got {by!r}")
-    report = roi_report(
-        lake(), parse_day(start, "--start"), parse_day(end, "--end"), currency=get_settings().currency
-    )
+    report = roi_report(lake(), start, end, currency=get_settings().currency)
     if report.daily.height == 0:
         raise InputError("no ad spend in that window: import reports with `aicmo ads import FILE...` first")
     write_daily_roi(lake(), report)
@@ -139,9 +138,8 @@ def report_cmd(
 
 
 def _flights(
-    campaign: str | None, budget: float | None, start: str | None, end: str | None, platform: str | None
+    campaign: str | None, budget: float | None, start: date | None, end: date | None, platform: str | None
 ) -> list[Any]:
-    from aicmo.cli.commands.options import parse_day
     from aicmo.tasks.ads.pacing import Flight, store_flights
 
     if campaign is None:
@@ -151,14 +149,13 @@ def _flights(
                 "no ads campaign with a budget and flight dates in the store: pass --campaign, --budget, --start, --end"
             )
         return flights
-    first, last = parse_day(start, "--start"), parse_day(end, "--end")
     missing = [
-        name for name, value in (("--budget", budget), ("--start", first), ("--end", last)) if value is None
+        name for name, value in (("--budget", budget), ("--start", start), ("--end", end)) if value is None
     ]
     if missing:
         raise InputError(f"--campaign needs {', '.join(missing)}")
-    assert budget is not None and first is not None and last is not None
-    return [Flight(campaign, budget, first, last, platform)]
+    assert budget is not None and start is not None and end is not None
+    return [Flight(campaign, budget, start, end, platform)]
 
 
 @app.command("pace")
@@ -169,25 +166,22 @@ def pace_cmd(
     budget: float | None = typer.Option(
         None, "--budget", min=0.01, help="Total budget of the flight (reporting currency)."
     ),
-    start: str | None = typer.Option(None, "--start", help="First day of the flight (YYYY-MM-DD)."),
-    end: str | None = typer.Option(None, "--end", help="Last day of the flight (YYYY-MM-DD)."),
+    start: date | None = day_option("--start", "First day of the flight."),
+    end: date | None = day_option("--end", "Last day of the flight."),
     platform: str | None = typer.Option(
         None, "--platform", help="Only this platform's spend of the campaign."
     ),
-    today: str | None = typer.Option(
-        None, "--today", help="Day to pace for (YYYY-MM-DD); default: today (UTC)."
-    ),
+    today: date | None = day_option("--today", "Day to pace for; default: today (UTC)."),
 ) -> None:
     """Today's budget per campaign to land on its total, and whether it over- or under-paces."""
     from datetime import UTC, datetime
 
     import polars as pl
 
-    from aicmo.cli.commands.options import parse_day
     from aicmo.settings import get_settings
     from aicmo.tasks.ads.pacing import pace_flights
 
-    day = parse_day(today, "--today") or datetime.now(UTC).date()
+    day = today or datetime.now(UTC).date()
     flights = _flights(campaign, budget, start, end, platform)
     rows = [
         p.row()

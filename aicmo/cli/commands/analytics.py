@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal, cast
 import typer
 from rich.markup import escape
 
-from aicmo.cli.commands.options import parse_day
+from aicmo.cli.commands.options import day_option
 from aicmo.cli.console import console
 from aicmo.cli.tables import frame_table
 from aicmo.errors import InputError
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Analytics over the lake: KPIs, attribution, trends.", no_args_is_help=True)
 
-START = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the lake's first.")
-END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the lake's last.")
+START = day_option("--start", "First day; default: the lake's first.")
+END = day_option("--end", "Last day; default: the lake's last.")
 
 
 def _print(df: pl.DataFrame, title: str) -> None:
@@ -29,8 +29,8 @@ def _print(df: pl.DataFrame, title: str) -> None:
 
 @app.command("kpis")
 def kpis_cmd(
-    start: str | None = START,
-    end: str | None = END,
+    start: date | None = START,
+    end: date | None = END,
     by: str = typer.Option("channel", "--by", help="campaign, channel or overall."),
 ) -> None:
     """KPIs of the window per campaign, per channel or overall (bad events left out)."""
@@ -41,8 +41,8 @@ def kpis_cmd(
         raise InputError(f"--by: expected one of {', '.join(ROLLUPS)}, got {by!r}")
     rollups = window_rollups(
         lake(),
-        parse_day(start, "--start"),
-        parse_day(end, "--end"),
+        start,
+        end,
         known_campaign_ids(engine()),
         datetime.now(UTC),
     )
@@ -70,8 +70,8 @@ def kpis_cmd(
 
 @app.command("attribution")
 def attribution_cmd(
-    start: str | None = START,
-    end: str | None = END,
+    start: date | None = START,
+    end: date | None = END,
     value: str = typer.Option("conversions", "--value", help="conversions or revenue."),
     lookback: int | None = typer.Option(None, "--lookback-days", min=1, help="Default: from settings."),
     order: int | None = typer.Option(
@@ -88,8 +88,8 @@ def attribution_cmd(
     settings = get_settings().analytics
     result = attribute_lake(
         lake(),
-        parse_day(start, "--start"),
-        parse_day(end, "--end"),
+        start,
+        end,
         known_campaign_ids(engine()),
         datetime.now(UTC),
         lookback or settings.attribution_lookback_days,
@@ -106,7 +106,7 @@ def attribution_cmd(
 
 
 @app.command("trends")
-def trends_cmd(start: str | None = START, end: str | None = END) -> None:
+def trends_cmd(start: date | None = START, end: date | None = END) -> None:
     """Anomalous days of the window (seasonal robust z against the weeks before it) and broken campaigns."""
     import polars as pl
 
@@ -115,7 +115,7 @@ def trends_cmd(start: str | None = START, end: str | None = END) -> None:
     from aicmo.tasks.analytics.kpis import window_rollups
     from aicmo.tasks.analytics.trends import window_trend_report
 
-    first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    first, last = start, end
     settings = get_settings()
     if lake().scan("kpis_daily", first, last).select(pl.len()).collect().item() == 0:
         raise InputError("kpis_daily is empty for that window: run `aicmo analytics aggregate` first")
@@ -147,20 +147,18 @@ def trends_cmd(start: str | None = START, end: str | None = END) -> None:
 
 @app.command("aggregate")
 def aggregate_cmd(
-    start: str | None = START,
-    end: str | None = END,
+    start: date | None = START,
+    end: date | None = END,
     full: bool = typer.Option(False, "--full", help="Recompute every day (backfill), not just touched ones."),
 ) -> None:
     """Run the aggregate flow: incremental daily KPIs, roll-ups, attribution, trends, artifacts."""
     from aicmo.flows.aggregate import aggregate
 
-    summary = aggregate(start=parse_day(start, "--start"), end=parse_day(end, "--end"), full=full)
+    summary = aggregate(start=start, end=end, full=full)
     console.print_json(data=summary)
 
 
-AS_OF = typer.Option(
-    None, "--as-of", help="Observation day (YYYY-MM-DD); default: the lake's last day of data."
-)
+AS_OF = day_option("--as-of", "Observation day; default: the lake's last day of data.")
 
 
 def _orders(day: date) -> pl.LazyFrame:
@@ -172,15 +170,15 @@ def _orders(day: date) -> pl.LazyFrame:
     return reporting_orders(lake().scan("orders", end=day), settings.currency, settings.gateway)
 
 
-def _as_of(value: str | None) -> date:
+def _as_of(value: date | None) -> date:
     from aicmo.tasks.analytics.score_steps import default_as_of
 
-    return parse_day(value, "--as-of") or default_as_of(lake())
+    return value or default_as_of(lake())
 
 
 @app.command("score")
 def score_cmd(
-    as_of: str | None = AS_OF,
+    as_of: date | None = AS_OF,
     tier_method: str = typer.Option(
         "thresholds", "--tier-method", help="thresholds (settings) or quantiles."
     ),
@@ -194,7 +192,7 @@ def score_cmd(
     if period not in ("month", "week"):
         raise InputError(f"--period: expected month or week, got {period!r}")
     summary = score(
-        as_of=parse_day(as_of, "--as-of"),
+        as_of=as_of,
         tier_method=cast(Literal["thresholds", "quantiles"], tier_method),
         cohort_period=cast(Literal["month", "week"], period),
     )
@@ -203,7 +201,7 @@ def score_cmd(
 
 @app.command("ltv")
 def ltv_cmd(
-    as_of: str | None = AS_OF,
+    as_of: date | None = AS_OF,
     top: int = typer.Option(
         10, "--top", min=0, help="How many contacts with the highest predicted LTV to list."
     ),
@@ -268,7 +266,7 @@ def ltv_cmd(
 
 @app.command("ltv-check")
 def ltv_check_cmd(
-    as_of: str | None = AS_OF,
+    as_of: date | None = AS_OF,
     holdout_days: int | None = typer.Option(
         None, "--holdout-days", min=7, help="Holdout length in days; default: from settings."
     ),
@@ -297,7 +295,7 @@ def ltv_check_cmd(
 
 @app.command("cohorts")
 def cohorts_cmd(
-    as_of: str | None = AS_OF,
+    as_of: date | None = AS_OF,
     period: str = typer.Option("month", "--period", help="month or week."),
     basis: str = typer.Option(
         "orders", "--basis", help="orders (purchases) or events (opens/clicks/conversions)."

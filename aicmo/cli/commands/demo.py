@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import typer
 
-from aicmo.cli.commands.options import parse_day
+from aicmo.cli.commands.options import day_option
 
 
 def register(app: typer.Typer) -> None:
@@ -15,9 +17,9 @@ def register(app: typer.Typer) -> None:
         contacts: int = typer.Option(5000, min=100, help="Contacts to generate."),
         days: int = typer.Option(90, min=7, help="Days of history to generate."),
         seed: int = typer.Option(7, help="Random seed (same seed, same data)."),
-        end: str | None = typer.Option(None, "--end", help="Last day (YYYY-MM-DD, UTC); default yesterday."),
+        end: date | None = day_option("--end", "Last day (UTC); default yesterday."),
     ) -> None:
         """Generate ~5k contacts and 90 days of history, then run the whole pipeline and summarize it."""
         from aicmo.cli.demo import run_demo
 
-        run_demo(contacts=contacts, days=days, seed=seed, end=parse_day(end, "--end"))
+        run_demo(contacts=contacts, days=days, seed=seed, end=end)

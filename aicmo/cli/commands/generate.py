@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from datetime import date
 from types import TracebackType
 
 import typer
 from rich.table import Table
 
-from aicmo.cli.commands.options import parse_day
+from aicmo.cli.commands.options import day_option
 from aicmo.cli.console import console, progress_bar
 from aicmo.progress import Advance
 
@@ -49,12 +50,12 @@ def register(app: typer.Typer) -> None:
         contacts: int = typer.Option(5000, "--contacts", min=10, help="Contacts to generate."),
         days: int = typer.Option(90, "--days", min=7, help="Days of activity, ending --end."),
         seed: int = typer.Option(7, "--seed", min=0, help="Random seed: same seed and options, same data."),
-        end: str | None = typer.Option(None, "--end", help="Last day (YYYY-MM-DD, UTC); default yesterday."),
+        end: date | None = day_option("--end", "Last day (UTC); default yesterday."),
     ) -> None:
         """Write a realistic, deterministic sample dataset (contacts, campaigns, events, orders, ad spend, creatives)."""
         from aicmo.tasks.sample.configured_store import generate_into_configured_store
 
-        last_day = parse_day(end, "--end")
+        last_day = end
         with StageBars() as bars:
             summary = generate_into_configured_store(contacts, days, seed, last_day, progress=bars)
         table = Table(title=f"sample data {summary.start} .. {summary.end} (seed {summary.seed})")

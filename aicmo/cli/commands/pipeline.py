@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
-from aicmo.cli.commands.options import parse_day
+from aicmo.cli.commands.options import day_argument, day_option, day_parser
 from aicmo.cli.console import progress_bar
 from aicmo.errors import InputError
 
@@ -35,17 +35,13 @@ def _run(description: str, flow_call: Callable[[], dict[str, Any]]) -> dict[str,
 
 @app.command("daily")
 def daily_cmd(
-    run_date: str | None = typer.Option(
-        None, "--date", help="Day to run for (YYYY-MM-DD); default yesterday UTC."
-    ),
+    run_date: date | None = day_option("--date", "Day to run for; default yesterday UTC."),
     sync_revenue: bool = typer.Option(True, "--revenue/--no-revenue", help="Sync Stripe revenue first."),
 ) -> None:
     """Enrich stale contacts, sync revenue, aggregate the touched days and rescore: the daily chain."""
-    day = parse_day(run_date, "--date")  # a bad date is refused before Prefect loads
-
     from aicmo.flows.daily import daily_pipeline
 
-    _run("daily pipeline", lambda: daily_pipeline(run_date=day, sync_revenue=sync_revenue))
+    _run("daily pipeline", lambda: daily_pipeline(run_date=run_date, sync_revenue=sync_revenue))
 
 
 BACKFILL_STEP_NAMES = ("aggregate", "ads", "score")
@@ -58,6 +54,27 @@ def _steps(value: str) -> list[str]:
     if unknown or not steps:
         raise InputError(f"--steps: expected some of {','.join(BACKFILL_STEP_NAMES)}, got {value!r}")
     return steps
+
+
+# The checks below run while the command line is parsed, before the command reads its settings.
+
+
+def _check_steps(value: str) -> str:
+    _steps(value)
+    return value
+
+
+def _check_reprocess(value: str) -> str:
+    if value not in ("none", "failed", "all"):
+        raise InputError(f"--reprocess: expected none, failed or all, got {value!r}")
+    return value
+
+
+def _check_end(ctx: typer.Context, value: date) -> date:
+    start = ctx.params.get("start")
+    if isinstance(start, date) and value < start:
+        raise InputError(f"END {value} is before START {start}")
+    return value
 
 
 def _watch_days(days: list[date], steps: list[str], advance: Callable[[int], None]) -> Callable[[], None]:
@@ -91,29 +108,34 @@ def _watch_days(days: list[date], steps: list[str], advance: Callable[[int], Non
 
 @app.command("backfill")
 def backfill_cmd(
-    start: str = typer.Argument(..., help="First day (YYYY-MM-DD)."),
-    end: str = typer.Argument(..., help="Last day (YYYY-MM-DD), inclusive."),
+    start: date = day_argument("START", "First day (YYYY-MM-DD)."),
+    end: date = typer.Argument(
+        ...,
+        help="Last day (YYYY-MM-DD), inclusive.",
+        parser=day_parser("END"),
+        callback=_check_end,
+        metavar="END",
+    ),
     steps: str = typer.Option(
         ",".join(BACKFILL_STEP_NAMES),
         "--steps",
         help="Comma-separated: aggregate, ads, score (once, as of END).",
+        callback=_check_steps,
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the days and steps it would run; change nothing."
     ),
     max_parallel: int = typer.Option(2, "--max-parallel", min=1, max=16, help="Day runs at once."),
     reprocess: str = typer.Option(
-        "failed", "--reprocess", help="Days already done to redo: none (only missing/crashed), failed, all."
+        "failed",
+        "--reprocess",
+        help="Days already done to redo: none (only missing/crashed), failed, all.",
+        callback=_check_reprocess,
     ),
     reverse: bool = typer.Option(False, "--reverse", help="Newest day first."),
 ) -> None:
     """Recompute START..END one day partition per flow run (resumable; never publishes), then rescore."""
-    first, last = parse_day(start, "START"), parse_day(end, "END")
-    assert first is not None and last is not None
-    if last < first:
-        raise InputError(f"END {last} is before START {first}")
-    if reprocess not in ("none", "failed", "all"):
-        raise InputError(f"--reprocess: expected none, failed or all, got {reprocess!r}")
+    first, last = start, end
     chosen = _steps(steps)
 
     # after the checks: bad arguments are refused before Prefect loads

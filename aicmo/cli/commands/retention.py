@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import typer
 
-from aicmo.cli.commands.options import parse_day
+from aicmo.cli.commands.options import day_option
 from aicmo.cli.console import console
 from aicmo.cli.tables import rows_table
 
@@ -16,9 +18,7 @@ def run_cmd(
     apply: bool = typer.Option(
         False, "--apply", help="Remove the data; without it, only report what would go."
     ),
-    as_of: str | None = typer.Option(
-        None, "--as-of", help="Day ages are measured from (YYYY-MM-DD); default today."
-    ),
+    as_of: date | None = day_option("--as-of", "Day ages are measured from; default today."),
 ) -> None:
     """Report (default) or apply what retention removes: old partitions, personal data in old events, old rows."""
     from aicmo.clock import today
@@ -26,7 +26,7 @@ def run_cmd(
     from aicmo.tasks.retention.policy import apply_retention
     from aicmo.wiring import engine, lake
 
-    day = parse_day(as_of, "--as-of") or today()
+    day = as_of or today()
     if apply:
         from aicmo.flows.retention import retention
 
