@@ -16,7 +16,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from aicmo import wiring
-from aicmo.flows.params import check_range
+from aicmo.flows.params import Day, check_range
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.ads.pacing import store_flights
@@ -57,9 +57,9 @@ def table_rows(df: pl.DataFrame, limit: int = ARTIFACT_ROWS) -> list[dict[str, A
 @flow(name="ads")
 def ads(
     files: list[str] | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    today: date | None = None,
+    start: Day | None = None,
+    end: Day | None = None,
+    today: Day | None = None,
 ) -> dict[str, Any]:
     """Import ``files`` (if any), write ``ads_roi_daily`` for the window, pace the flights; returns a summary.
 

@@ -16,7 +16,7 @@ from prefect import flow
 from aicmo import wiring
 from aicmo.fanout import chunked, task_runner
 from aicmo.flows.monitoring import analytics_step
-from aicmo.flows.params import check_range
+from aicmo.flows.params import Day, check_range
 from aicmo.flows.run_log import logged_run, run_folder
 from aicmo.flows.steps import skipped
 from aicmo.settings import get_settings
@@ -57,7 +57,7 @@ def recompute_kpis(
 
 
 @flow(name=FLOW_NAME, log_prints=False, task_runner=task_runner())
-def aggregate(start: date | None = None, end: date | None = None, full: bool = False) -> dict[str, Any]:
+def aggregate(start: Day | None = None, end: Day | None = None, full: bool = False) -> dict[str, Any]:
     """Recompute daily KPIs for the touched days (all with ``full``), then roll-ups, attribution
     and trends over ``[start, end]`` (default: every day in the lake), and publish artifacts.
 

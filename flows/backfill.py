@@ -45,6 +45,7 @@ from aicmo.flows.params import (
     BACKFILL_STEPS,
     MAX_BACKFILL_DAYS,
     BackfillStep,
+    Day,
     MaxParallel,
     Reprocess,
     check_range,
@@ -86,7 +87,7 @@ def _day_step(step: str, day: date) -> dict[str, Any]:
 
 
 @flow(name=DAY_FLOW_NAME)
-def backfill_day(day: date, steps: list[BackfillStep] | None = None) -> dict[str, Any]:
+def backfill_day(day: Day, steps: list[BackfillStep] | None = None) -> dict[str, Any]:
     """Recompute one day partition: the given steps (default aggregate and ads), recorded step by step.
 
     Args:
@@ -179,8 +180,8 @@ def plan(
 
 @flow(name=FLOW_NAME)
 def backfill(
-    start: date,
-    end: date,
+    start: Day,
+    end: Day,
     steps: list[BackfillStep] = list(BACKFILL_STEPS),  # noqa: B006 (a schema default, never mutated)
     max_parallel: MaxParallel = 2,
     reprocess: Reprocess = "failed",

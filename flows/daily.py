@@ -21,6 +21,7 @@ from aicmo.flows.ads import ads
 from aicmo.flows.aggregate import aggregate
 from aicmo.flows.enrich import enrich_contacts
 from aicmo.flows.media import media_suggest
+from aicmo.flows.params import Day
 from aicmo.flows.publish import publish_campaigns
 from aicmo.flows.revenue_sync import sync_stripe_revenue
 from aicmo.flows.run_log import logged_run
@@ -87,7 +88,7 @@ DESCRIBE: dict[DailyStep, Callable[[dict[str, Any]], str]] = {
 
 @flow(name="daily-pipeline", log_prints=False)
 def daily_pipeline(
-    run_date: date | None = None,
+    run_date: Day | None = None,
     sync_revenue: bool = True,
     full: bool = False,
     steps: list[DailyStep] | None = None,

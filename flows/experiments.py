@@ -24,7 +24,11 @@ def _key(name: str) -> str:
 
 @flow(name="experiments")
 def experiments(campaign: str | None = None) -> dict[str, Any]:
-    """Decide what is ready (or just ``campaign``) and publish each experiment's report."""
+    """Decide what is ready (or just ``campaign``) and publish each experiment's report.
+
+    Args:
+        campaign: Only this campaign's experiment (its name); default every experiment that is running.
+    """
     settings = get_settings()
     url, lake = settings.resolved_database_url, settings.resolved_lake_root
     with logged_run("experiments", {"campaign": campaign}) as stats:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from prefect import flow
 
-from aicmo.flows.params import SampleContacts, SampleDays, Seed
+from aicmo.flows.params import Day, SampleContacts, SampleDays, Seed
 from aicmo.flows.run_log import logged_run
 from aicmo.tasks.sample.prefect_tasks import generate_sample_task
 from aicmo.tasks.sample.report import publish_sample_data
@@ -17,7 +16,7 @@ FLOW_NAME = "generate-sample-data"
 
 @flow(name=FLOW_NAME, log_prints=False)
 def generate_sample_data(
-    contacts: SampleContacts = 5000, days: SampleDays = 90, seed: Seed = 7, end: date | None = None
+    contacts: SampleContacts = 5000, days: SampleDays = 90, seed: Seed = 7, end: Day | None = None
 ) -> dict[str, Any]:
     """Generate ``contacts`` contacts and ``days`` days of activity (seeded), ending ``end`` (default yesterday).
 

@@ -5,6 +5,10 @@ becomes ``minimum``/``maximum``, a ``Literal`` an ``enum``, a ``date`` a date pi
 comes from each flow's docstring (its ``Args:`` section). The same types validate a run's parameters
 before the flow body starts, so a bad value fails the run at once with one line per parameter.
 What a schema cannot say (an end before its start) each flow checks first with :func:`check_range`.
+
+Dates are ``Day``: the server checks run parameters against the schema without checking formats, so
+``format: date`` alone lets ``start=notadate`` through to fail on a worker; the pattern makes the
+server refuse it (409) before a run is created.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from pydantic import Field
 
 from aicmo.errors import InputError
 
+DAY_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+Day = Annotated[date, Field(json_schema_extra={"pattern": DAY_PATTERN})]
 BatchSize = Annotated[int, Field(ge=1, le=100_000)]
 StaleAfterDays = Annotated[int, Field(ge=0, le=3650)]  # 0: every enriched contact is due now
 MaxParallel = Annotated[int, Field(ge=1, le=16)]

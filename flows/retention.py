@@ -6,27 +6,26 @@ records the run and publishes what went as a table artifact.
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from pydantic import Field
 
 from aicmo.clock import today
+from aicmo.flows.params import Day
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.retention.prefect_tasks import retention_task
 
 
 @flow(name="retention", log_prints=True)
-def retention(
-    dry_run: Annotated[bool, Field(description="Only count what would be removed; change nothing.")] = False,
-    as_of: Annotated[
-        date | None, Field(description="Day the ages are measured from; default today (UTC).")
-    ] = None,
-) -> dict[str, Any]:
-    """Drop old lake partitions, strip personal data from old raw events, prune store bookkeeping."""
+def retention(dry_run: bool = False, as_of: Day | None = None) -> dict[str, Any]:
+    """Drop old lake partitions, strip personal data from old raw events, prune store bookkeeping.
+
+    Args:
+        dry_run: Only count what would be removed; change nothing.
+        as_of: Day the ages are measured from; default today (UTC).
+    """
     settings = get_settings()
     day = as_of or today()
     with logged_run("retention", {"dry_run": dry_run, "as_of": day}) as stats:

@@ -8,12 +8,13 @@ segment counts, file paths).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
 
 from aicmo.flows.monitoring import analytics_step
+from aicmo.flows.params import Day
 from aicmo.flows.run_log import logged_run, run_folder
 from aicmo.settings import get_settings
 from aicmo.tasks.analytics.cohorts import Period
@@ -27,7 +28,7 @@ FLOW_NAME = "score"
 
 @flow(name=FLOW_NAME)
 def score(
-    as_of: date | None = None, tier_method: TierMethod = "thresholds", cohort_period: Period = "month"
+    as_of: Day | None = None, tier_method: TierMethod = "thresholds", cohort_period: Period = "month"
 ) -> dict[str, Any]:
     """Score every contact as of ``as_of`` (default: the lake's last day of data, not after today).
 

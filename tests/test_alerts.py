@@ -45,6 +45,7 @@ def _wait_for(inbox: AlertInbox, names: set[str], timeout_s: float) -> set[str]:
     return inbox.names()
 
 
+@pytest.mark.slow
 def test_each_declared_alert_fires_and_quiet_figures_do_not(aicmo_home: Path, prefect_harness: None) -> None:
     from aicmo.flows.alerts import NAME_PREFIX, declared, sync_automations
     from aicmo.flows.monitoring import STEP_STARTED, report_enrichment, report_metric

@@ -251,6 +251,8 @@ def test_daily_and_backfill_run_on_a_worker_from_deployments(tmp_path: Path, pro
             _refused("backfill/backfill", {"start": "2026-08-01", "end": "2026-08-03", "max_parallel": 0})
         )
         assert code == 409 and "max_parallel" in message, message
+        code, message = asyncio.run(_refused("backfill/backfill", {"start": "notadate", "end": "2026-08-03"}))
+        assert code == 409 and "start" in message, message
 
         end = WORKER_E2E.end
         first, last = end - timedelta(days=5), end - timedelta(days=3)

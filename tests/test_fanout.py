@@ -58,6 +58,7 @@ def small_lake(aicmo_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield aicmo_home
 
 
+@pytest.mark.slow
 def test_aggregate_on_a_local_dask_cluster_matches_the_thread_pool(
     small_lake: Path, prefect_harness: None
 ) -> None:

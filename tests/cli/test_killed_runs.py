@@ -66,6 +66,7 @@ def _statuses(home: Path) -> list[str]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_kill_9_ends_the_ephemeral_server_and_the_next_run_marks_the_row_crashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import polars as pl
+import pytest
 
 from aicmo.storage.db import make_engine
 from aicmo.storage.lake import Lake
@@ -83,6 +84,7 @@ async def _traffic(
         await asyncio.gather(*(worker(client) for _ in range(16)), return_exceptions=True)
 
 
+@pytest.mark.slow
 def test_kill_9_under_load_loses_and_doubles_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
