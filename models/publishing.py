@@ -135,3 +135,19 @@ class PushEndpoint(Base):
     created_at: Mapped[CreatedAt]
 
     __table_args__ = (UniqueConstraint("kind", "token", name="uq_push_endpoints_kind_token"),)
+
+
+class SendPace(Base):
+    """Where a campaign's send rate on one channel stands, shared by every sender of the campaign.
+
+    ``tat`` is the *theoretical arrival time* of the generic cell rate algorithm (GCRA, a token
+    bucket kept as one number): the epoch second at which the next message would be due if
+    messages went out at exactly the campaign's rate. Senders reserve slots by moving it forward
+    in one atomic statement, so concurrent runs of one campaign, in any process, share one rate.
+    """
+
+    __tablename__ = "send_pace"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)

@@ -3,7 +3,8 @@
 One run of :func:`send_campaign` works a campaign until every ledger row is settled, the
 campaign is paused or cancelled (checked at least every ``poll_s`` seconds, so a pause stops
 further sends within seconds), or a channel halts it (refused credentials). Any number of runs
-may work one campaign at once: each claims its own rows. Per window of ``handover_window``
+may work one campaign at once: each claims its own rows, and they share the campaign's rate
+through slots reserved from the store (``tasks/publishing/pacing.py``). Per window of ``handover_window``
 messages the rows are marked *handed* (committed) before they go to the channel and settled
 after, so a run killed at any point leaves at most one window ``unknown`` and never resends.
 """
@@ -57,10 +58,11 @@ from aicmo.storage.publishing import (
     write_events,
 )
 from aicmo.tasks.crm.suppression import suppress
-from aicmo.tasks.publishing.channels.base import Channel, ChannelHalt, Envelope, Verdict
+from aicmo.tasks.publishing.channels.base import Channel, ChannelHalt, Envelope, Paced, Verdict
 from aicmo.tasks.publishing.definition import CampaignDefinition, definition_of
 from aicmo.tasks.publishing.eligibility import e164, eligibility_check
 from aicmo.tasks.publishing.links import LinkSigner
+from aicmo.tasks.publishing.pacing import CampaignPace
 from aicmo.tasks.publishing.templates import TemplateProblem, render_message, utm_params
 
 ChannelFactory = Callable[[str, CampaignDefinition], Channel]
@@ -250,6 +252,9 @@ class CampaignSender:
     async def _channel(self, name: str) -> Channel:
         if name not in self._channels:
             channel = self.channel_factory(name, self.definition)
+            if isinstance(channel, Paced):
+                # One rate for the campaign, however many runs send it: slots from the store.
+                channel.pacer = CampaignPace(self.engine, self.campaign_id, name, channel.pacer.rate)
             await channel.open()
             self._channels[name] = channel
         return self._channels[name]

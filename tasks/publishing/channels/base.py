@@ -12,7 +12,7 @@ credentials): retrying other recipients would only fail the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from aicmo.models.publishing import FAILED_PERMANENT, FAILED_TRANSIENT, PENDING, SENT, UNKNOWN
 from aicmo.storage.publishing import AssetFile
@@ -105,3 +105,20 @@ class Channel(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+class Pacer(Protocol):
+    """Hands out send slots at ``rate`` per second: ``acquire`` returns when the next one is due."""
+
+    rate: float
+
+    async def acquire(self) -> None:
+        """Wait for the next slot."""
+        ...
+
+
+@runtime_checkable
+class Paced(Protocol):
+    """A channel that waits on a pacer before each message; a sender may give it a shared one."""
+
+    pacer: Pacer

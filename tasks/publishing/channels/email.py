@@ -27,7 +27,7 @@ import aiosmtplib
 
 from aicmo.settings import PublishingSettings
 from aicmo.tasks.gateway import TokenBucket
-from aicmo.tasks.publishing.channels.base import ChannelHalt, Envelope, Verdict
+from aicmo.tasks.publishing.channels.base import ChannelHalt, Envelope, Pacer, Verdict
 
 TRANSIENT_CODES = frozenset({421, 450, 451, 452})
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
@@ -172,7 +172,7 @@ class EmailChannel:
         self.settings = settings
         self.lanes = settings.smtp_connections
         self._smtp: list[aiosmtplib.SMTP | None] = [None] * self.lanes
-        self._bucket = TokenBucket(rate_per_s or settings.rate_limit_per_s)
+        self.pacer: Pacer = TokenBucket(rate_per_s or settings.rate_limit_per_s)
         self._envelope_from = _sender_address(settings)
         self.connections_opened = 0
 
@@ -248,7 +248,7 @@ class EmailChannel:
         return done
 
     async def _send_one(self, envelope: Envelope, lane: int) -> Verdict:
-        await self._bucket.acquire()
+        await self.pacer.acquire()
         try:
             body = email_bytes(envelope, self.settings)
         except OSError as exc:

@@ -23,7 +23,7 @@ from aicmo.tasks.gateway import (
     make_session,
     parse_retry_after,
 )
-from aicmo.tasks.publishing.channels.base import ChannelHalt, Envelope, Verdict
+from aicmo.tasks.publishing.channels.base import ChannelHalt, Envelope, Pacer, Verdict
 
 
 class HttpChannel:
@@ -43,7 +43,7 @@ class HttpChannel:
     ) -> None:
         self.settings = settings
         self.gateway = gateway or GatewaySettings(backoff_base_s=0.05, backoff_max_s=2.0, max_attempts=4)
-        self._bucket = TokenBucket(rate_per_s or settings.rate_limit_per_s)
+        self.pacer: Pacer = TokenBucket(rate_per_s or settings.rate_limit_per_s)
         self._limit = asyncio.Semaphore(concurrency)
         self._client_factory = client_factory or (lambda: make_session(self.gateway, connections=concurrency))
         self.client: aiohttp.ClientSession | None = None
@@ -68,7 +68,7 @@ class HttpChannel:
         if self._halt is not None:
             return Verdict.not_tried("halted")
         async with self._limit:
-            await self._bucket.acquire()
+            await self.pacer.acquire()
             if self._halt is not None:
                 return Verdict.not_tried("halted")
             try:
