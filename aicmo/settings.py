@@ -352,7 +352,11 @@ class PublishingSettings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_connections: int = Field(
-        2, ge=1, le=16, description="SMTP connections a sender keeps open and reuses."
+        4,
+        ge=1,
+        le=16,
+        description="SMTP connections a sender keeps open and reuses (more for a relay far away:"
+        " each message costs four round trips on its connection).",
     )
     smtp_validate_certs: bool = Field(True, description="Check the SMTP server's TLS certificate.")
     smtp_timeout_s: float = Field(30.0, gt=0)

@@ -23,11 +23,22 @@ Webhooks: a local receiver (``aicmo.fakes.webhook_receiver``, verifying every si
 separate process; ours (sender + ledger + Standard Webhooks signing + gateway POST) against raw
 aiohttp posting the same signed bodies with the same concurrency (``--concurrency``).
 
-Before timing, each contender's output is checked: the server must have accepted exactly one
-message per contact. Each contender runs ``--repeat`` times, interleaved; medians and ranges.
-The load average is recorded before and after.
+A link with latency: ``--latency-ms 0 10`` runs the email contenders once per value, each a
+stage. 0 is the direct loopback connection; N > 0 puts ``benchmarks/latency_proxy.py`` (its own
+process) between every contender and the server: each chunk is delivered N ms later in each
+direction (RTT 2N) and a new connection costs one RTT, as on a network to a remote relay. Those
+stages use ``--latency-emails`` and ``--latency-per-message-emails`` (round trips, not CPU, set
+their pace).
+
+Before timing, each contender sends ``CHECK_MESSAGES`` messages to a fresh server, which must
+accept exactly one per contact with none rejected (recorded as the benchmark's checks); every
+timed run is checked the same way. Each contender runs ``--repeat`` times, interleaved; each run's
+wall seconds, CPU seconds and peak memory go through ``results.py`` (the per-message peers'
+scaled to the stage's size, labelled so), with messages/s and the ratios within each repeat as
+notes; docs/BENCHMARKS.md is rendered from the results.
 
     .venv/bin/python benchmarks/bench_publish.py --emails 100000 --webhooks 100000 --repeat 3 [--relay plain]
+    .venv/bin/python benchmarks/bench_publish.py --latency-ms 0 10 --emails 3000 --latency-emails 2000 ...
 """
 
 from __future__ import annotations
@@ -42,17 +53,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import aiosmtplib
-import machine_info
 from pydantic import SecretStr
+from results import Recorder, Run, measure, peer_versions
 from standardwebhooks.webhooks import Webhook
 
 from aicmo.fakes.webhook_receiver import SECRET
@@ -178,20 +190,16 @@ def _settings(port: int = 25, **kw: Any) -> PublishingSettings:
 
 
 # ---- email contenders -----------------------------------------------------------------------------
-def _ours_email(n: int, connections: int, port: int) -> float:
-    return ours_email(n, port, connections)
-
-
-def ours_email(n: int, port: int, connections: int) -> float:
+# Each contender prepares what it needs untimed (a store with the contacts and a started campaign,
+# or the pre-rendered messages), then times only the sending with ``results.measure``.
+def ours_email(n: int, port: int, connections: int) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         engine, campaign_id = _store(Path(tmp), n, ["email"])
         settings = _settings(port, smtp_connections=connections)
-        started = time.perf_counter()
-        report = send_campaign(engine, campaign_id, settings=settings, links=LINKS)
-        seconds = time.perf_counter() - started
+        report, run = measure(lambda: send_campaign(engine, campaign_id, settings=settings, links=LINKS))
         assert report.sent == n and report.finished, report
         engine.dispose()
-        return seconds
+        return run
 
 
 def _definition() -> CampaignDefinition:
@@ -221,7 +229,7 @@ def _envelope(i: int, definition: CampaignDefinition) -> Envelope:
     )
 
 
-def per_message_email(n: int, port: int, *, reuse_tls_context: bool = True) -> float:
+def per_message_email(n: int, port: int, *, reuse_tls_context: bool = True) -> Run:
     """Render + build each message, then aiosmtplib.send: connection, EHLO, STARTTLS, AUTH per message.
 
     ``reuse_tls_context=False`` is aiosmtplib's documented default: it builds a TLS context (and
@@ -246,12 +254,10 @@ def per_message_email(n: int, port: int, *, reuse_tls_context: bool = True) -> f
                 password=_login()[1],
             )
 
-    started = time.perf_counter()
-    asyncio.run(go())
-    return time.perf_counter() - started
+    return measure(lambda: asyncio.run(go()))[1]
 
 
-def ceiling_email(n: int, port: int) -> float:
+def ceiling_email(n: int, port: int) -> Run:
     """Pre-rendered bytes over one connection (STARTTLS and AUTH once): the server's ceiling."""
     settings = _settings(port)
     definition = _definition()
@@ -267,26 +273,24 @@ def ceiling_email(n: int, port: int) -> float:
             await smtp.sendmail("news@example.com", [address], blob)
         await smtp.quit()
 
-    started = time.perf_counter()
-    asyncio.run(go())
-    return time.perf_counter() - started
+    return measure(lambda: asyncio.run(go()))[1]
 
 
 # ---- webhook contenders ---------------------------------------------------------------------------
-def ours_webhook(n: int, port: int, concurrency: int) -> float:
+def ours_webhook(n: int, port: int, concurrency: int) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         engine, campaign_id = _store(Path(tmp), n, ["webhook"], f"http://127.0.0.1:{port}/hooks")
-        started = time.perf_counter()
-        report = send_campaign(
-            engine, campaign_id, settings=_settings(), links=LINKS, window=concurrency * 4, batch=2000
+        report, run = measure(
+            lambda: send_campaign(
+                engine, campaign_id, settings=_settings(), links=LINKS, window=concurrency * 4, batch=2000
+            )
         )
-        seconds = time.perf_counter() - started
         assert report.sent == n and report.finished, report
         engine.dispose()
-        return seconds
+        return run
 
 
-def raw_webhook(n: int, port: int, concurrency: int) -> float:
+def raw_webhook(n: int, port: int, concurrency: int) -> Run:
     """Raw aiohttp posting the same Standard Webhooks-signed bodies, ``concurrency`` workers."""
     signer = Webhook(SECRET)
     url = f"http://127.0.0.1:{port}/hooks"
@@ -297,8 +301,6 @@ def raw_webhook(n: int, port: int, concurrency: int) -> float:
 
             async def worker() -> None:
                 for i in items:
-                    from datetime import UTC, datetime
-
                     now = datetime.now(UTC)
                     body = json.dumps(
                         {
@@ -323,47 +325,172 @@ def raw_webhook(n: int, port: int, concurrency: int) -> float:
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
 
-    started = time.perf_counter()
-    asyncio.run(go())
-    return time.perf_counter() - started
+    return measure(lambda: asyncio.run(go()))[1]
 
 
-def timed(module: str, fn: Callable[[int], float], n: int, *args: str) -> float:
-    """One run against a fresh server; checks it accepted exactly ``n``."""
-    with server(module, *args) as (port, counts):
-        seconds = fn(port)
+# ---- runs, checks, records ------------------------------------------------------------------------
+@contextmanager
+def link(port: int, latency_ms: float) -> Iterator[int]:
+    """The port a contender should use: the server's own (0 ms), or a latency proxy's in front of it."""
+    if latency_ms <= 0:
+        yield port
+        return
+    proxy = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("latency_proxy.py")),
+            "--target",
+            f"127.0.0.1:{port}",
+            "--delay-ms",
+            str(latency_ms),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proxy.stdout is not None
+    try:
+        yield int(proxy.stdout.readline().split()[1])
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(30)
+
+
+def timed(
+    module: str, fn: Callable[[int], Run], n: int, latency_ms: float, *args: str
+) -> tuple[Run, dict[str, int]]:
+    """One run against a fresh server (through the latency proxy); checks it accepted exactly ``n``."""
+    with server(module, *args) as (port, counts), link(port, latency_ms) as via:
+        run = fn(via)
     assert counts.get("count") == n, f"{fn}: server accepted {counts}, expected {n}"
     assert counts.get("rejected", 0) == 0, counts
-    return seconds
+    return run, counts
 
 
-def summarize(name: str, n: int, runs: list[float], extrapolated_from: int | None = None) -> dict[str, Any]:
-    rates = [n / s for s in runs]
-    return {
-        "contender": name,
-        "messages": n,
-        "median_s": round(statistics.median(runs), 2),
-        "msgs_per_s": round(statistics.median(rates)),
-        "range_msgs_per_s": [round(min(rates)), round(max(rates))],
-        "extrapolated_from": extrapolated_from,
-    }
+def scaled(run: Run, factor: float) -> Run:
+    """A run of ``m`` messages extrapolated to ``m * factor`` (wall and CPU scaled; peak memory as is)."""
+    return Run(run.seconds * factor, run.cpu_seconds * factor, run.peak_rss_mb)
 
 
-def paired(numerator: list[float], denominator: list[float]) -> dict[str, Any]:
-    """The ratio of two contenders' times within each repeat (they ran side by side): median and range."""
-    ratios = [a / b for a, b in zip(numerator, denominator, strict=True)]
-    return {
-        "median": round(statistics.median(ratios), 3),
-        "range": [round(min(ratios), 3), round(max(ratios), 3)],
-    }
+@dataclass
+class Contender:
+    """One contender of one stage: what it sends, how many it times, how many it stands for."""
+
+    label: str
+    role: str
+    module: str
+    fn: Callable[[int, int], Run]  # (messages, port) -> Run
+    timed_n: int
+    size: int
+    latency_ms: float = 0.0
+    args: tuple[str, ...] = ()
+    runs: list[Run] = field(default_factory=list)
+
+    def run(self, n: int | None = None) -> Run:
+        count = self.timed_n if n is None else n
+        run, _ = timed(self.module, partial(self.fn, count), count, self.latency_ms, *self.args)
+        return run
 
 
-def main() -> None:
+def stage_name(channel: str, latency_ms: float) -> str:
+    """The stage of a record: the channel and the link (loopback, or the proxy's round trip)."""
+    return f"{channel}, loopback" if latency_ms <= 0 else f"{channel}, RTT {2 * latency_ms:g} ms"
+
+
+def email_contenders(
+    n: int, m: int, latency_ms: float, connections: list[int], default_connections: int
+) -> list[Contender]:
+    """Ours (per connection count), the ceiling and the per-message peers at one latency."""
+    relay = _relay_args()
+    out = []
+    for k in connections:
+        label = f"email: ours (ledger, {k} connection{'s' if k > 1 else ''}"
+        label += ", the default)" if k == default_connections else ")"
+        out.append(Contender(label, "ours", SMTP_MODULE, partial(_ours, k), n, n, latency_ms, relay))
+    out.append(
+        Contender(
+            "email: ceiling (pre-rendered, one connection)",
+            "peer",
+            SMTP_MODULE,
+            ceiling_email,
+            n,
+            n,
+            latency_ms,
+            relay,
+        )
+    )
+    out.append(
+        Contender(
+            f"email: connection per message, one TLS context (timed on {m:,}, extrapolated)",
+            "peer",
+            SMTP_MODULE,
+            per_message_email,
+            m,
+            n,
+            latency_ms,
+            relay,
+        )
+    )
+    if RELAY == "starttls-auth" and latency_ms <= 0:
+        out.append(
+            Contender(
+                f"email: connection per message, aiosmtplib.send defaults (timed on {m:,}, extrapolated)",
+                "peer",
+                SMTP_MODULE,
+                partial(per_message_email, reuse_tls_context=False),
+                m,
+                n,
+                latency_ms,
+                relay,
+            )
+        )
+    return out
+
+
+def _ours(connections: int, n: int, port: int) -> Run:
+    return ours_email(n, port, connections)
+
+
+def _ours_hook(concurrency: int, n: int, port: int) -> Run:
+    return ours_webhook(n, port, concurrency)
+
+
+def _raw_hook(concurrency: int, n: int, port: int) -> Run:
+    return raw_webhook(n, port, concurrency)
+
+
+def rates(n: int, runs: list[Run]) -> str:
+    """'median (min-max) messages/s' of the runs."""
+    per_s = [n / r.seconds for r in runs]
+    return f"{statistics.median(per_s):,.0f} messages/s ({min(per_s):,.0f}-{max(per_s):,.0f})"
+
+
+def paired(numerator: list[Run], denominator: list[Run]) -> str:
+    """The ratio of two contenders' times within each repeat (run back to back): median and range."""
+    ratios = [a.seconds / b.seconds for a, b in zip(numerator, denominator, strict=True)]
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)"
+
+
+SMTP_MODULE, HOOK_MODULE = "aicmo.fakes.smtp_server", "aicmo.fakes.webhook_receiver"
+CHECK_MESSAGES = 20
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--emails", type=int, default=100_000)
-    parser.add_argument("--per-message-emails", type=int, default=1_000)
+    parser.add_argument("--emails", type=int, default=100_000, help="emails on loopback (0 ms)")
+    parser.add_argument("--per-message-emails", type=int, default=1_000, help="... for the per-message peers")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="One-way delay(s) of the link, each a stage (0: direct; N: through a proxy, RTT 2N).",
+    )
+    parser.add_argument("--latency-emails", type=int, default=2_000, help="emails per run at a latency > 0")
+    parser.add_argument(
+        "--latency-per-message-emails", type=int, default=100, help="... for the per-message peer"
+    )
     parser.add_argument("--webhooks", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
@@ -380,83 +507,99 @@ def main() -> None:
         default="starttls-auth",
         help="The SMTP server asks for STARTTLS and AUTH, as real relays do (default), or neither.",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     global RELAY
     RELAY = args.relay
-    smtp_mod, hook_mod = "aicmo.fakes.smtp_server", "aicmo.fakes.webhook_receiver"
-    n, m, w, c = args.emails, args.per_message_emails, args.webhooks, args.concurrency
     default_connections = PublishingSettings().smtp_connections
     connections = [default_connections, *(k for k in args.connections if k != default_connections)]
-    results: dict[str, list[float]] = {f"ours_{k}": [] for k in connections}
-    results.update(ceiling=[], per_message=[], per_message_default=[], ours_webhook=[], raw_aiohttp=[])
-    load_before = [round(x, 2) for x in os.getloadavg()]
-    for _ in range(args.repeat):
+    rec = Recorder(
+        "publish",
+        "Publishing: emails and webhooks through the send ledger, beside their peers",
+        "Each run sends to a fresh local server in its own process, which must accept exactly one message "
+        f"per contact. SMTP relay: {RELAY} (STARTTLS and AUTH when 'starttls-auth'). Stages: loopback, or "
+        "through benchmarks/latency_proxy.py delaying every chunk by N ms each way (RTT 2N, connection "
+        "set-up one RTT). The per-message peers are timed on fewer messages and extrapolated (their "
+        "labels say so). Times are the sending only: the store, contacts and campaign are prepared "
+        "before, untimed.",
+        vars(args),
+    )
+    stages: list[tuple[str, list[Contender]]] = []
+    for latency in args.latency_ms:
+        n = args.emails if latency <= 0 else args.latency_emails
+        m = args.per_message_emails if latency <= 0 else args.latency_per_message_emails
         if n:
-            for k in connections:
-                results[f"ours_{k}"].append(timed(smtp_mod, partial(_ours_email, n, k), n, *_relay_args()))
-            results["ceiling"].append(timed(smtp_mod, lambda p: ceiling_email(n, p), n, *_relay_args()))
-            results["per_message"].append(
-                timed(smtp_mod, lambda p: per_message_email(m, p), m, *_relay_args()) * n / m
-            )
-            if RELAY == "starttls-auth":
-                results["per_message_default"].append(
-                    timed(
-                        smtp_mod,
-                        lambda p: per_message_email(m, p, reuse_tls_context=False),
-                        m,
-                        *_relay_args(),
-                    )
-                    * n
-                    / m
-                )
-        if w:
-            results["ours_webhook"].append(timed(hook_mod, lambda p: ours_webhook(w, p, c), w))
-            results["raw_aiohttp"].append(timed(hook_mod, lambda p: raw_webhook(w, p, c), w))
-    rows: list[dict[str, Any]] = []
-    ratios: dict[str, Any] = {}
-    if n:
-        for k in connections:
-            label = f"email: ours (ledger, {k} connection{'s' if k > 1 else ''}"
-            label += ", the default)" if k == default_connections else ")"
-            rows.append(summarize(label, n, results[f"ours_{k}"]))
-            ratios[f"ours_{k}_vs_per_message"] = paired(results["per_message"], results[f"ours_{k}"])
-            ratios[f"ours_{k}_share_of_ceiling"] = paired(results["ceiling"], results[f"ours_{k}"])
-        rows += [
-            summarize("email: ceiling (pre-rendered, one connection)", n, results["ceiling"]),
-            summarize(
-                "email: connection per message (one TLS context reused)",
-                n,
-                results["per_message"],
-                extrapolated_from=m,
-            ),
-        ]
-        if results["per_message_default"]:
-            rows.append(
-                summarize(
-                    "email: connection per message (aiosmtplib.send defaults: a TLS context each)",
-                    n,
-                    results["per_message_default"],
-                    extrapolated_from=m,
+            stages.append(
+                (
+                    stage_name("email", latency),
+                    email_contenders(n, min(m, n), latency, connections, default_connections),
                 )
             )
-            for k in connections:
-                ratios[f"ours_{k}_vs_per_message_defaults"] = paired(
-                    results["per_message_default"], results[f"ours_{k}"]
-                )
+    w, c = args.webhooks, args.concurrency
     if w:
-        rows += [
-            summarize(f"webhook: ours (ledger, {c} in flight)", w, results["ours_webhook"]),
-            summarize(f"webhook: raw aiohttp ({c} in flight)", w, results["raw_aiohttp"]),
-        ]
-        ratios["webhook_ours_vs_raw_aiohttp"] = paired(results["raw_aiohttp"], results["ours_webhook"])
-    report = {
-        "machine": machine_info.machine(aiosmtplib=aiosmtplib.__version__, aiohttp=aiohttp.__version__),
-        "load_avg_before": load_before,
-        "relay": RELAY,
-        "results": rows,
-        "ratios": ratios,
-    }
-    print(json.dumps(report, indent=2, default=str))
+        stages.append(
+            (
+                stage_name("webhook", 0),
+                [
+                    Contender(
+                        f"webhook: ours (ledger, {c} in flight)",
+                        "ours",
+                        HOOK_MODULE,
+                        partial(_ours_hook, c),
+                        w,
+                        w,
+                    ),
+                    Contender(
+                        f"webhook: raw aiohttp ({c} in flight)",
+                        "peer",
+                        HOOK_MODULE,
+                        partial(_raw_hook, c),
+                        w,
+                        w,
+                    ),
+                ],
+            )
+        )
+    # Checked before timing: every contender, at a small size, gets exactly one message per contact
+    # to the server (the server counts acceptances and rejections; it rejects nothing it expects).
+    for stage, contenders in stages:
+        for contender in contenders:
+            k = min(CHECK_MESSAGES, contender.timed_n)
+            try:
+                contender.run(k)
+                ok, detail = True, f"{k} sent, {k} accepted, 0 rejected"
+            except AssertionError as exc:
+                ok, detail = False, str(exc)
+            rec.check(
+                f"{contender.label} [{stage}]: the server accepted each message once", "exact", ok, detail
+            )
+    for _ in range(args.repeat):  # interleaved: each repeat runs every contender back to back
+        for stage, contenders in stages:
+            for contender in contenders:
+                run = contender.run()
+                contender.runs.append(run)
+                rec.add(
+                    contender.label,
+                    contender.role,
+                    stage,
+                    contender.size,
+                    "messages",
+                    scaled(run, contender.size / contender.timed_n),
+                )
+    for stage, contenders in stages:
+        ours = [x for x in contenders if x.role == "ours"]
+        peers = [x for x in contenders if x.role == "peer"]
+        for x in contenders:
+            scaled_runs = [scaled(r, x.size / x.timed_n) for r in x.runs]
+            rec.note(f"{stage}: {x.label}: {rates(x.size, scaled_runs)}")
+        for o in ours:
+            for p in peers:
+                rec.ratio(p.label, o.label, stage, o.size)
+                if o.runs and p.runs:
+                    p_runs = [scaled(r, p.size / p.timed_n) for r in p.runs]
+                    rec.note(
+                        f"{stage}: {p.label} / {o.label}, paired within each repeat: {paired(p_runs, o.runs)}"
+                    )
+    rec.save(**peer_versions("aiosmtplib", "aiosmtpd", "aiohttp", "standardwebhooks"))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ PEERS = {
     "bench_store.py": [],
     "bench_cohorts.py": ["duckdb", "pandas"],
     "bench_ads_import.py": ["pandas"],
+    "bench_publish.py": ["aiosmtpd", "aiosmtplib", "standardwebhooks"],
 }
 EXPECTED = {
     "bench_attribution.py": ["attribution"],
@@ -46,6 +47,7 @@ EXPECTED = {
     "bench_store.py": ["store"],
     "bench_cohorts.py": ["cohorts"],
     "bench_ads_import.py": ["ads_import"],
+    "bench_publish.py": ["publish"],
 }
 
 

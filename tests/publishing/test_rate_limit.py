@@ -24,6 +24,7 @@ from aicmo.errors import InputError
 from aicmo.fakes.smtp_server import LocalSmtpServer
 from aicmo.storage.pacing import reserve_slots
 from aicmo.tasks.publishing.definition import parse_definition
+from aicmo.tasks.publishing.pacing import CampaignPace
 from tests.publishing.helpers import add_contacts, email_definition, run, sender, started
 
 MESSAGES = 30
@@ -149,3 +150,22 @@ def test_a_campaign_gives_one_rate_not_two() -> None:
         }
     )
     assert definition.rate_limit_per_s == 1.5
+
+
+async def test_a_run_that_fell_behind_drops_its_lapsed_slots_instead_of_bursting(
+    sqlite_engine: Engine,
+) -> None:
+    ids = add_contacts(sqlite_engine, 1)
+    campaign_id = started(sqlite_engine, email_definition("behind", ids))
+    now = [1000.0]
+    pace = CampaignPace(sqlite_engine, campaign_id, "email", 100.0, burst=1, clock=lambda: now[0])
+    await pace.acquire()  # reserves 10 slots: 1000.00, 1000.01, ... 1000.09
+    await pace.acquire()
+    assert pace.reservations == 1
+    now[0] = 1000.5  # stalled: the 8 slots left are all in the past
+    for _ in range(5):
+        await pace.acquire()  # none of them is spent in a catch-up burst: new slots, due from now on
+    assert pace.reservations == 2
+    assert reserve_slots(sqlite_engine, campaign_id, "email", 1, rate=100.0, now=1000.5) == pytest.approx(
+        1000.6
+    )
