@@ -4,10 +4,11 @@ An in-process token bucket paces one sender; two runs of one campaign (which the
 would each send at the full rate. ``CampaignPace`` instead reserves slots from the campaign's
 shared schedule in the store (``storage/pacing.py``, a GCRA kept in one row per campaign and
 channel), a tenth of a second's worth at a time, and waits for each one. Whatever the number of
-runs, the messages they release in any ``w`` seconds number at most ``burst + rate * w``: each
-slot lies on one global schedule spaced ``1 / rate`` apart, and a slot is used at most ``tau``
-(the burst allowance) before it is due and never after it has lapsed (a run that fell behind
-drops its stale slots and reserves new ones, instead of catching up in a burst).
+runs, the messages they release in any ``w`` seconds number at most
+``burst + rate * (w + LOOKAHEAD_S)``: each slot lies on one global schedule spaced ``1 / rate``
+apart, and a slot is used at most ``tau`` (the burst allowance) before it is due and at most
+``LOOKAHEAD_S`` after (a run that fell further behind drops its lapsed slots and reserves new
+ones, instead of catching up in a burst).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from sqlalchemy import Engine
 from aicmo.storage.pacing import reserve_slots
 
 LOOKAHEAD_S = 0.1
-"""Slots reserved per trip to the store, in seconds of the rate (what a stopping run may waste)."""
+"""Slots reserved per trip to the store, in seconds of the rate (what a stopping run may waste);
+also how late a reserved slot may still be used."""
 MAX_CHUNK = 1_000
 
 
@@ -65,7 +67,7 @@ class CampaignPace:
     async def acquire(self) -> None:
         """Wait for this sender's next slot on the campaign's schedule."""
         now = self.clock()
-        if self._slots and self._slots[0] + self.tau < now:
+        if self._slots and self._slots[0] + self.tau + LOOKAHEAD_S < now:
             self._slots.clear()  # lapsed: using them now would add a burst on top of others' slots
         if not self._slots:
             self._reserve(now)
