@@ -184,7 +184,12 @@ def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedRepo
     line = parsed.header_index + 2 + parsed.records
     for piece in itertools.chain([second], pieces):
         chunk = read_report(
-            path, data=header + piece, date_format=parsed.date_format, first_line=line, **options
+            path,
+            data=header + piece,
+            date_format=parsed.date_format,
+            first_line=line,
+            float_columns=parsed.float_columns,
+            **options,
         )
         line += chunk.records
         yield chunk

@@ -73,6 +73,7 @@ class ParsedReport:
     declared_range: bool = False  # start/end came from the report's date-range line
     records: int = 0  # data records read below the header (totals and bad rows included)
     header_index: int = 0  # lines above the header (title, date range)
+    float_columns: list[str] = field(default_factory=list)  # raw header names read as plain numbers
 
 
 def _utf16_to_utf8(raw: bytes, encoding: str) -> bytes:
@@ -303,6 +304,7 @@ def read_report(
     data: bytes | None = None,
     date_format: str | None = None,
     first_line: int | None = None,
+    float_columns: list[str] | None = None,
 ) -> ParsedReport:
     """Normalized rows of one report file (``data`` instead of reading ``path`` when given).
 
@@ -310,7 +312,10 @@ def read_report(
     unless the "Currency code" and "Customer ID" columns were added); ``day_first`` decides dates
     such as 03/11/2026 that read both ways. A streamed file's later chunks (its header line
     followed by a run of its records) pass the ``date_format`` its first chunk was read with and
-    the file's line number of their first record (``first_line``), so rejects name file lines.
+    the file's line number of their first record (``first_line``), so rejects name file lines,
+    and the columns the first chunk found to hold plain numbers (``float_columns``), so a chunk
+    is read once instead of sampled first (a chunk where one of them is not a plain number is
+    read as text, as any file is).
     """
     try:
         raw = _to_utf8(path.read_bytes() if data is None else data, path)
@@ -341,11 +346,15 @@ def read_report(
     wanted = sorted({0, *(headers.index(h) for h in used.values() if h is not None)})
     numeric = [*COUNT_FIELDS, "conversions", *MONEY_FIELDS]
     number_columns = [str(used[f]) for f in numeric if used.get(f)]
-    sample_end = raw.rfind(b"\n", offset, offset + SNIFF_BYTES) + 1 or len(raw)
-    sample = _read_frame(raw[offset:sample_end], sep, path, wanted)
-    raw_names = dict(zip((c.strip() for c in sample.columns), sample.columns, strict=True))
-    sample = sample.rename({c: c.strip() for c in sample.columns})
-    floats = [raw_names[c] for c in _plain_float_columns(sample, number_columns)]
+    if float_columns is None:
+        sample_end = raw.rfind(b"\n", offset, offset + SNIFF_BYTES) + 1 or len(raw)
+        sample = _read_frame(raw[offset:sample_end], sep, path, wanted)
+        raw_names = dict(zip((c.strip() for c in sample.columns), sample.columns, strict=True))
+        sample = sample.rename({c: c.strip() for c in sample.columns})
+        floats = [raw_names[c] for c in _plain_float_columns(sample, number_columns)]
+        del sample
+    else:
+        floats = float_columns
     frame = _read_frame(raw, sep, path, wanted, floats, skip_lines=index)
     del raw  # the file's bytes are not needed once they are parsed
     frame = frame.rename({c: c.strip() for c in frame.columns})
@@ -482,6 +491,7 @@ def read_report(
         declared_range=declared,
         records=records,
         header_index=index,
+        float_columns=floats,
     )
 
 
