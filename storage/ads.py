@@ -134,9 +134,10 @@ class AdSpendStaging:
     """New ``ad_spend`` rows staged on disk one day at a time, then put in the lake in one commit.
 
     A streamed import hands each day's rows over as soon as the day is complete (``add``), so only
-    the day being read is in memory. Each day's file is encoded on a background thread while the
-    caller reads on (Parquet encoding releases the GIL), at most ``MAX_PENDING_ROWS`` rows behind,
-    so the encoding overlaps the parsing and memory stays bounded. Nothing reaches the lake before
+    the day being read is in memory. The days are encoded on a background thread (one partitioned
+    sink per chunk; Parquet encoding releases the GIL) while the caller reads on, at most
+    ``MAX_PENDING_ROWS`` rows behind, so the encoding overlaps the parsing and memory stays
+    bounded. Nothing reaches the lake before
     ``commit``: a file that fails half-way (a currency without a rate, say) leaves the lake as it
     was. Rows of one file for one day that arrive in several pieces (a file not sorted by day) are
     summed per key, as the reader sums a file's duplicate keys; across files the first file's row
@@ -198,8 +199,9 @@ class AdSpendStaging:
     def add(self, file_no: int, rows: pl.DataFrame) -> None:
         """Stage the rows (``ad_spend`` schema) of file ``file_no``, one Parquet file per day.
 
-        Days new to the file are handed to the background writer (one file each); a day the file
-        comes back to is read, added up and rewritten once its first file is written.
+        Days new to the file are handed to the background writer (one partitioned sink for the
+        chunk); a day the file comes back to is read, added up and rewritten once its first file
+        is written.
         """
         from aicmo.models.lake import TABLES
         from aicmo.storage.lake import conform
@@ -218,14 +220,12 @@ class AdSpendStaging:
             rows = rows.filter(~pl.col("date").is_in(again))
         if rows.height == 0:
             return
-        for (day,), part in rows.partition_by("date", as_dict=True, maintain_order=True).items():
-            assert isinstance(day, date)
-            path = self._path(file_no, day)
-            self.staged[(file_no, day)] = path
-            self.counts[(file_no, day)] = part.height
-            self._wait(MAX_PENDING_ROWS)
-            self._pending.append((self._writer.submit(_write_staged, part, path), part.height))
-            self._pending_rows += part.height
+        for day, n in rows.group_by("date").len().iter_rows():
+            self.staged[(file_no, day)] = self._path(file_no, day)
+            self.counts[(file_no, day)] = n
+        self._wait(MAX_PENDING_ROWS)
+        self._pending.append((self._writer.submit(_sink_staged, rows, self.folder, file_no), rows.height))
+        self._pending_rows += rows.height
 
     def commit(self, cover: Sequence[Coverage]) -> ReplaceResult:
         """Put every staged day in the lake, replacing the covered platforms' and accounts' rows."""
@@ -272,10 +272,21 @@ class AdSpendStaging:
         )
 
 
-def _write_staged(rows: pl.DataFrame, path: str) -> None:
-    """One staged day, encoded as the lake encodes its partitions (so a new day is renamed as is)."""
-    os.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    rows.write_parquet(path, compression="zstd", statistics=True)
+def _sink_staged(rows: pl.DataFrame, folder: str, file_no: int) -> None:
+    """A chunk's days staged in one partitioned sink (one pass, the days encoded in parallel),
+    each day as ``<file_no>/dt=<day>/part-0.parquet``, encoded as the lake encodes its partitions
+    (so a new day's folder is renamed into the lake as it is)."""
+    rows.lazy().sink_parquet(
+        pl.PartitionBy(
+            folder,
+            key="date",
+            include_key=True,
+            file_path_provider=lambda args: f"{file_no}/dt={args.partition_keys['date'][0]}/{PART_FILE}",
+        ),
+        compression="zstd",
+        statistics=True,
+        mkdir=True,
+    )
 
 
 def _move_in(staged: str, target: str) -> None:
