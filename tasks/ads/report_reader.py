@@ -73,7 +73,7 @@ class ParsedReport:
     declared_range: bool = False  # start/end came from the report's date-range line
     records: int = 0  # data records read below the header (totals and bad rows included)
     header_index: int = 0  # lines above the header (title, date range)
-    float_columns: list[str] = field(default_factory=list)  # raw header names read as plain numbers
+    float_columns: list[str] = field(default_factory=list)  # raw headers first tried as plain numbers
 
 
 def _utf16_to_utf8(raw: bytes, encoding: str) -> bytes:
