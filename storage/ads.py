@@ -137,13 +137,12 @@ class AdSpendStaging:
     the day being read is in memory. The days are encoded on a background thread (one partitioned
     sink per chunk; Parquet encoding releases the GIL) while the caller reads on, at most
     ``MAX_PENDING_ROWS`` rows behind, so the encoding overlaps the parsing and memory stays
-    bounded. Nothing reaches the lake before
-    ``commit``: a file that fails half-way (a currency without a rate, say) leaves the lake as it
-    was. Rows of one file for one day that arrive in several pieces (a file not sorted by day) are
-    summed per key, as the reader sums a file's duplicate keys; across files the first file's row
-    wins, as the lake's key does. The commit renames a new day's staged file into place (local
-    lakes) or rewrites a day that already has a partition, replacing the covered platforms' and
-    accounts' rows, each atomically.
+    bounded. Nothing reaches the lake before ``commit``: a file that fails half-way (a currency
+    without a rate, say) leaves the lake as it was. Rows of one file for one day that arrive in
+    several pieces (a file not sorted by day) are summed per key, as the reader sums a file's
+    duplicate keys; across files the first file's row wins, as the lake's key does. The commit
+    renames a new day's staged ``dt=`` folder into place (local lakes) or rewrites a day that
+    already has a partition, replacing the covered platforms' and accounts' rows, each atomically.
     """
 
     def __init__(self, lake: Lake) -> None:
