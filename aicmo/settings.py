@@ -260,6 +260,13 @@ class AdsSettings(BaseSettings):
     prior_strength: float = Field(
         50.0, ge=0, description="Clicks' worth of the campaign mean that bid estimates are shrunk toward."
     )
+    apply_changes: bool = Field(
+        False,
+        description=(
+            "Let the ads flow (a step of the daily pipeline) set the day's allocated budgets on Meta and "
+            "Google Ads; off, it logs them as a dry run."
+        ),
+    )
     meta_base_url: str = "https://graph.facebook.com/v21.0"
     meta_access_token: SecretStr | None = None
     google_ads_base_url: str = "https://googleads.googleapis.com/v18"

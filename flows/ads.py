@@ -16,6 +16,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from aicmo import wiring
+from aicmo.errors import ProviderUnavailable
 from aicmo.flows.params import Day, check_range
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
@@ -24,11 +25,13 @@ from aicmo.tasks.ads.prefect_tasks import (
     ads_pacing_task,
     ads_roi_task,
     allocation_plan_task,
+    apply_plan_task,
     import_ad_reports_task,
 )
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 ARTIFACT_ROWS = 200
+CHANGE_STATUSES = ("applied", "dry_run", "failed", "left_out")
 
 
 def escape_markdown(text: str) -> str:
@@ -63,7 +66,9 @@ def ads(
 ) -> dict[str, Any]:
     """Import ``files`` (if any), write ``ads_roi_daily`` for the window, pace the flights; returns a summary.
 
-    Nothing is changed on an ad platform (budgets are applied with ``aicmo ads allocate --apply``).
+    The day's allocation of each running flight is set on the platforms when
+    ``AICMO_ADS_APPLY_CHANGES`` is on, else logged as a dry run (``aicmo ads changes`` lists both);
+    a refused change fails the run after the others went through, naming it.
     With no ad spend in the lake, no files and no ads campaign with a budget the run ends ``Skipped``.
 
     Args:
@@ -117,12 +122,30 @@ def ads(
                 description="Budget pacing of the ads campaigns",
             )
         allocation = allocation_plan_task(lake.root, pacing, today, settings.ads) if pacing else []
-        stats["allocation"] = {"ad_sets": len(allocation), "applied": False}
+        apply = settings.ads.apply_changes
+        changes = (
+            apply_plan_task(lake.root, settings.resolved_database_url, allocation, settings.ads, not apply)
+            if allocation
+            else []
+        )
+        stats["allocation"] = {
+            "ad_sets": len(allocation),
+            "mode": "apply" if apply else "dry_run",
+            **{s: sum(1 for c in changes if c["status"] == s) for s in CHANGE_STATUSES},
+        }
         if allocation:
             create_table_artifact(
                 table_rows(pl.DataFrame(allocation)),
                 key="ads-allocation-plan",
-                description="Dry run: today's budget per ad set (apply with `aicmo ads allocate --apply`)",
+                description="Today's budget per ad set ("
+                + ("set on the platforms" if apply else "dry run: AICMO_ADS_APPLY_CHANGES=true sets it")
+                + ")",
+            )
+        if changes:
+            create_table_artifact(
+                table_rows(pl.DataFrame(changes, infer_schema_length=None)),
+                key="ads-budget-changes",
+                description="Budget changes made, logged as a dry run, refused, or left out (with why)",
             )
         flagged = [p for p in pacing if p["status"] in ("over", "under")]
         lines = [
@@ -138,4 +161,13 @@ def ads(
             ),
         ]
         create_markdown_artifact(key="ads-summary", markdown="\n".join(lines))
+        refused = [c for c in changes if c["status"] == "failed"]
+        if refused:  # after the others went through and every artifact is out
+            raise ProviderUnavailable(
+                f"{len(refused)} budget change(s) failed (see `aicmo ads changes`): "
+                + "; ".join(
+                    f"{c['platform']} {c['campaign']}/{c['ad_set'] or '*'}: {c['detail']}"
+                    for c in refused[:3]
+                )
+            )
     return stats

@@ -52,6 +52,7 @@ from aicmo.flows.params import (
 )
 from aicmo.flows.run_log import logged_run
 from aicmo.flows.score import score
+from aicmo.flows.steps import in_parent_process
 from aicmo.processes import pid_alive
 from aicmo.storage.backfill import crash_dead_steps, day_rows, finish_step, mark_crashed, start_steps
 from aicmo.storage.db import transaction
@@ -101,7 +102,8 @@ def backfill_day(day: Day, steps: list[BackfillStep] | None = None) -> dict[str,
     done: dict[str, Any] = {}
     for step in chosen:
         try:
-            done[step] = _day_step(step, day)
+            with in_parent_process():
+                done[step] = _day_step(step, day)
         except Exception as exc:
             with transaction(engine) as session:
                 finish_step(session, day, step, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -261,7 +263,8 @@ def backfill(
                 )
                 state = cast(FlowRun, run).state
             else:
-                state = backfill_day(day=p.day, steps=day_steps, return_state=True)
+                with in_parent_process():
+                    state = backfill_day(day=p.day, steps=day_steps, return_state=True)
             ok = state is not None and state.is_completed()
             why = "" if ok else (state.message if state is not None else "no state") or "failed"
             with lock:
@@ -301,7 +304,8 @@ def _rescore(end: date) -> dict[str, Any]:
     with transaction(engine) as session:
         start_steps(session, end, [SCORE], _owner(), _current_run_id())
     try:
-        scored = score(as_of=end)
+        with in_parent_process():
+            scored = score(as_of=end)
     except Exception as exc:
         with transaction(engine) as session:
             finish_step(session, end, SCORE, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])

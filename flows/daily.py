@@ -81,7 +81,13 @@ DESCRIBE: dict[DailyStep, Callable[[dict[str, Any]], str]] = {
     "media": lambda r: f"{sum((r.get('suggestions') or {}).values())} suggestions",
     "ads": lambda r: (
         f"{r.get('roi_days_written', 0)} ROI days; pacing {r.get('pacing', {})}; "
-        f"{_count(r, 'allocation', 'ad_sets')} ad-set budgets planned, not applied (dry run)"
+        f"{_count(r, 'allocation', 'ad_sets')} ad-set budgets planned: "
+        + (
+            f"{_count(r, 'allocation', 'applied')} set on the platforms"
+            if (r.get("allocation") or {}).get("mode") == "apply"
+            else f"{_count(r, 'allocation', 'dry_run')} changes logged as a dry run"
+        )
+        + f", {_count(r, 'allocation', 'left_out')} left out"
     ),
 }
 

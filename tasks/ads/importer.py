@@ -94,10 +94,25 @@ def to_lake_rows(
 
 
 CHUNK_BYTES = 512 * 1024
-"""UTF-8 bytes of a report read at a time: whole records, parsed, converted and staged per day.
-Peak memory grows with it (a year of 1,000 ad sets, generic CSV of 25.5 MB: 38 MB of growth at
-512 KB, 63 MB at 1 MB, 134 MB at 4 MB) while the time hardly changes above 512 KB
-(docs/BENCHMARKS.md)."""
+"""The least UTF-8 bytes of a report read at a time: whole records, parsed, converted and staged
+per day. Peak memory grows with the chunk (a year of 1,000 ad sets, generic CSV of 25.5 MB: 38 MB
+of growth at 512 KB, 51 MB at 768 KB, 64 MB at 1 MB), and each chunk costs a fixed amount of
+work (about 15 ms of query set-up), so larger files are read in larger chunks (``chunk_size``)."""
+MAX_CHUNK_BYTES = 4 * 1024 * 1024
+"""The most bytes read at a time, so memory stays bounded whatever the file's size (about 135 MB
+of growth at 4 MB)."""
+FILE_PER_CHUNK = 56
+"""A file is read in about this many chunks (within the bounds above): the chunk's memory stays
+under the 2x-the-file target (about 1.5x for generic CSVs, where a byte costs the most)."""
+
+
+def chunk_size(path: Path) -> int:
+    """Bytes read at a time from ``path``: 1/``FILE_PER_CHUNK`` of the file, within the bounds."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return CHUNK_BYTES  # reading it says why
+    return max(CHUNK_BYTES, min(MAX_CHUNK_BYTES, size // FILE_PER_CHUNK))
 
 
 def _remembered(rates: RatesSource) -> RatesSource:
@@ -184,7 +199,12 @@ def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedRepo
     line = parsed.header_index + 2 + parsed.records
     for piece in itertools.chain([second], pieces):
         chunk = read_report(
-            path, data=header + piece, date_format=parsed.date_format, first_line=line, **options
+            path,
+            data=header + piece,
+            date_format=parsed.date_format,
+            first_line=line,
+            float_columns=parsed.float_columns,
+            **options,
         )
         line += chunk.records
         yield chunk
@@ -201,11 +221,12 @@ def import_reports(
     account: str | None = None,
     day_first: bool = False,
     rates_hint: str = ADS_RATES_HINT,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> ImportReport:
     """Import report files into ``ad_spend``; with ``engine``, note the days written for the KPIs.
 
-    Each file is streamed ``chunk_bytes`` at a time: a chunk's records are parsed, converted to the
+    Each file is streamed ``chunk_bytes`` at a time (by default ``chunk_size``: larger for
+    larger files, within bounds): a chunk's records are parsed, converted to the
     reporting currency and staged per day as soon as the day is complete, so memory holds about
     one chunk, whatever the file's size. The lake changes only once every file is read: then, per
     platform and account, the days the files cover are replaced. Raises ``InputError`` (nothing
@@ -233,7 +254,8 @@ def import_reports(
         for file_no, path in enumerate(paths):
             state = _FileState(file_no)
             rejected: list[str] = []
-            for chunk in _chunks(path, chunk_bytes, **options):
+            size = chunk_bytes if chunk_bytes is not None else chunk_size(path)
+            for chunk in _chunks(path, size, **options):
                 if state.parsed is None:
                     state.parsed = chunk
                     report.warnings += chunk.warnings

@@ -78,3 +78,15 @@ def allocation_plan_task(
         cap=settings.max_share,
         prior_clicks=settings.prior_strength,
     )
+
+
+@task(name="ads-apply-plan", persist_result=False)
+def apply_plan_task(
+    lake_root: str, database_url: str, plan: list[dict[str, object]], settings: AdsSettings, dry_run: bool
+) -> list[dict[str, Any]]:
+    """Set the plan's budgets on the platforms (or, dry run, only log the changes); one row each."""
+    from aicmo.tasks.ads.plan_apply import apply_plan
+
+    return apply_plan(
+        Lake(lake_root).scan("ad_spend"), plan, settings, get_engine(database_url), dry_run=dry_run
+    )

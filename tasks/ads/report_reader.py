@@ -73,6 +73,7 @@ class ParsedReport:
     declared_range: bool = False  # start/end came from the report's date-range line
     records: int = 0  # data records read below the header (totals and bad rows included)
     header_index: int = 0  # lines above the header (title, date range)
+    float_columns: list[str] = field(default_factory=list)  # raw headers first tried as plain numbers
 
 
 def _utf16_to_utf8(raw: bytes, encoding: str) -> bytes:
@@ -195,19 +196,17 @@ def _clean_text(name: str) -> pl.Expr:
     return pl.when(text.is_in(PLACEHOLDERS)).then(None).otherwise(text)
 
 
-def _clean_already(frame: pl.DataFrame, names: list[str]) -> set[str]:
-    """Text columns with no surrounding spaces and no placeholder: taken as read, not copied.
+def _clean_already(names: list[str]) -> list[pl.Expr]:
+    """Flags (one boolean each, named after the column) of text columns that need cleaning.
 
-    One scan of booleans per column; a column that passes is used as the reader's own buffer
-    instead of a stripped, placeholder-nulled copy (the same values, less time and memory).
+    A column with no surrounding spaces and no placeholder is taken as read: it is used as the
+    reader's own buffer instead of a stripped, placeholder-nulled copy (the same values, less time
+    and memory).
     """
-    if not names:
-        return set()
-    found = frame.select(
+    return [
         (pl.col(c).is_in(PLACEHOLDERS).any() | pl.col(c).str.contains(r"^\s|\s$").any()).alias(c)
         for c in names
-    ).row(0, named=True)
-    return {c for c in names if not found[c]}
+    ]
 
 
 Decoration = str  # "plain" | "commas" (thousands separators only) | "other"
@@ -228,18 +227,19 @@ def _number(name: str, decoration: Decoration = "other") -> pl.Expr:
     return text.cast(pl.Float64, strict=False)
 
 
-def _decorated(frame: pl.DataFrame, columns: list[str]) -> dict[str, Decoration]:
-    """How each text column's numbers are decorated: plain, thousands separators only, or more."""
-    if not columns:
-        return {}
-    found = frame.select(
+def _decorated(columns: list[str]) -> list[pl.Expr]:
+    """Flags of how each text column's numbers are decorated (see ``_decoration``)."""
+    return [
         *(pl.col(c).str.contains(",", literal=True).any().alias(f"{c}\0commas") for c in columns),
         *(pl.col(c).str.contains(r"[%<>$€£¥]|\S\s+\S").any().alias(f"{c}\0other") for c in columns),
-    ).row(0, named=True)
-    return {
-        c: "other" if found[f"{c}\0other"] else "commas" if found[f"{c}\0commas"] else "plain"
-        for c in columns
-    }
+    ]
+
+
+def _decoration(found: dict[str, bool], column: str) -> Decoration:
+    """Plain, thousands separators only, or more, from the flags of ``_decorated``."""
+    if found[f"{column}\0other"]:
+        return "other"
+    return "commas" if found[f"{column}\0commas"] else "plain"
 
 
 def _read_frame(
@@ -303,6 +303,7 @@ def read_report(
     data: bytes | None = None,
     date_format: str | None = None,
     first_line: int | None = None,
+    float_columns: list[str] | None = None,
 ) -> ParsedReport:
     """Normalized rows of one report file (``data`` instead of reading ``path`` when given).
 
@@ -310,7 +311,10 @@ def read_report(
     unless the "Currency code" and "Customer ID" columns were added); ``day_first`` decides dates
     such as 03/11/2026 that read both ways. A streamed file's later chunks (its header line
     followed by a run of its records) pass the ``date_format`` its first chunk was read with and
-    the file's line number of their first record (``first_line``), so rejects name file lines.
+    the file's line number of their first record (``first_line``), so rejects name file lines,
+    and the columns the first chunk found to hold plain numbers (``float_columns``), so a chunk
+    is read once instead of sampled first (a chunk where one of them is not a plain number is
+    read as text, as any file is).
     """
     try:
         raw = _to_utf8(path.read_bytes() if data is None else data, path)
@@ -341,11 +345,15 @@ def read_report(
     wanted = sorted({0, *(headers.index(h) for h in used.values() if h is not None)})
     numeric = [*COUNT_FIELDS, "conversions", *MONEY_FIELDS]
     number_columns = [str(used[f]) for f in numeric if used.get(f)]
-    sample_end = raw.rfind(b"\n", offset, offset + SNIFF_BYTES) + 1 or len(raw)
-    sample = _read_frame(raw[offset:sample_end], sep, path, wanted)
-    raw_names = dict(zip((c.strip() for c in sample.columns), sample.columns, strict=True))
-    sample = sample.rename({c: c.strip() for c in sample.columns})
-    floats = [raw_names[c] for c in _plain_float_columns(sample, number_columns)]
+    if float_columns is None:
+        sample_end = raw.rfind(b"\n", offset, offset + SNIFF_BYTES) + 1 or len(raw)
+        sample = _read_frame(raw[offset:sample_end], sep, path, wanted)
+        raw_names = dict(zip((c.strip() for c in sample.columns), sample.columns, strict=True))
+        sample = sample.rename({c: c.strip() for c in sample.columns})
+        floats = [raw_names[c] for c in _plain_float_columns(sample, number_columns)]
+        del sample
+    else:
+        floats = float_columns
     frame = _read_frame(raw, sep, path, wanted, floats, skip_lines=index)
     del raw  # the file's bytes are not needed once they are parsed
     frame = frame.rename({c: c.strip() for c in frame.columns})
@@ -367,7 +375,11 @@ def read_report(
         file_currency = match.group(1).upper() if match else None
 
     text_columns = sorted({str(used[f]) for f in TEXT_FIELDS if used.get(f)})
-    as_read = _clean_already(frame, text_columns)
+    text_numbers = [c for c in number_columns if frame.schema[c] == pl.String]
+    flags = _clean_already(text_columns) + _decorated(text_numbers)  # one scan of the chunk for both
+    found: dict[str, bool] = frame.select(flags).row(0, named=True) if flags else {}
+    as_read = {c for c in text_columns if not found[c]}
+    decorated = {c: _decoration(found, c) for c in text_numbers}
 
     def text(f: str, fallback: str | None) -> pl.Expr:
         col = used.get(f)
@@ -376,8 +388,11 @@ def read_report(
 
     date_col = str(used["date"])
     date_text = _clean_text(date_col)
-    dates = frame.lazy().filter(kept).select(date_text.unique()).collect().to_series()
-    date_fmt, guessed = (date_format, False) if date_format else _date_format(dates, day_first)
+    date_fmt: str | None = date_format  # a later chunk: its file's format is decided
+    guessed = False
+    if not date_format:
+        dates = frame.lazy().filter(kept).select(date_text.unique()).collect().to_series()
+        date_fmt, guessed = _date_format(dates, day_first)
     if guessed:
         style = "day-first" if date_fmt == DAY_FIRST else "month-first"
         warnings.append(
@@ -397,8 +412,6 @@ def read_report(
         text("ad", ""),
         text("currency", file_currency or currency).str.to_uppercase(),
     ]
-    text_numbers = [c for c in number_columns if frame.schema[c] == pl.String]
-    decorated = _decorated(frame, text_numbers)
     for f in numeric:
         col = used.get(f)
         if col and col not in text_numbers:  # parsed by the reader
@@ -482,6 +495,7 @@ def read_report(
         declared_range=declared,
         records=records,
         header_index=index,
+        float_columns=floats,
     )
 
 

@@ -286,3 +286,32 @@ def test_streamed_file_failing_in_a_later_chunk_writes_nothing(lake: Lake, tmp_p
         import_reports([path], lake, chunk_bytes=100)
     assert lake.partitions("ad_spend") == []
     assert not [p for p in Path(lake.table_path("ad_spend")).glob(".staging-*")]  # staging cleaned up
+
+
+def test_streamed_file_whose_later_rows_decorate_numbers_the_first_rows_left_plain(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """Later chunks reuse the first chunk's plain-number columns; a chunk where one of them holds
+    thousands separators, a placeholder or a bad value still reads each row as a whole read does."""
+    path = tmp_path / "decorated_later.csv"
+    plain = [f"2026-11-{d:02d},bing,1,Brand,A,x,{d},{d}.50,USD" for d in range(1, 15)]
+    decorated = [
+        '2026-11-15,bing,1,Brand,A,x,"1,200","1,234.50",USD',
+        "2026-11-16,bing,1,Brand,A,x, --,2.00,USD",
+        "2026-11-17,bing,1,Brand,A,x,7,lots,USD",
+    ]
+    path.write_text(
+        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n"
+        + "\n".join(plain + decorated)
+        + "\n"
+    )
+    whole = import_reports([path], Lake(str(tmp_path / "whole")))
+    report = import_reports([path], lake, chunk_bytes=100)
+    rows = _lake_rows(lake)
+    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
+    assert (
+        report.rejected_rows == whole.rejected_rows == 1
+        and "line 18: spend is not a number" in report.rejected[0]
+    )
+    by_day = dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
+    assert by_day[date(2026, 11, 15)] == (1200, 1234.5) and by_day[date(2026, 11, 16)] == (0, 2.0)
