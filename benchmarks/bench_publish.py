@@ -23,12 +23,12 @@ Webhooks: a local receiver (``aicmo.fakes.webhook_receiver``, verifying every si
 separate process; ours (sender + ledger + Standard Webhooks signing + gateway POST) against raw
 aiohttp posting the same signed bodies with the same concurrency (``--concurrency``).
 
-A link with latency: ``--latency-ms 0 10`` runs the email contenders once per value, each a
-stage. 0 is the direct loopback connection; N > 0 puts ``benchmarks/latency_proxy.py`` (its own
+A link with latency: ``--latency-ms 0 10`` runs the email and the webhook contenders once per
+value, each a stage. 0 is the direct loopback connection; N > 0 puts ``benchmarks/latency_proxy.py`` (its own
 process) between every contender and the server: each chunk is delivered N ms later in each
 direction (RTT 2N) and a new connection costs one RTT, as on a network to a remote relay. Those
-stages use ``--latency-emails`` and ``--latency-per-message-emails`` (round trips, not CPU, set
-their pace).
+stages use ``--latency-emails``, ``--latency-per-message-emails`` and ``--latency-webhooks`` (round
+trips, not CPU, set their pace).
 
 Before timing, each contender sends ``CHECK_MESSAGES`` messages to a fresh server, which must
 accept exactly one per contact with none rejected (recorded as the benchmark's checks); every
@@ -489,6 +489,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--latency-emails", type=int, default=2_000, help="emails per run at a latency > 0")
     parser.add_argument(
+        "--latency-webhooks", type=int, default=5_000, help="webhook posts per run at a latency > 0"
+    )
+    parser.add_argument(
         "--latency-per-message-emails", type=int, default=100, help="... for the per-message peer"
     )
     parser.add_argument("--webhooks", type=int, default=100_000)
@@ -534,31 +537,35 @@ def main(argv: list[str] | None = None) -> None:
                     email_contenders(n, min(m, n), latency, connections, default_connections),
                 )
             )
-    w, c = args.webhooks, args.concurrency
-    if w:
-        stages.append(
-            (
-                stage_name("webhook", 0),
-                [
-                    Contender(
-                        f"webhook: ours (ledger, {c} in flight)",
-                        "ours",
-                        HOOK_MODULE,
-                        partial(_ours_hook, c),
-                        w,
-                        w,
-                    ),
-                    Contender(
-                        f"webhook: raw aiohttp ({c} in flight)",
-                        "peer",
-                        HOOK_MODULE,
-                        partial(_raw_hook, c),
-                        w,
-                        w,
-                    ),
-                ],
+    c = args.concurrency
+    for latency in args.latency_ms:
+        w = args.webhooks if latency <= 0 else args.latency_webhooks
+        if w:
+            stages.append(
+                (
+                    stage_name("webhook", latency),
+                    [
+                        Contender(
+                            f"webhook: ours (ledger, {c} in flight)",
+                            "ours",
+                            HOOK_MODULE,
+                            partial(_ours_hook, c),
+                            w,
+                            w,
+                            latency,
+                        ),
+                        Contender(
+                            f"webhook: raw aiohttp ({c} in flight)",
+                            "peer",
+                            HOOK_MODULE,
+                            partial(_raw_hook, c),
+                            w,
+                            w,
+                            latency,
+                        ),
+                    ],
+                )
             )
-        )
     # Checked before timing: every contender, at a small size, gets exactly one message per contact
     # to the server (the server counts acceptances and rejections; it rejects nothing it expects).
     for stage, contenders in stages:
