@@ -13,7 +13,8 @@ import importlib.machinery
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -122,3 +123,31 @@ def tie_ephemeral_server_to_parent() -> None:
         _guard(sys.modules[_SERVER_MODULE])
     elif not any(isinstance(f, _GuardOnImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _GuardOnImport())
+
+
+@contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """Flow runs started inside send no heartbeats (Prefect's thread for them sleeps in one-second
+    steps, and every flow run waits up to a second at its end for it to notice the stop)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+@contextmanager
+def local_runs() -> Iterator[None]:
+    """Flow runs started inside on Prefect's ephemeral server run without heartbeats.
+
+    A heartbeat lets a server notice that the process of a run died. The ephemeral server is this
+    process's child and ends with it, so nothing could ever read them (the run log marks such a run
+    crashed at the next start instead), and each costs up to a second at the end of the run. With
+    ``PREFECT_API_URL`` set (a real server, a worker's runs) they stay.
+    """
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        yield
+        return
+    with without_heartbeats():
+        yield

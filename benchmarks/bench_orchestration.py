@@ -10,7 +10,9 @@ spend; no flight has a budget, so no pacing).
 
 - prefect: ``daily_pipeline(run_date=END, sync_revenue=False)``, the flow the ``daily`` deployment
   runs, with its subflows, tasks, artifacts and events on Prefect's ephemeral server (started and
-  warmed up before timing);
+  warmed up before timing), as ``aicmo pipeline daily`` runs it there: without heartbeats, which
+  nothing could read on a server that ends with the process (``local_runs``; a worker's run on a
+  real server keeps them, and waits up to a second more at its end);
 - plain: the functions under the same ``@task`` wrappers (``task.fn``) in the same order with the
   same arguments, without what exists only for Prefect (flow runs, artifacts, events, the run log).
 
@@ -41,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 sys.path.insert(0, str(HERE.parent))
 
-from aicmo.prefect_env import configure_prefect  # noqa: E402
+from aicmo.prefect_env import configure_prefect, local_runs  # noqa: E402
 
 configure_prefect(Path(tempfile.mkdtemp(prefix="bench-orchestration-")))
 
@@ -150,7 +152,9 @@ def plain_media_and_ads() -> None:
 
 
 def prefect_daily(day: date) -> None:
-    daily_pipeline(run_date=day, sync_revenue=False)
+    """The chain as ``aicmo pipeline daily --no-revenue`` runs it on the ephemeral server."""
+    with local_runs():
+        daily_pipeline(run_date=day, sync_revenue=False)
 
 
 @flow(name="bench-warm-up")

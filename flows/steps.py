@@ -20,10 +20,11 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+from prefect.settings import get_current_settings
 from prefect.states import Completed, Failed, State
 
 from aicmo.flows.ads import escape_markdown
+from aicmo.prefect_env import without_heartbeats
 
 SKIPPED = "Skipped"
 
@@ -79,7 +80,7 @@ def in_parent_process() -> Iterator[None]:
     (Prefect's thread sleeps in one-second steps before it sees the stop): about 1.2 s of each
     0.1 s subflow run here, which is most of what the chain's steps as subflows cost.
     """
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with without_heartbeats():
         yield
 
 

@@ -56,8 +56,10 @@ def print_summary(title: str, summary: dict[str, Any]) -> None:
 
 def _run_steps(steps: list[tuple[str, Callable[[], dict[str, Any]]]]) -> dict[str, dict[str, Any]]:
     """Run each step under one progress bar, printing how long each took."""
+    from aicmo.prefect_env import local_runs
+
     results: dict[str, dict[str, Any]] = {}
-    with progress_bar("demo pipeline", total=len(steps)) as advance:
+    with progress_bar("demo pipeline", total=len(steps)) as advance, local_runs():
         for name, fn in steps:
             console.print(f"[bold]▶ {name}[/]")
             started = time.perf_counter()

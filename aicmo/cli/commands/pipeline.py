@@ -25,8 +25,9 @@ app = typer.Typer(help="Run the daily chain, a backfill or the enrichment flow."
 def _run(description: str, flow_call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run a flow under a progress display and print its summary."""
     from aicmo.cli.demo import print_summary
+    from aicmo.prefect_env import local_runs
 
-    with progress_bar(description, total=1) as advance:
+    with progress_bar(description, total=1) as advance, local_runs():
         summary = flow_call()
         advance()
     print_summary(description, summary)
@@ -158,7 +159,9 @@ def backfill_cmd(
         return
     day_steps = [s for s in chosen if s in DAY_STEPS]
     days = days_between(first, last)
-    with progress_bar(f"backfill {first}..{last}", total=len(days)) as advance:
+    from aicmo.prefect_env import local_runs
+
+    with progress_bar(f"backfill {first}..{last}", total=len(days)) as advance, local_runs():
         stop = _watch_days(days, day_steps, advance) if day_steps else (lambda: None)
         try:
             summary = backfill(
