@@ -288,7 +288,14 @@ def campaign_anomalies(
 def plot_trends(
     scored: pl.DataFrame, metrics: Sequence[str], path: Path, *, title: str = "Daily KPIs"
 ) -> Path:
-    """One PNG: a panel per metric with the daily value, its 7-day average and the anomalies."""
+    """One PNG: a panel per metric with the daily value, its 7-day average and the anomalies.
+
+    A metric ``scored`` has no rows for is an error: it would be an empty panel in the chart.
+    """
+    present = set(scored["metric"].unique().to_list()) if scored.height else set()
+    missing = [m for m in metrics if m not in present]
+    if missing:
+        raise ValueError(f"no scored rows for {', '.join(missing)}: the chart would show empty panels")
     plt = pyplot()
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -393,9 +400,9 @@ def trend_report(
             plots.append(
                 plot_trends(
                     email,
-                    ["bounces", "bounce_rate", "open_rate", "ctr"],
+                    list(ANOMALY_METRICS),  # the metrics the channel series are scored on
                     out_dir / "email_anomalies.png",
-                    title="Email: bounces and engagement, anomalies in red",
+                    title="Email: the watched rates and volumes, anomalies in red",
                 )
             )
     return TrendReport(overall, channel, flagged, campaigns, plots)

@@ -156,3 +156,8 @@ def test_plot_is_a_real_png(tmp_path: Path) -> None:
     path = plot_trends(scored, ["sends", "bounces", "open_rate"], tmp_path / "trends.png")
     with Image.open(path) as image:
         assert image.format == "PNG" and image.width > 500 and image.height > 400
+    # a panel without data is refused, not drawn empty
+    with pytest.raises(ValueError, match="no scored rows for open_rate"):
+        plot_trends(
+            scored.filter(pl.col("metric") != "open_rate"), ["sends", "open_rate"], tmp_path / "x.png"
+        )
