@@ -115,17 +115,16 @@ def trends_cmd(start: date | None = START, end: date | None = END) -> None:
     from aicmo.tasks.analytics.kpis import window_rollups
     from aicmo.tasks.analytics.trends import window_trend_report
 
-    first, last = start, end
     settings = get_settings()
-    if lake().scan("kpis_daily", first, last).select(pl.len()).collect().item() == 0:
+    if lake().scan("kpis_daily", start, end).select(pl.len()).collect().item() == 0:
         raise InputError("kpis_daily is empty for that window: run `aicmo analytics aggregate` first")
-    campaigns = window_rollups(lake(), first, last, known_campaign_ids(engine()), datetime.now(UTC))[
+    campaigns = window_rollups(lake(), start, end, known_campaign_ids(engine()), datetime.now(UTC))[
         "campaign"
     ]
     report = window_trend_report(
         lake(),
-        first,
-        last,
+        start,
+        end,
         campaigns,
         threshold=settings.analytics.anomaly_z_threshold,
         out_dir=settings.artifacts_dir / "aggregate",

@@ -55,9 +55,8 @@ def register(app: typer.Typer) -> None:
         """Write a realistic, deterministic sample dataset (contacts, campaigns, events, orders, ad spend, creatives)."""
         from aicmo.tasks.sample.configured_store import generate_into_configured_store
 
-        last_day = end
         with StageBars() as bars:
-            summary = generate_into_configured_store(contacts, days, seed, last_day, progress=bars)
+            summary = generate_into_configured_store(contacts, days, seed, end, progress=bars)
         table = Table(title=f"sample data {summary.start} .. {summary.end} (seed {summary.seed})")
         table.add_column("what")
         table.add_column("rows", justify="right")

@@ -45,6 +45,7 @@ def day_option(flag: str, help: str) -> Any:
     return typer.Option(None, flag, help=help, parser=day_parser(flag), metavar=DAY_METAVAR)
 
 
-def day_argument(name: str, help: str) -> Any:
-    """A required positional day, a ``date`` by the time the command runs."""
-    return typer.Argument(..., help=help, parser=day_parser(name), metavar=name)
+def day_argument(name: str, help: str, callback: Callable[..., date] | None = None) -> Any:
+    """A required positional day, a ``date`` by the time the command runs (``callback`` checks it
+    against the arguments parsed before it)."""
+    return typer.Argument(..., help=help, parser=day_parser(name), callback=callback, metavar=name)

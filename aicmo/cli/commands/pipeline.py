@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
-from aicmo.cli.commands.options import day_argument, day_option, day_parser
+from aicmo.cli.commands.options import day_argument, day_option
 from aicmo.cli.console import progress_bar
 from aicmo.errors import InputError
 
@@ -110,13 +110,7 @@ def _watch_days(days: list[date], steps: list[str], advance: Callable[[int], Non
 @app.command("backfill")
 def backfill_cmd(
     start: date = day_argument("START", "First day (YYYY-MM-DD)."),
-    end: date = typer.Argument(
-        ...,
-        help="Last day (YYYY-MM-DD), inclusive.",
-        parser=day_parser("END"),
-        callback=_check_end,
-        metavar="END",
-    ),
+    end: date = day_argument("END", "Last day (YYYY-MM-DD), inclusive.", callback=_check_end),
     steps: str = typer.Option(
         ",".join(BACKFILL_STEP_NAMES),
         "--steps",
@@ -136,7 +130,6 @@ def backfill_cmd(
     reverse: bool = typer.Option(False, "--reverse", help="Newest day first."),
 ) -> None:
     """Recompute START..END one day partition per flow run (resumable; never publishes), then rescore."""
-    first, last = start, end
     chosen = _steps(steps)
 
     # after the checks: bad arguments are refused before Prefect loads
@@ -148,25 +141,25 @@ def backfill_cmd(
 
     mode = cast("Reprocess", reprocess)
     if dry_run:
-        plans, score_due = plan(first, last, chosen, mode, reverse)
-        console.print(rows_table([p.row() for p in plans], title=f"backfill {first}..{last} (dry run)"))
+        plans, score_due = plan(start, end, chosen, mode, reverse)
+        console.print(rows_table([p.row() for p in plans], title=f"backfill {start}..{end} (dry run)"))
         todo = sum(p.run for p in plans)
         console.print(
             f"would run {todo} of {len(plans)} days with steps "
             f"{', '.join(s for s in chosen if s in DAY_STEPS) or 'none'}"
-            + (f"; then score as of {last}" if score_due else "")
+            + (f"; then score as of {end}" if score_due else "")
         )
         return
     day_steps = [s for s in chosen if s in DAY_STEPS]
-    days = days_between(first, last)
+    days = days_between(start, end)
     from aicmo.prefect_env import local_runs
 
-    with progress_bar(f"backfill {first}..{last}", total=len(days)) as advance, local_runs():
+    with progress_bar(f"backfill {start}..{end}", total=len(days)) as advance, local_runs():
         stop = _watch_days(days, day_steps, advance) if day_steps else (lambda: None)
         try:
             summary = backfill(
-                start=first,
-                end=last,
+                start=start,
+                end=end,
                 steps=cast("list[BackfillStep]", chosen),
                 max_parallel=max_parallel,
                 reprocess=mode,
@@ -174,7 +167,7 @@ def backfill_cmd(
             )
         finally:
             stop()
-    print_summary(f"backfill {first}..{last}", summary)
+    print_summary(f"backfill {start}..{end}", summary)
 
 
 @app.command("enrich")
