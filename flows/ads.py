@@ -21,6 +21,7 @@ from aicmo.flows.params import Day, check_range
 from aicmo.flows.run_log import logged_run
 from aicmo.settings import get_settings
 from aicmo.tasks.ads.pacing import store_flights
+from aicmo.tasks.ads.plan_apply import CHANGE_STATUSES
 from aicmo.tasks.ads.prefect_tasks import (
     ads_pacing_task,
     ads_roi_task,
@@ -31,7 +32,6 @@ from aicmo.tasks.ads.prefect_tasks import (
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 ARTIFACT_ROWS = 200
-CHANGE_STATUSES = ("applied", "dry_run", "failed", "left_out")
 
 
 def escape_markdown(text: str) -> str:

@@ -68,6 +68,24 @@ def plan_targets(
     return targets
 
 
+CHANGE_STATUSES = ("applied", "dry_run", "failed", "left_out")
+"""What :func:`apply_plan` says of each change or target."""
+
+
+def _row(
+    target: Target, status: str, detail: str, ad_set: str | None = None, budget: float | None = None
+) -> dict[str, Any]:
+    return {
+        "platform": target.platform,
+        "account": target.account,
+        "campaign": target.campaign,
+        "ad_set": ad_set,
+        "budget": budget,
+        "status": status,
+        "detail": detail,
+    }
+
+
 def apply_plan(
     ad_spend: pl.LazyFrame,
     plan: Sequence[dict[str, Any]],
@@ -84,31 +102,21 @@ def apply_plan(
     """
     rows: list[dict[str, Any]] = []
     for target, budgets in plan_targets(ad_spend, plan).items():
-        base = {"platform": target.platform, "account": target.account, "campaign": target.campaign}
-
-        def left(reason: str, status: str = "left_out", base: dict[str, Any] = base) -> None:
-            rows.append({**base, "ad_set": None, "budget": None, "status": status, "detail": reason})
-
         if target.platform not in PLATFORMS:
-            left(f"no API adapter for platform {target.platform!r} (adapters: {', '.join(PLATFORMS)})")
+            reason = f"no API adapter for platform {target.platform!r} (adapters: {', '.join(PLATFORMS)})"
+            rows.append(_row(target, "left_out", reason))
             continue
         try:
             adapter = connect(target.platform, target.account, settings)
             changes = budget_changes(adapter.list_ad_sets(), budgets, target.campaign)
         except ConfigError as exc:  # no credentials for this platform: the plan stays a plan
-            left(str(exc))
+            rows.append(_row(target, "left_out", str(exc)))
             continue
         except (PlatformError, InputError) as exc:  # refused, or a planned ad set it does not have
-            left(str(exc), "failed")
+            rows.append(_row(target, "failed", str(exc)))
             continue
         for outcome in apply_changes(adapter, changes, engine, dry_run=dry_run):
-            rows.append(
-                {
-                    **base,
-                    "ad_set": outcome.change.ad_set.name,
-                    "budget": outcome.change.value,
-                    "status": outcome.status,
-                    "detail": outcome.error or outcome.change.describe(),
-                }
-            )
+            change = outcome.change
+            detail = outcome.error or change.describe()
+            rows.append(_row(target, outcome.status, detail, change.ad_set.name, change.value))
     return rows
