@@ -21,6 +21,7 @@ from aicmo.fakes.ads_platforms import GOOGLE_CUSTOMER, META_ACCOUNT, FakeAdPlatf
 from aicmo.models.ads import AdChange
 from aicmo.settings import reset_settings
 from aicmo.storage.db import transaction
+from tests.one_line import one_error_line
 
 META = ["--platform", "meta", "--account", META_ACCOUNT]
 AICMO = [sys.executable, "-c", "from aicmo.cli import main; main()"]
@@ -124,11 +125,10 @@ def test_refused_change_shows_the_platform_error_on_one_line(fake: FakeAdPlatfor
         timeout=120,
         cwd=tmp_path,
     )
-    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("failed: daily budget of Prospecting / Lookalike 1%")
-    assert "meta: The minimum budget for this ad set is $1.00. [code 100/1885272] (HTTP 400)" in lines[0]
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result.stderr)
+    assert line.startswith("failed: daily budget of Prospecting / Lookalike 1%")
+    assert "meta: The minimum budget for this ad set is $1.00. [code 100/1885272] (HTTP 400)" in line
     (failed,) = _log()
     assert failed.status == "failed" and failed.response is not None
     assert failed.response["error"]["error_subcode"] == 1885272

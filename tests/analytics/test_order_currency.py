@@ -19,6 +19,7 @@ from aicmo.tasks.analytics.ltv import compute_ltv
 from aicmo.tasks.analytics.orders import reporting_orders
 from aicmo.tasks.analytics.rfm import rfm_summary, spend_summary
 from aicmo.tasks.sample import BgNbdParams, GammaGammaParams, simulate_bgnbd_orders
+from tests.one_line import one_error_line
 
 RATES = """date,currency,rate
 2026-01-01,EUR,1.10
@@ -174,11 +175,10 @@ def test_unknown_currency_through_the_real_cli_is_one_line_naming_it_and_the_fil
         timeout=120,
         cwd=tmp_path,
     )
-    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "orders: unknown currency JPY: no rate to USD" in lines[0]
-    assert f"add its rates to {money.rates_file}" in lines[0].replace("\n", "")
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result.stderr)
+    assert "orders: unknown currency JPY: no rate to USD" in line
+    assert f"add its rates to {money.rates_file}" in line
 
 
 def test_shared_setting_keeps_the_ads_names_and_defaults_to_the_home_rates_file(

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.one_line import one_error_line
+
 AICMO = [sys.executable, "-c", "from aicmo.cli import main; main()"]
 
 
@@ -37,9 +39,7 @@ def test_help_lists_commands_with_help_text(tmp_path: Path) -> None:
 def test_bad_setting_is_one_line_without_traceback(tmp_path: Path, env: dict[str, str], needle: str) -> None:
     result = _run(["db", "current"], {"AICMO_HOME": str(tmp_path), **env}, tmp_path)
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert needle in one_error_line(result.stderr), result.stderr
 
 
 def test_db_upgrade_creates_the_store_under_home(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from aicmo.storage.db import make_engine
+from tests.one_line import one_error_line
 
 AICMO = [sys.executable, "-c", "from aicmo.cli import main; main()"]
 POSTGRES_URL = os.environ.get("AICMO_TEST_POSTGRES_URL")
@@ -21,13 +22,6 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     full_env = {k: v for k, v in os.environ.items() if k != "AICMO_DATABASE_URL"}
     full_env.update(env)
     return subprocess.run([*AICMO, *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=120)
-
-
-def _one_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_a_fresh_home_migrates_itself_on_first_use(tmp_path: Path) -> None:
@@ -48,14 +42,14 @@ def test_unsupported_dialect_and_missing_folder_are_one_line(tmp_path: Path) -> 
     mysql = _run(
         ["segments", "list"], {"AICMO_HOME": str(tmp_path), "AICMO_DATABASE_URL": "mysql://u@h/db"}, tmp_path
     )
-    assert mysql.returncode == 2 and "unsupported database 'mysql'" in _one_line(mysql)
+    assert mysql.returncode == 2 and "unsupported database 'mysql'" in one_error_line(mysql.stderr)
     folder = tmp_path / "no" / "such"
     missing = _run(
         ["segments", "list"],
         {"AICMO_HOME": str(tmp_path), "AICMO_DATABASE_URL": f"sqlite:///{folder}/x.db"},
         tmp_path,
     )
-    assert missing.returncode == 2 and f"folder {folder} does not exist" in _one_line(missing)
+    assert missing.returncode == 2 and f"folder {folder} does not exist" in one_error_line(missing.stderr)
     assert not folder.parent.exists()  # nothing created outside AICMO_HOME unasked
 
 
@@ -71,7 +65,7 @@ def test_unreachable_missing_and_unmigrated_postgres_stores_are_one_line(tmp_pat
         result = _run(
             ["segments", "list"], {"AICMO_HOME": str(tmp_path), "AICMO_DATABASE_URL": url}, tmp_path
         )
-        line = _one_line(result)
+        line = one_error_line(result.stderr)
         assert result.returncode == 2 and "cannot use the store" in line and words in line, line
     name = f"behind_{uuid.uuid4().hex[:8]}"
     admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
@@ -82,7 +76,7 @@ def test_unreachable_missing_and_unmigrated_postgres_stores_are_one_line(tmp_pat
         behind = _run(
             ["segments", "list"], {"AICMO_HOME": str(tmp_path), "AICMO_DATABASE_URL": url}, tmp_path
         )
-        assert behind.returncode == 2 and "run `aicmo db upgrade`" in _one_line(behind)
+        assert behind.returncode == 2 and "run `aicmo db upgrade`" in one_error_line(behind.stderr)
         upgraded = _run(["db", "upgrade"], {"AICMO_HOME": str(tmp_path), "AICMO_DATABASE_URL": url}, tmp_path)
         assert upgraded.returncode == 0, upgraded.stderr
         listed = _run(

@@ -19,6 +19,7 @@ from aicmo.storage.lake import Lake
 from aicmo.storage.migrate import upgrade
 from tests.crm.helpers import run_cli
 from tests.experiments.helpers import ab_definition, write_clicks
+from tests.one_line import one_error_line
 from tests.publishing.helpers import add_contacts, run, started
 
 AICMO = [sys.executable, "-c", "from aicmo.cli import main; main()"]
@@ -51,9 +52,9 @@ def test_plan_shows_the_sample_and_a_bad_parameter_is_one_line(tmp_path: Path) -
         text=True,
         timeout=120,
     )
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    lines = [line for line in bad.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "experiment.alpha" in lines[0] and "0.2" in lines[0], bad.stderr
+    assert bad.returncode == 1
+    line = one_error_line(bad.stderr)
+    assert "experiment.alpha" in line and "0.2" in line, bad.stderr
 
 
 def test_report_prints_variants_decision_and_lift(

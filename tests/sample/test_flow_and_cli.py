@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from aicmo import wiring
 from aicmo.models.crm import Contact
 from aicmo.storage.lake import Lake
+from tests.one_line import one_error_line
 
 
 def test_flow_writes_the_dataset_and_its_artifacts(aicmo_home: Path, prefect_harness: None) -> None:
@@ -65,5 +66,5 @@ def test_cli_generates_the_same_data_in_two_processes_and_rejects_a_bad_end_day(
 
     bad = _cli(["generate", "--end", "31/08/2026"], home)
     assert bad.returncode != 0
-    lines = [line for line in bad.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "--end" in lines[0] and "YYYY-MM-DD" in lines[0]
+    line = one_error_line(bad.stderr)
+    assert "--end" in line and "YYYY-MM-DD" in line
