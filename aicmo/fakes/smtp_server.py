@@ -95,6 +95,7 @@ class RecordingHandler:
         self.limit_reached = threading.Event()
         self.data_faults: list[str] = []  # replies for the next DATA commands ("451 ...", "drop")
         self.mail_faults: list[str] = []  # replies for the next MAIL commands
+        self.open_sessions: set[int] = set()  # sessions between an accepted MAIL and DATA's reply or RSET
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -106,6 +107,13 @@ class RecordingHandler:
                 return self.mail_faults.pop(0)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
+        with self.lock:
+            self.open_sessions.add(id(session))
+        return "250 OK"
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.lock:
+            self.open_sessions.discard(id(session))
         return "250 OK"
 
     async def handle_RCPT(
@@ -119,6 +127,7 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
+            self.open_sessions.discard(id(session))  # answered now, whatever the answer
             if self.down:
                 return "421 4.3.2 Service not available, closing transmission channel"
             fault = self.data_faults.pop(0) if self.data_faults else None
@@ -260,6 +269,18 @@ class LocalSmtpServer:
     ) -> None:
         """Refuse ``address`` at RCPT with ``reply`` (default: 550 5.1.1, a hard bounce)."""
         self.handler.rejected[address.lower()] = reply.format(address=address)
+
+    def wait_transactions_answered(self, timeout_s: float = 30.0) -> None:
+        """Wait until every transaction past MAIL has had its DATA answered (or was reset), so that
+        dropping the connections next cuts no message in flight."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.handler.lock:
+                if not self.handler.open_sessions:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("SMTP transactions still open")
+            time.sleep(0.01)
 
     def stop_after(self, accepted: int) -> None:
         """After ``accepted`` messages in all, answer 421 to every MAIL/DATA until restarted."""
