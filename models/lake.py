@@ -2,13 +2,16 @@
 
 Each table is hive-partitioned by day (``dt=YYYY-MM-DD``); ``LakeTable.partition_column`` names
 the column the day is taken from and ``key`` the columns that identify a row (duplicates on the
-key are dropped on write).
+key are dropped on write). A table whose ``granularity`` is ``"month"`` keeps one file per
+calendar month instead, in the folder of the month's first day (its rows keep their own day in
+``partition_column``): small tables with a row per day and entity (``ad_spend``) would otherwise
+be hundreds of tiny files a year.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -106,6 +109,10 @@ class LakeTable:
     key: tuple[str, ...]
     defaults: dict[str, Any] = field(default_factory=dict)
     """Values of key columns that writers from before the column existed leave out."""
+    granularity: Literal["day", "month"] = "day"
+    """What one partition file holds: a day's rows, or a calendar month's (see the module's doc)."""
+    compression_level: int | None = None
+    """The zstd level of the table's files (None: the codec's default, 3)."""
 
 
 TABLES: dict[str, LakeTable] = {
@@ -116,6 +123,11 @@ TABLES: dict[str, LakeTable] = {
         "date",
         ("date", "platform", "account", "campaign", "ad_set", "ad"),
         defaults={"account": ""},
+        # A year of 1,000 ad sets is 365,000 rows: twelve monthly files instead of 365 daily ones.
+        # zstd level 1 instead of 3: 0.060 s instead of 0.083 s to encode that year (files about
+        # 10% larger; the table is small), most of what an import's write costs.
+        granularity="month",
+        compression_level=1,
     ),
     "orders": LakeTable("orders", ORDERS, "ts", ("order_id",)),
 }

@@ -1,10 +1,10 @@
-"""Storage of the paid-ads phase: imported spend into the lake's ``ad_spend`` day partitions, and
-the log of budget and bid changes sent to the platforms (``ad_changes``).
+"""Storage of the paid-ads phase: imported spend into the lake's ``ad_spend`` (one file per
+month), and the log of budget and bid changes sent to the platforms (``ad_changes``).
 
-An import stages its rows a day at a time (``AdSpendStaging``), then replaces, day by day, every
-row of the platforms and accounts it covers, so importing an overlapping date range twice never
-counts a day twice; other platforms' and accounts' rows in the same partitions are kept. Each day
-is one atomic partition write (a rename for a new day).
+An import stages its rows a month at a time (``AdSpendStaging``), then replaces, on each day it
+covers, every row of the platforms and accounts it covers, so importing an overlapping date range
+twice never counts a day twice; other platforms' and accounts' rows in the same months are kept.
+Each month is one atomic file write (a rename for a month new to the lake).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicmo.models.ads import AdChange
-from aicmo.models.lake import AD_SPEND
-from aicmo.storage.lake import PART_FILE, Lake
+from aicmo.models.lake import AD_SPEND, TABLES
+from aicmo.storage.lake import Lake, conform, month_of, table_lock
 
 TABLE = "ad_spend"
-WRITE_THREADS = 4  # Parquet encoding releases the GIL; a few partitions at once hide the file I/O
+WRITE_THREADS = 4  # Parquet encoding releases the GIL; a few months at once hide the file I/O
 MAX_PENDING_ROWS = 50_000  # rows handed to the background writer and not yet written (bounds memory)
+MAX_BUFFERED_ROWS = 100_000  # rows held until their month is complete (a month of 3,000 ad sets)
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,15 @@ def _days(cover: Sequence[Coverage]) -> list[date]:
     return sorted(days)
 
 
-def _covered(cover: Sequence[Coverage], day: date) -> pl.Expr:
-    """Rows of a platform and account this import covers on ``day``."""
-    pairs = [(c.platform, c.account) for c in cover if c.start <= day <= c.end]
+def _covered(cover: Sequence[Coverage]) -> pl.Expr:
+    """Rows of a platform and account this import covers, on the days it covers them."""
     expr = pl.lit(False)
-    for platform, account in pairs:
-        expr = expr | ((pl.col("platform") == platform) & (pl.col("account").fill_null("") == account))
+    for c in cover:
+        expr = expr | (
+            (pl.col("platform") == c.platform)
+            & (pl.col("account").fill_null("") == c.account)
+            & pl.col("date").is_between(c.start, c.end)
+        )
     return expr
 
 
@@ -131,18 +135,21 @@ def _unique_keys(rows: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:
 
 
 class AdSpendStaging:
-    """New ``ad_spend`` rows staged on disk one day at a time, then put in the lake in one commit.
+    """New ``ad_spend`` rows staged on disk one month at a time, then put in the lake in one commit.
 
-    A streamed import hands each day's rows over as soon as the day is complete (``add``), so only
-    the day being read is in memory. The days are encoded on a background thread (one partitioned
-    sink per chunk; Parquet encoding releases the GIL) while the caller reads on, at most
-    ``MAX_PENDING_ROWS`` rows behind, so the encoding overlaps the parsing and memory stays
-    bounded. Nothing reaches the lake before ``commit``: a file that fails half-way (a currency
-    without a rate, say) leaves the lake as it was. Rows of one file for one day that arrive in
-    several pieces (a file not sorted by day) are summed per key, as the reader sums a file's
-    duplicate keys; across files the first file's row wins, as the lake's key does. The commit
-    renames a new day's staged ``dt=`` folder into place (local lakes) or rewrites a day that
-    already has a partition, replacing the covered platforms' and accounts' rows, each atomically.
+    A streamed import hands each chunk's complete days over (``add``); they are held in memory
+    per file and month until the file moves past the month (or more than ``MAX_BUFFERED_ROWS``
+    are held), then the month is encoded to one staged Parquet file on a background thread
+    (encoding releases the GIL) while the caller parses on, at most ``MAX_PENDING_ROWS`` rows
+    behind: so memory holds about a month and a chunk, and the encoding overlaps the parsing.
+    Nothing reaches the lake before ``commit``: a file that fails half-way (a currency without a
+    rate, say) leaves the lake as it was. Rows of one file with the same key that arrive in
+    several pieces (a file not sorted by day) are summed, as the reader sums a file's duplicate
+    keys; a month the file comes back to after it was staged is read back, added up and staged
+    again. Across files the first file's row wins, as the lake's key does. The commit renames a
+    month new to the lake into place (local lakes: one rename, no re-encoding) and rewrites a
+    month that already has rows, replacing the covered platforms' and accounts' rows on the
+    covered days, each month atomically.
     """
 
     def __init__(self, lake: Lake) -> None:
@@ -152,14 +159,17 @@ class AdSpendStaging:
         from aicmo.storage.lake import _is_local
 
         self.lake = lake
+        self.spec = TABLES[TABLE]
         self.local = _is_local(lake)
         if self.local:
             self.folder = f"{lake.table_path(TABLE)}/.staging-{uuid.uuid4().hex}"
             os.makedirs(self.folder, exist_ok=True)
         else:
             self.folder = tempfile.mkdtemp(prefix="aicmo-ad-spend-")
+        self.buffers: dict[tuple[int, date], list[pl.DataFrame]] = {}
+        self.buffered_rows = 0
         self.staged: dict[tuple[int, date], str] = {}
-        self.counts: dict[tuple[int, date], int] = {}
+        self.day_rows: dict[tuple[int, date], dict[date, int]] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ad-spend-stage")
         self._pending: deque[tuple[Future[None], int]] = deque()
         self._pending_rows = 0
@@ -178,15 +188,12 @@ class AdSpendStaging:
             future.cancel()
         self._writer.shutdown(wait=True)
         self._pending.clear()
+        self.buffers.clear()
         if self.local:
             if self.lake.fs.exists(self.folder):
                 self.lake.fs.rm(self.folder, recursive=True)
         else:
             shutil.rmtree(self.folder, ignore_errors=True)
-
-    def _path(self, file_no: int, day: date) -> str:
-        """A staged day's file, laid out as the lake's partition (its folder is renamed into place)."""
-        return f"{self.folder}/{file_no}/dt={day.isoformat()}/{PART_FILE}"
 
     def _wait(self, keep_rows: int = 0) -> None:
         """Wait until at most ``keep_rows`` staged rows are still to be written; a failed write raises."""
@@ -196,103 +203,105 @@ class AdSpendStaging:
             future.result()
 
     def add(self, file_no: int, rows: pl.DataFrame) -> None:
-        """Stage the rows (``ad_spend`` schema) of file ``file_no``, one Parquet file per day.
-
-        Days new to the file are handed to the background writer (one partitioned sink for the
-        chunk); a day the file comes back to is read, added up and rewritten once its first file
-        is written.
-        """
-        from aicmo.models.lake import TABLES
-        from aicmo.storage.lake import conform
-
-        spec = TABLES[TABLE]
-        rows = _unique_keys(conform(rows, spec), spec.key)
-        again = [d for d in rows["date"].unique().to_list() if (file_no, d) in self.staged]
-        if again:
-            self._wait()
-            for day in again:
-                path = self.staged[(file_no, day)]
-                merged = pl.concat([pl.read_parquet(path), rows.filter(pl.col("date") == day)])
-                merged = _unique_keys(conform(merged, spec), spec.key)
-                merged.write_parquet(path, compression="zstd", statistics=True)
-                self.counts[(file_no, day)] = merged.height
-            rows = rows.filter(~pl.col("date").is_in(again))
+        """Take the rows (``ad_spend`` schema) of file ``file_no``; the months the file has moved
+        past are staged."""
+        rows = conform(rows, self.spec)
         if rows.height == 0:
             return
-        for day, n in rows.group_by("date").len().iter_rows():
-            self.staged[(file_no, day)] = self._path(file_no, day)
-            self.counts[(file_no, day)] = n
+        low, high = rows["date"].min(), rows["date"].max()
+        assert isinstance(low, date) and isinstance(high, date)
+        if month_of(low) == month_of(high):
+            parts = {month_of(low): rows}
+        else:
+            by_month = rows.with_columns(pl.col("date").dt.month_start().alias("__month"))
+            parts = {
+                month: part
+                for (month,), part in by_month.partition_by(
+                    "__month", as_dict=True, include_key=False
+                ).items()
+                if isinstance(month, date)
+            }
+        for month, part in parts.items():
+            self.buffers.setdefault((file_no, month), []).append(part)
+            self.buffered_rows += part.height
+        if self.buffered_rows > MAX_BUFFERED_ROWS:
+            done = list(self.buffers)
+        else:  # months this chunk did not reach are complete in a file sorted by day
+            done = [k for k in self.buffers if k[0] != file_no or k[1] not in parts]
+        for key in done:
+            self._stage(key)
+
+    def _stage(self, key: tuple[int, date]) -> None:
+        """Hand a buffered month of a file to the background writer."""
+        pieces = self.buffers.pop(key)
+        self.buffered_rows -= sum(p.height for p in pieces)
+        rows = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="vertical")
+        path = self.staged.get(key)
+        if path is not None:  # the file came back to a month already staged: add up, stage again
+            self._wait()
+            rows = pl.concat([pl.read_parquet(path), rows], how="vertical")
+        else:
+            path = self.staged[key] = f"{self.folder}/{key[0]}-{key[1].isoformat()}.parquet"
+        rows = _unique_keys(rows, self.spec.key)
+        self.day_rows[key] = dict(rows.group_by("date").len().iter_rows())
         self._wait(MAX_PENDING_ROWS)
-        self._pending.append((self._writer.submit(_sink_staged, rows, self.folder, file_no), rows.height))
+        level = self.spec.compression_level
+        self._pending.append((self._writer.submit(_write_staged, rows, path, level), rows.height))
         self._pending_rows += rows.height
 
     def commit(self, cover: Sequence[Coverage]) -> ReplaceResult:
-        """Put every staged day in the lake, replacing the covered platforms' and accounts' rows."""
+        """Put every staged month in the lake, replacing the covered platforms' and accounts' rows."""
+        for key in list(self.buffers):
+            self._stage(key)
         self._wait()
-        existing = set(self.lake.partitions(TABLE))
-        by_day: dict[date, list[str]] = {}
-        sizes: dict[date, int] = {}
-        for (file_no, day), path in sorted(self.staged.items()):
-            by_day.setdefault(day, []).append(path)
-            sizes[day] = sizes.get(day, 0) + self.counts[(file_no, day)]
+        with table_lock(self.lake, TABLE):
+            return self._commit(cover)
+
+    def _commit(self, cover: Sequence[Coverage]) -> ReplaceResult:
+        existing = set(self.lake.months(TABLE))
+        by_month: dict[date, list[tuple[int, date]]] = {}
+        for key in sorted(self.staged):
+            by_month.setdefault(key[1], []).append(key)
+        covered_days = _days(cover)
+        counts: dict[date, int] = {}
+        written = replaced = 0
+        renamed = set()
+        if self.local:  # a new month with one staged file: an atomic rename on the same file system
+            for month, keys in by_month.items():
+                if month not in existing and len(keys) == 1:
+                    target = self.lake.partition_path(TABLE, month)
+                    os.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                    os.replace(self.staged[keys[0]], target)
+                    counts.update(self.day_rows[keys[0]])
+                    written += sum(self.day_rows[keys[0]].values())
+                    renamed.add(month)
         empty = pl.DataFrame(schema=AD_SPEND)
-        renamed: dict[date, int] = {}
-        if self.local:  # a new day with one staged file: an atomic rename on the same file system
-            for day, paths in by_day.items():
-                if day not in existing and len(paths) == 1:
-                    _move_in(paths[0], self.lake.partition_path(TABLE, day))
-                    renamed[day] = sizes[day]
+        covered = _covered(cover)
 
-        def one_day(day: date) -> tuple[date, int, int, int]:
-            paths = by_day.get(day, [])
-            new = pl.concat([pl.read_parquet(p) for p in paths]) if paths else empty
-            kept, replaced = empty, 0
-            if day in existing:
-                old = self.lake.read_partition(TABLE, day)
-                replaced = old.filter(_covered(cover, day)).height
-                kept = old.filter(~_covered(cover, day))
-            merged = pl.concat([kept, new], how="vertical")
-            if merged.height == 0:
-                if day in existing:
-                    self.lake.drop_partition(TABLE, day)
-                return day, 0, replaced, new.height
-            return day, self.lake.write_partition(TABLE, day, merged), replaced, new.height
+        def one_month(month: date) -> tuple[dict[date, int], int, int]:
+            keys = by_month.get(month, [])
+            new = pl.concat([pl.read_parquet(self.staged[k]) for k in keys]) if keys else empty
+            old = self.lake.read_month(TABLE, month) if month in existing else empty
+            merged = pl.concat([old.filter(~covered), new], how="vertical")
+            merged = merged.unique(subset=list(self.spec.key), keep="first", maintain_order=True)
+            merged = merged.sort("date", maintain_order=True)
+            self.lake.write_month(TABLE, month, merged)
+            per_day = dict(merged.group_by("date").len().iter_rows())
+            touched = {d for k in keys for d in self.day_rows[k]}
+            touched.update(d for d in covered_days if month_of(d) == month)
+            return {d: per_day.get(d, 0) for d in touched}, old.filter(covered).height, new.height
 
-        days = sorted((set(by_day) | (set(_days(cover)) & existing)) - set(renamed))
+        months = sorted((set(by_month) | ({month_of(d) for d in covered_days} & existing)) - renamed)
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-            results = [(day, n, 0, n) for day, n in renamed.items()] + list(pool.map(one_day, days))
-        counts = {day: n for day, n, _, _ in results}
-        counts.update({day: 0 for day in _days(cover) if day not in counts})  # covered, nothing left
-        written = sum(w for _, _, _, w in results)
-        return ReplaceResult(
-            rows_written=written,
-            rows_replaced=sum(r for _, _, r, _ in results),
-            days=dict(sorted(counts.items())),
-        )
+            for days, gone, new_rows in pool.map(one_month, months):
+                counts.update(days)
+                replaced += gone
+                written += new_rows
+        counts.update({day: 0 for day in covered_days if day not in counts})  # covered, nothing left
+        return ReplaceResult(rows_written=written, rows_replaced=replaced, days=dict(sorted(counts.items())))
 
 
-def _sink_staged(rows: pl.DataFrame, folder: str, file_no: int) -> None:
-    """A chunk's days staged in one partitioned sink (one pass, the days encoded in parallel),
-    each day as ``<file_no>/dt=<day>/part-0.parquet``, encoded as the lake encodes its partitions
-    (so a new day's folder is renamed into the lake as it is)."""
-    rows.lazy().sink_parquet(
-        pl.PartitionBy(
-            folder,
-            key="date",
-            include_key=True,
-            file_path_provider=lambda args: f"{file_no}/dt={args.partition_keys['date'][0]}/{PART_FILE}",
-        ),
-        compression="zstd",
-        statistics=True,
-        mkdir=True,
-    )
-
-
-def _move_in(staged: str, target: str) -> None:
-    """Rename a staged day into the lake: its whole ``dt=`` folder when the lake has none (one
-    rename, the folder made while staging), else the file into the existing folder."""
-    try:
-        os.rename(staged.rsplit("/", 1)[0], target.rsplit("/", 1)[0])
-    except OSError:  # the partition's folder exists (not empty): move the file alone
-        os.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        os.replace(staged, target)
+def _write_staged(rows: pl.DataFrame, path: str, level: int | None) -> None:
+    """A staged month, encoded as the lake encodes the table (so a new month is renamed into the
+    lake as it is)."""
+    rows.write_parquet(path, compression="zstd", compression_level=level, statistics=True)

@@ -185,7 +185,7 @@ def test_rows_repeating_a_key_are_summed(tmp_path: Path) -> None:
     )
 
 
-def test_an_import_over_new_and_existing_days_leaves_one_file_per_day_and_no_staging(
+def test_an_import_over_new_and_existing_days_leaves_one_file_per_month_and_no_staging(
     lake: Lake, tmp_path: Path
 ) -> None:
     first = tmp_path / "first.csv"
@@ -204,9 +204,8 @@ def test_an_import_over_new_and_existing_days_leaves_one_file_per_day_and_no_sta
     assert result.rows_written == 4 and result.rows_replaced == 1 and result.days_written == 3
     assert lake.partitions("ad_spend") == [date(2026, 11, d) for d in (1, 2, 3, 4)]
     table = Path(lake.table_path("ad_spend"))
-    assert sorted(p.name for p in table.iterdir() if p.name != ".lock") == [
-        f"dt=2026-11-0{d}" for d in (1, 2, 3, 4)
-    ]
+    assert sorted(p.name for p in table.iterdir() if p.name != ".lock") == ["dt=2026-11-01"]
+    assert [p.name for p in (table / "dt=2026-11-01").iterdir()] == ["month.parquet"]
     spend = lake.scan("ad_spend").collect().group_by("date").agg(pl.col("spend").sum()).sort("date")
     assert spend["spend"].to_list() == [1.0, 20.0, 7.0, 5.0]
 
