@@ -298,7 +298,7 @@ u AS (
 ),
 s AS (
   SELECT date AS day, campaign_id, 'ads' AS channel, sum(coalesce(spend, 0)) AS ad_spend
-  FROM read_parquet({spend_files}, hive_partitioning = true) GROUP BY ALL
+  FROM read_parquet({spend_files}) WHERE date <= DATE '{last_day}' GROUP BY ALL
 ),
 k AS (
   SELECT c.*, coalesce(u.unique_opens, 0) AS unique_opens, coalesce(u.unique_clicks, 0) AS unique_clicks
@@ -314,9 +314,11 @@ FROM k FULL JOIN s USING (day, campaign_id, channel)
 
 
 def _spend_files(root: Path, days: int) -> list[str]:
-    return [
-        str(root / "ad_spend" / f"dt={FIRST_DAY + timedelta(days=i)}" / "part-0.parquet") for i in range(days)
-    ]
+    """The ``ad_spend`` files holding the first ``days`` days (monthly files: their other days,
+    if any, are filtered out by the queries' day range)."""
+    from aicmo.storage.lake import Lake
+
+    return Lake(str(root)).partition_files("ad_spend", FIRST_DAY, FIRST_DAY + timedelta(days=days - 1))
 
 
 def run_duckdb_flow(root: Path, days: int) -> pl.DataFrame:
@@ -334,6 +336,7 @@ def run_duckdb_flow(root: Path, days: int) -> pl.DataFrame:
         filled=filled,
         files=repr(_files(root, days)),
         spend_files=repr(_spend_files(root, days)),
+        last_day=FIRST_DAY + timedelta(days=days - 1),
     )
     inner = con.sql(sql, params={"now": now_of(days)})
     return pl.from_arrow(inner.to_arrow_table())  # type: ignore[return-value]
@@ -370,6 +373,7 @@ def run_pandas_flow(root: Path, days: int) -> pl.DataFrame:
     spend = pd.concat(
         [pd.read_parquet(f, columns=["date", "campaign_id", "spend"]) for f in _spend_files(root, days)]
     )
+    spend = spend.loc[pd.to_datetime(spend["date"]) <= pd.Timestamp(FIRST_DAY + timedelta(days=days - 1))]
     spend = spend.assign(
         day=pd.to_datetime(spend["date"]).dt.tz_localize("UTC"),
         channel="ads",

@@ -3,6 +3,8 @@
 Three kinds of ageing, each per the ``AICMO_RETENTION_*`` settings and measured from ``today``:
 
 - whole lake partitions older than their table's age are dropped (with their written-at records);
+  in a monthly table (``ad_spend``) the expired days' rows are cut from their month's file, so a
+  month whose later days are still young keeps them;
 - raw events older than the personal-data age keep their counts, types, channels, campaigns,
   costs and revenue but lose what points at a person (contact id, clicked URL, provider event id),
   so KPIs and other aggregates stay true while the person is no longer in the raw log;
@@ -79,8 +81,7 @@ def _drop_old_partitions(
         rows = _rows(lake, table, old)
         if apply and old:
             with table_lock(lake, table):
-                for dt in old:
-                    lake.drop_partition(table, dt)
+                lake.drop_days(table, old)
             forget_partitions(engine, table, old)
         lines.append(RetentionLine("drop lake partitions", table, rows, len(old), cutoff))
     return lines

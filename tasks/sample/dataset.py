@@ -2,8 +2,8 @@
 
 Order of work: creatives (files), the purchase process (orders, which decide who is a customer),
 companies and contacts (store), campaigns and assets (store), then the lake: campaign funnels and
-other touches as ``events``, BG/NBD ``orders`` and daily ``ad_spend``, one day partition at a
-time, overwritten (so a rerun with the same arguments replaces, never duplicates). Each part
+other touches as ``events``, BG/NBD ``orders`` and daily ``ad_spend``, each day's rows
+overwritten (so a rerun with the same arguments replaces, never duplicates). Each part
 draws from its own random stream, ``default_rng([seed, part])``, so the same seed and arguments
 give the same data.
 
@@ -207,9 +207,8 @@ def _write_lake(
         progress(f"lake {table}", done, total)
 
     written = lake.write(table, df, mode="overwrite", on_partition=on_partition)
-    for day in window:
-        if day not in written and day in set(lake.partitions(table)):
-            lake.drop_partition(table, day)
+    present = set(lake.partitions(table))
+    lake.drop_days(table, [day for day in window if day not in written and day in present])
     progress(f"lake {table}", total, total)
     with transaction(engine) as session:
         record_partitions(session, table, written)
