@@ -204,6 +204,7 @@ def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedRepo
             date_format=parsed.date_format,
             first_line=line,
             float_columns=parsed.float_columns,
+            decorations=parsed.decorations,
             **options,
         )
         line += chunk.records

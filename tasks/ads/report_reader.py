@@ -74,6 +74,7 @@ class ParsedReport:
     records: int = 0  # data records read below the header (totals and bad rows included)
     header_index: int = 0  # lines above the header (title, date range)
     float_columns: list[str] = field(default_factory=list)  # raw headers first tried as plain numbers
+    decorations: dict[str, str] = field(default_factory=dict)  # how its text number columns read
 
 
 def _utf16_to_utf8(raw: bytes, encoding: str) -> bytes:
@@ -196,19 +197,6 @@ def _clean_text(name: str) -> pl.Expr:
     return pl.when(text.is_in(PLACEHOLDERS)).then(None).otherwise(text)
 
 
-def _clean_already(names: list[str]) -> list[pl.Expr]:
-    """Flags (one boolean each, named after the column) of text columns that need cleaning.
-
-    A column with no surrounding spaces and no placeholder is taken as read: it is used as the
-    reader's own buffer instead of a stripped, placeholder-nulled copy (the same values, less time
-    and memory).
-    """
-    return [
-        (pl.col(c).is_in(PLACEHOLDERS).any() | pl.col(c).str.contains(r"^\s|\s$").any()).alias(c)
-        for c in names
-    ]
-
-
 Decoration = str  # "plain" | "commas" (thousands separators only) | "other"
 
 
@@ -304,6 +292,7 @@ def read_report(
     date_format: str | None = None,
     first_line: int | None = None,
     float_columns: list[str] | None = None,
+    decorations: dict[str, str] | None = None,
 ) -> ParsedReport:
     """Normalized rows of one report file (``data`` instead of reading ``path`` when given).
 
@@ -314,7 +303,9 @@ def read_report(
     the file's line number of their first record (``first_line``), so rejects name file lines,
     and the columns the first chunk found to hold plain numbers (``float_columns``), so a chunk
     is read once instead of sampled first (a chunk where one of them is not a plain number is
-    read as text, as any file is).
+    read as text, as any file is), and how its text number columns are decorated
+    (``decorations``), so a chunk is not scanned for it first (a chunk with a value that the
+    decoration does not read is read again with its own).
     """
     try:
         raw = _to_utf8(path.read_bytes() if data is None else data, path)
@@ -374,16 +365,15 @@ def read_report(
         match = META_SPEND.match(str(used["spend"]))
         file_currency = match.group(1).upper() if match else None
 
-    text_columns = sorted({str(used[f]) for f in TEXT_FIELDS if used.get(f)})
     text_numbers = [c for c in number_columns if frame.schema[c] == pl.String]
-    flags = _clean_already(text_columns) + _decorated(text_numbers)  # one scan of the chunk for both
-    found: dict[str, bool] = frame.select(flags).row(0, named=True) if flags else {}
-    as_read = {c for c in text_columns if not found[c]}
-    decorated = {c: _decoration(found, c) for c in text_numbers}
+    known = decorations or {}
+    undecided = [c for c in text_numbers if c not in known]
+    found: dict[str, bool] = frame.select(_decorated(undecided)).row(0, named=True) if undecided else {}
+    decorated = {c: known[c] if c in known else _decoration(found, c) for c in text_numbers}
 
     def text(f: str, fallback: str | None) -> pl.Expr:
         col = used.get(f)
-        expr = (pl.col(col) if col in as_read else _clean_text(col)) if col else pl.lit(None, pl.String)
+        expr = _clean_text(col) if col else pl.lit(None, pl.String)
         return expr.fill_null(pl.lit(fallback, pl.String)).alias(f)
 
     date_col = str(used["date"])
@@ -459,7 +449,22 @@ def read_report(
             )
         rows = rows.drop("__ends")
 
-    bad = rows.filter(pl.col("__bad"))
+    any_bad = bool(rows["__bad"].any())
+    misread = [f for f in numeric if used.get(f) in known and decorated[str(used[f])] != "other"]
+    if any_bad and any(rows[f"__bad_{f}"].any() for f in misread):
+        # A value the file's first chunk did not prepare for (say, a "$" in a column that had only
+        # thousands separators): read this chunk again, deciding from its own values.
+        return read_report(
+            path,
+            currency=currency,
+            account=account,
+            day_first=day_first,
+            data=data,
+            date_format=date_format,
+            first_line=first_line,
+            float_columns=float_columns,
+        )
+    bad = rows.filter(pl.col("__bad")) if any_bad else rows.clear()
     if bad.height:  # spell out the problems of the bad rows only
         problems = [pl.when(cond).then(pl.lit(text)) for cond, text in checks]
         bad = bad.with_columns(pl.concat_str(problems, separator="; ", ignore_nulls=True).alias("__problem"))
@@ -472,15 +477,18 @@ def read_report(
         else []
     )
     good = rows.filter(~pl.col("__bad")) if bad.height else rows
-    good = good.drop("__line", "__bad", *(f"__bad_{f}" for f in numeric))
     if start is None and good.height:
         start, end = good["date"].min(), good["date"].max()  # type: ignore[assignment]
     keys = ["date", *TEXT_FIELDS]
-    normalized = good.select(keys + numeric)
-    # Distinct key hashes mean distinct keys; otherwise (several ads and no ad column, say) sum.
-    if normalized.select(pl.struct(keys).hash().n_unique()).item() < normalized.height:
-        normalized = normalized.group_by(keys).agg(pl.col(c).sum() for c in numeric).sort(keys)
-    normalized = normalized.with_columns(pl.col(c).round(0).cast(pl.Int64) for c in COUNT_FIELDS)
+    counted = [pl.col(c).round(0).cast(pl.Int64) if c in COUNT_FIELDS else pl.col(c) for c in numeric]
+    if first_line is None:  # a whole file, or its first chunk
+        normalized = good.select(keys + numeric)
+        # Distinct key hashes mean distinct keys; otherwise (several ads and no ad column, say) sum.
+        if normalized.select(pl.struct(keys).hash().n_unique()).item() < normalized.height:
+            normalized = normalized.group_by(keys).agg(pl.col(c).sum() for c in numeric).sort(keys)
+        normalized = normalized.select(*keys, *counted)
+    else:  # a later chunk: keys repeated across chunks are summed where they are staged anyway
+        normalized = good.select(*keys, *counted)
     return ParsedReport(
         path=path,
         format=fmt,
@@ -496,6 +504,7 @@ def read_report(
         records=records,
         header_index=index,
         float_columns=floats,
+        decorations=decorated,
     )
 
 
