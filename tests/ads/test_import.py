@@ -314,3 +314,31 @@ def test_streamed_file_whose_later_rows_decorate_numbers_the_first_rows_left_pla
     )
     by_day = dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
     assert by_day[date(2026, 11, 15)] == (1200, 1234.5) and by_day[date(2026, 11, 16)] == (0, 2.0)
+
+
+def test_streamed_file_whose_later_rows_decorate_numbers_more_than_the_first_rows(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """Later chunks reuse how the first chunk's text numbers were decorated (thousands separators
+    here); a chunk with currency signs or bounds is read again with its own, not rejected."""
+    path = tmp_path / "more_decorated_later.csv"
+    first = [f'2026-11-{d:02d},bing,1,Brand,A,x,"1,{d:03d}","1,{d:03d}.50",USD' for d in range(1, 15)]
+    later = [
+        '2026-11-15,bing,1,Brand,A,x,"< 10","$1,234.50",USD',
+        "2026-11-16,bing,1,Brand,A,x,3,€2.00,USD",
+        '2026-11-17,bing,1,Brand,A,x,"2,000",n/a?,USD',
+    ]
+    path.write_text(
+        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n" + "\n".join(first + later) + "\n"
+    )
+    whole = import_reports([path], Lake(str(tmp_path / "whole")))
+    report = import_reports([path], lake, chunk_bytes=100)
+    rows = _lake_rows(lake)
+    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
+    assert (
+        report.rejected_rows == whole.rejected_rows == 1
+        and "line 18: spend is not a number" in report.rejected[0]
+    )
+    by_day = dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
+    assert by_day[date(2026, 11, 15)] == (10, 1234.5) and by_day[date(2026, 11, 16)] == (3, 2.0)
+    assert by_day[date(2026, 11, 14)] == (1014, 1014.5)
