@@ -189,14 +189,14 @@ def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedRepo
         if has_header(first, path):
             break
     second = next(pieces, None)
-    parsed = read_report(path, data=first, **options)
+    parsed = read_report(path, data=first, utf8=True, **options)
     while second is not None and parsed.date_format is None:  # no dated record yet: read on
         first += second
         second = next(pieces, None)
-        parsed = read_report(path, data=first, **options)
+        parsed = read_report(path, data=first, utf8=True, **options)
     if second is not None and parsed.date_guessed:
         whole = b"".join([first, second, *pieces])
-        yield read_report(path, data=whole, **options)
+        yield read_report(path, data=whole, utf8=True, **options)
         return
     yield parsed
     if second is None:
@@ -211,6 +211,7 @@ def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedRepo
             first_line=line,
             float_columns=parsed.float_columns,
             decorations=parsed.decorations,
+            utf8=True,
             **options,
         )
         line += chunk.records

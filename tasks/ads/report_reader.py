@@ -293,6 +293,7 @@ def read_report(
     first_line: int | None = None,
     float_columns: list[str] | None = None,
     decorations: dict[str, str] | None = None,
+    utf8: bool = False,
 ) -> ParsedReport:
     """Normalized rows of one report file (``data`` instead of reading ``path`` when given).
 
@@ -305,10 +306,13 @@ def read_report(
     is read once instead of sampled first (a chunk where one of them is not a plain number is
     read as text, as any file is), and how its text number columns are decorated
     (``decorations``), so a chunk is not scanned for it first (a chunk with a value that the
-    decoration does not read is read again with its own).
+    decoration does not read is read again with its own). ``utf8`` says ``data`` is UTF-8 already
+    (a piece of ``utf8_chunks``), so it is not checked again.
     """
     try:
-        raw = _to_utf8(path.read_bytes() if data is None else data, path)
+        raw = (
+            data if utf8 and data is not None else _to_utf8(path.read_bytes() if data is None else data, path)
+        )
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     head = raw[:SNIFF_BYTES].decode("utf-8", errors="replace")
@@ -463,6 +467,7 @@ def read_report(
             date_format=date_format,
             first_line=first_line,
             float_columns=float_columns,
+            utf8=utf8,
         )
     bad = rows.filter(pl.col("__bad")) if any_bad else rows.clear()
     if bad.height:  # spell out the problems of the bad rows only
