@@ -205,7 +205,8 @@ class AdSpendStaging:
     def add(self, file_no: int, rows: pl.DataFrame) -> None:
         """Take the rows (``ad_spend`` schema) of file ``file_no``; the months the file has moved
         past are staged."""
-        rows = conform(rows, self.spec)
+        if rows.schema != self.spec.schema:
+            rows = conform(rows, self.spec)
         if rows.height == 0:
             return
         low, high = rows["date"].min(), rows["date"].max()

@@ -78,6 +78,14 @@ def to_lake_rows(
     first and last day (rates through the gateway), or None when every row is in the reporting
     currency; ``hint`` says what to fix when a currency has no rate.
     """
+    reporting = reporting_currency.upper()
+    if all(c is None or c == reporting for c in rows.get_column("currency").unique().to_list()):
+        # Every amount is in the reporting currency already: one pass, no rates asked for.
+        source = {"spend_local": "spend", "conversion_value_local": "conversion_value"}
+        return rows.select(
+            pl.lit(None, t).alias(c) if c == "campaign_id" else pl.col(source.get(c, c)).cast(t).alias(c)
+            for c, t in AD_SPEND.items()
+        )
     frame = rows.rename({"spend": "spend_local", "conversion_value": "conversion_value_local"})
     frame = to_reporting(
         frame,

@@ -192,9 +192,12 @@ def _date_format(values: pl.Series, day_first: bool) -> tuple[str | None, bool]:
     return (fmt if counts[fmt] else None), False
 
 
+_PLACEHOLDERS = pl.lit(pl.Series(PLACEHOLDERS, dtype=pl.String).implode())  # built once, not per chunk
+
+
 def _clean_text(name: str) -> pl.Expr:
     text = pl.col(name).str.strip_chars()
-    return pl.when(text.is_in(PLACEHOLDERS)).then(None).otherwise(text)
+    return pl.when(text.is_in(_PLACEHOLDERS)).then(None).otherwise(text)
 
 
 Decoration = str  # "plain" | "commas" (thousands separators only) | "other"
@@ -406,17 +409,25 @@ def read_report(
         text("ad", ""),
         text("currency", file_currency or currency).str.to_uppercase(),
     ]
+    whole = first_line is None  # a whole file, or its first chunk (where repeated keys are summed)
+
+    def counted(f: str, value: pl.Expr) -> pl.Expr:
+        """A number as read; in a later chunk, counts already rounded to whole numbers."""
+        if whole or f not in COUNT_FIELDS:
+            return value.alias(f)
+        return value.round(0).cast(pl.Int64).alias(f)
+
     for f in numeric:
         col = used.get(f)
         if col and col not in text_numbers:  # parsed by the reader
-            columns.append(pl.col(col).fill_null(0.0).alias(f))
+            columns.append(counted(f, pl.col(col).fill_null(0.0)))
             columns.append(pl.lit(False).alias(f"__bad_{f}"))
         elif col:
             number = _number(col, decorated[col])
-            columns.append(number.fill_null(0.0).alias(f))
+            columns.append(counted(f, number.fill_null(0.0)))
             columns.append((_clean_text(col).is_not_null() & number.is_null()).alias(f"__bad_{f}"))
         else:
-            columns.append(pl.lit(0.0).alias(f))
+            columns.append(counted(f, pl.lit(0.0)))
             columns.append(pl.lit(False).alias(f"__bad_{f}"))
     if fmt.name == "meta" and used.get("reporting_ends") and used["date"] != "Day":
         ends = (
@@ -469,8 +480,8 @@ def read_report(
             float_columns=float_columns,
             utf8=utf8,
         )
-    bad = rows.filter(pl.col("__bad")) if any_bad else rows.clear()
-    if bad.height:  # spell out the problems of the bad rows only
+    bad = rows.filter(pl.col("__bad")) if any_bad else None
+    if bad is not None:  # spell out the problems of the bad rows only
         problems = [pl.when(cond).then(pl.lit(text)) for cond, text in checks]
         bad = bad.with_columns(pl.concat_str(problems, separator="; ", ignore_nulls=True).alias("__problem"))
     rejected = (
@@ -478,22 +489,20 @@ def read_report(
             f"{path}: line {line}: {problem}"
             for line, problem in bad.head(MAX_REJECTS_SHOWN).select("__line", "__problem").iter_rows()
         ]
-        if bad.height
+        if bad is not None
         else []
     )
-    good = rows.filter(~pl.col("__bad")) if bad.height else rows
+    good = rows.filter(~pl.col("__bad")) if bad is not None else rows
     if start is None and good.height:
         start, end = good["date"].min(), good["date"].max()  # type: ignore[assignment]
     keys = ["date", *TEXT_FIELDS]
-    counted = [pl.col(c).round(0).cast(pl.Int64) if c in COUNT_FIELDS else pl.col(c) for c in numeric]
-    if first_line is None:  # a whole file, or its first chunk
-        normalized = good.select(keys + numeric)
+    normalized = pl.DataFrame([good.get_column(c) for c in keys + numeric])  # the helper columns left out
+    if whole:
         # Distinct key hashes mean distinct keys; otherwise (several ads and no ad column, say) sum.
         if normalized.select(pl.struct(keys).hash().n_unique()).item() < normalized.height:
             normalized = normalized.group_by(keys).agg(pl.col(c).sum() for c in numeric).sort(keys)
-        normalized = normalized.select(*keys, *counted)
-    else:  # a later chunk: keys repeated across chunks are summed where they are staged anyway
-        normalized = good.select(*keys, *counted)
+        normalized = normalized.with_columns(pl.col(c).round(0).cast(pl.Int64) for c in COUNT_FIELDS)
+    # (in a later chunk, keys repeated across chunks are summed where they are staged anyway)
     return ParsedReport(
         path=path,
         format=fmt,
@@ -502,7 +511,7 @@ def read_report(
         end=end,
         warnings=warnings,
         rejected=rejected,
-        rejected_rows=bad.height,
+        rejected_rows=bad.height if bad is not None else 0,
         date_format=date_fmt,
         date_guessed=guessed,
         declared_range=declared,
