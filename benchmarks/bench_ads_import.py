@@ -1,5 +1,6 @@
 """Ad-report import: a year of daily rows for ``--ad-sets`` ad sets in each format, ours end to end
-(detection, parsing, normalization, currency, replacement write of the lake's day partitions)
+(detection, parsing, normalization, currency, replacement write of the lake's ``ad_spend``, one
+file per month)
 beside ``pandas.read_csv`` with the equivalent options (parsing alone: encoding, separator,
 preamble skipped, thousands separators, placeholders as NA, dates parsed).
 
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         "ads_import",
         "Ad-report import: Google Ads, Meta and generic CSV exports, ours vs pandas.read_csv",
         f"{args.ad_sets:,} ad sets x {args.days} days of daily rows per format. Ours end to end: detection, "
-        "parsing, normalization, currency and the replacement write of the lake's day partitions; ours "
+        "parsing, normalization, currency and the replacement write of the lake's monthly `ad_spend` files; ours "
         "parse only: the same without the lake write; pandas: `read_csv` with the equivalent options "
         "(encoding, separator, preamble skipped, thousands separators, placeholders as NA, dates parsed), "
         "parsing alone. Each stage column is one export format.",
