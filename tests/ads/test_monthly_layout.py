@@ -182,3 +182,23 @@ def test_day_level_lake_methods_act_on_one_day_inside_its_month(lake: Lake) -> N
         lake.drop_partition("ad_spend", day)
     assert lake.partitions("ad_spend") == [] and _files(lake) == []
     assert lake.scan("ad_spend").collect().schema == pl.Schema({**AD_SPEND, "dt": pl.Date})
+
+
+def test_a_file_that_goes_back_to_a_month_it_left_adds_up_as_a_whole_read(lake: Lake, tmp_path: Path) -> None:
+    """A month staged when the file moved on is read back and added to when the file returns."""
+    rows = [("2026-10-30", "42", "x", 1.0), ("2026-11-01", "42", "x", 2.0), ("2026-11-02", "42", "x", 4.0)]
+    rows += [("2026-10-30", "42", "x", 8.0), ("2026-10-31", "42", "x", 16.0), ("2026-11-01", "42", "y", 32.0)]
+    path = _report(tmp_path / "zigzag.csv", rows)
+    whole = Lake(str(tmp_path / "whole"))
+    import_reports([path], whole)
+    report = import_reports([path], lake, chunk_bytes=40)  # about two records per chunk
+    assert report.days_written == 4 and report.rejected_rows == 0
+    assert _spend_by(lake, "date", "ad_set") == _spend_by(whole, "date", "ad_set")
+    assert _spend_by(lake, "date", "ad_set") == {
+        (date(2026, 10, 30), "x"): 9.0,
+        (date(2026, 10, 31), "x"): 16.0,
+        (date(2026, 11, 1), "x"): 2.0,
+        (date(2026, 11, 1), "y"): 32.0,
+        (date(2026, 11, 2), "x"): 4.0,
+    }
+    assert _files(lake) == ["dt=2026-10-01/month.parquet", "dt=2026-11-01/month.parquet"]
