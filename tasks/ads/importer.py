@@ -112,7 +112,7 @@ MAX_CHUNK_BYTES = 4 * 1024 * 1024
 of growth at 4 MB)."""
 FILE_PER_CHUNK = 64
 """A UTF-8 file is read in about this many chunks (within the bounds above): the chunk's memory
-stays under the 2x-the-file target (about 1.6x for generic CSVs, where a byte costs the most). A
+stays under the 2x-the-file target (about 1.6-1.8x for generic CSVs, where a byte costs the most). A
 UTF-16 file is read in half as many: its chunks are counted in UTF-8 bytes, half its own."""
 
 
