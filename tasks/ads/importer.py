@@ -226,6 +226,17 @@ def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedRepo
         yield chunk
 
 
+def _split_last_day(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of days other than the last row's, and those of the last row's day (it may go on
+    in the next chunk). In a file sorted by day the last day's rows end the chunk: two slices,
+    no copy; otherwise two filters."""
+    last = rows.get_column("date") == rows["date"][-1]
+    n = int(last.sum())
+    if last.slice(rows.height - n).all():
+        return rows.slice(0, rows.height - n), rows.slice(rows.height - n)
+    return rows.filter(~last), rows.filter(last)
+
+
 def import_reports(
     paths: list[Path],
     lake: Lake,
@@ -283,9 +294,8 @@ def import_reports(
                     rows = pl.concat([state.held, rows], how="vertical")
                 if rows.height == 0:
                     continue
-                boundary = rows["date"][-1]
-                state.held = rows.filter(pl.col("date") == boundary)
-                stage(state, rows.filter(pl.col("date") != boundary))
+                done, state.held = _split_last_day(rows)
+                stage(state, done)
             if state.held is not None:
                 stage(state, state.held)
             report.rejected += rejected[:MAX_REJECTS_SHOWN]
