@@ -287,6 +287,20 @@ def test_streamed_file_failing_in_a_later_chunk_writes_nothing(lake: Lake, tmp_p
     assert not [p for p in Path(lake.table_path("ad_spend")).glob(".staging-*")]  # staging cleaned up
 
 
+def _streamed_as_whole(path: Path, lake: Lake, tmp_path: Path, *, rejected_line: int) -> dict[date, tuple]:
+    """Import ``path`` in 100-byte chunks and whole: the same lake rows, the same one reject (a
+    spend on ``rejected_line``); returns (clicks, spend) by day."""
+    whole = import_reports([path], Lake(str(tmp_path / "whole")))
+    report = import_reports([path], lake, chunk_bytes=100)
+    rows = _lake_rows(lake)
+    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
+    assert (
+        report.rejected_rows == whole.rejected_rows == 1
+        and f"line {rejected_line}: spend is not a number" in report.rejected[0]
+    )
+    return dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
+
+
 def test_streamed_file_whose_later_rows_decorate_numbers_the_first_rows_left_plain(
     lake: Lake, tmp_path: Path
 ) -> None:
@@ -304,15 +318,7 @@ def test_streamed_file_whose_later_rows_decorate_numbers_the_first_rows_left_pla
         + "\n".join(plain + decorated)
         + "\n"
     )
-    whole = import_reports([path], Lake(str(tmp_path / "whole")))
-    report = import_reports([path], lake, chunk_bytes=100)
-    rows = _lake_rows(lake)
-    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
-    assert (
-        report.rejected_rows == whole.rejected_rows == 1
-        and "line 18: spend is not a number" in report.rejected[0]
-    )
-    by_day = dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
+    by_day = _streamed_as_whole(path, lake, tmp_path, rejected_line=18)
     assert by_day[date(2026, 11, 15)] == (1200, 1234.5) and by_day[date(2026, 11, 16)] == (0, 2.0)
 
 
@@ -331,14 +337,6 @@ def test_streamed_file_whose_later_rows_decorate_numbers_more_than_the_first_row
     path.write_text(
         "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n" + "\n".join(first + later) + "\n"
     )
-    whole = import_reports([path], Lake(str(tmp_path / "whole")))
-    report = import_reports([path], lake, chunk_bytes=100)
-    rows = _lake_rows(lake)
-    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
-    assert (
-        report.rejected_rows == whole.rejected_rows == 1
-        and "line 18: spend is not a number" in report.rejected[0]
-    )
-    by_day = dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
+    by_day = _streamed_as_whole(path, lake, tmp_path, rejected_line=18)
     assert by_day[date(2026, 11, 15)] == (10, 1234.5) and by_day[date(2026, 11, 16)] == (3, 2.0)
     assert by_day[date(2026, 11, 14)] == (1014, 1014.5)
