@@ -389,27 +389,46 @@ def claim(
         return [r for r in rows if r.id not in skipped]
 
 
+_NOW = bindparam("now", type_=_LEDGER.c.updated_at.type)
+_HAND = (
+    update(_LEDGER)
+    .where(
+        _LEDGER.c.id.in_(bindparam("ids", expanding=True)),
+        _LEDGER.c.claimed_by == bindparam("worker"),
+        _LEDGER.c.state == CLAIMED,
+    )
+    .values(handed_at=_NOW, lease_expires_at=bindparam("lease", type_=_NOW.type), updated_at=_NOW)
+)
+_SETTLE = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id == bindparam("row_id"), _LEDGER.c.claimed_by == bindparam("worker"))
+    .values(
+        state=bindparam("b_state"),
+        reason=bindparam("b_reason"),
+        attempts=_LEDGER.c.attempts + bindparam("tried"),
+        provider_message_id=bindparam("pmid"),
+        last_error=bindparam("err"),
+        sent_at=bindparam("b_sent_at", type_=_NOW.type),
+        next_attempt_at=bindparam("next_at", type_=_NOW.type),
+        claimed_by=None,
+        lease_expires_at=None,
+        handed_at=None,
+        updated_at=_NOW,
+    )
+)
+"""Settles one row the worker still holds; executemany'd over a window (no ORM, one compiled statement)."""
+_ATTEMPTS = select(_LEDGER.c.id, _LEDGER.c.attempts).where(
+    _LEDGER.c.id.in_(bindparam("ids", expanding=True)), _LEDGER.c.claimed_by == bindparam("worker")
+)
+
+
 def mark_handed(engine: Engine, row_ids: Sequence[int], worker: str, *, lease_s: float) -> int:
     """Record that these rows are about to go to the channel (and renew the lease); returns rows held.
 
     Committed before the hand-over: a sender killed after this leaves the rows ``unknown``.
     Rows the worker no longer holds (reaped) are left alone and not counted.
     """
-    if not row_ids:
-        return 0
-    now = utcnow()
-    with transaction(engine) as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id.in_(list(row_ids)),
-                OutboxMessage.claimed_by == worker,
-                OutboxMessage.state == CLAIMED,
-            )
-            .values(handed_at=now, lease_expires_at=now + timedelta(seconds=lease_s), updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+    return mark(engine, [], worker, max_attempts=1, hand=row_ids, lease_s=lease_s)
 
 
 @dataclass(frozen=True)
@@ -432,70 +451,79 @@ def mark(
     max_attempts: int,
     backoff_s: float = 5.0,
     then: Callable[[Session], None] | None = None,
-) -> None:
-    """Settle (or release) rows this worker holds, in one transaction, then run ``then`` in it.
+    hand: Sequence[int] = (),
+    lease_s: float = 0.0,
+) -> int:
+    """Settle (or release) rows this worker holds, run ``then``, and mark ``hand`` handed: one transaction.
 
     A transient failure goes back to the queue after a backoff (``retry_after_s`` if the channel
     gave one) until ``max_attempts`` is reached, then fails permanently. ``pending`` releases a
-    row that was never handed over (pause, halt), without counting an attempt.
+    row that was never handed over (pause, halt), without counting an attempt. Rows no longer
+    held (reaped meanwhile: another run owns their fate now) are left alone.
+
+    ``hand`` are the rows about to go to the channel next (see ``mark_handed``, with a lease of
+    ``lease_s``); returns how many of them the worker still holds. Settling one window and
+    handing the next over in the same commit keeps at most one window handed and unsettled.
     """
-    if not outcomes:
-        return
+    if not outcomes and not hand:
+        return 0
     now = utcnow()
     with transaction(engine) as session:
-        attempts: dict[int, int] = {
-            rid: n
-            for rid, n in session.execute(
-                select(OutboxMessage.id, OutboxMessage.attempts).where(
-                    OutboxMessage.id.in_([o.row_id for o in outcomes]), OutboxMessage.claimed_by == worker
-                )
-            )
-        }
-        params: list[dict[str, Any]] = []
-        for o in outcomes:
-            if o.row_id not in attempts:
-                continue  # reaped meanwhile: another run owns its fate now
-            tried = attempts[o.row_id] + (0 if o.state in (PENDING, SKIPPED) else 1)
-            state, reason, next_at = o.state, o.reason, None
-            if state == FAILED_TRANSIENT:
-                if tried >= max_attempts:
-                    state, reason = FAILED_PERMANENT, "retries_exhausted"
-                else:
-                    wait = o.retry_after_s if o.retry_after_s is not None else backoff_s * 2 ** (tried - 1)
-                    next_at = now + timedelta(seconds=wait)
-            params.append(
-                {
-                    "row_id": o.row_id,
-                    "b_state": state,
-                    "b_reason": reason,
-                    "b_attempts": tried,
-                    "pmid": o.provider_message_id,
-                    "err": (o.error or "")[:2000] or None,
-                    "b_sent_at": now if state == SENT else None,
-                    "next_at": next_at,
-                }
-            )
-        if params:
-            session.execute(
-                update(_LEDGER)
-                .where(_LEDGER.c.id == bindparam("row_id"))
-                .values(
-                    state=bindparam("b_state"),
-                    reason=bindparam("b_reason"),
-                    attempts=bindparam("b_attempts"),
-                    provider_message_id=bindparam("pmid"),
-                    last_error=bindparam("err"),
-                    sent_at=bindparam("b_sent_at"),
-                    next_attempt_at=bindparam("next_at"),
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    handed_at=None,
-                    updated_at=now,
-                ),
-                params,
-            )
+        if outcomes:
+            _settle(session, outcomes, worker, now, max_attempts, backoff_s)
         if then is not None:
             then(session)
+        if not hand:
+            return 0
+        result = session.execute(
+            _HAND,
+            {"ids": list(hand), "worker": worker, "now": now, "lease": now + timedelta(seconds=lease_s)},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _settle(
+    session: Session,
+    outcomes: Sequence[Outcome],
+    worker: str,
+    now: datetime,
+    max_attempts: int,
+    backoff_s: float,
+) -> None:
+    # Attempts so far are read only for transient failures (their backoff and the retry limit
+    # depend on them); every other row's count is bumped in SQL.
+    retried = [o.row_id for o in outcomes if o.state == FAILED_TRANSIENT]
+    attempts: dict[int, int] = {}
+    if retried:
+        attempts = {rid: n for rid, n in session.execute(_ATTEMPTS, {"ids": retried, "worker": worker})}
+    params: list[dict[str, Any]] = []
+    for o in outcomes:
+        state, reason, next_at = o.state, o.reason, None
+        if state == FAILED_TRANSIENT:
+            if o.row_id not in attempts:
+                continue  # reaped meanwhile
+            tried = attempts[o.row_id] + 1
+            if tried >= max_attempts:
+                state, reason = FAILED_PERMANENT, "retries_exhausted"
+            else:
+                wait = o.retry_after_s if o.retry_after_s is not None else backoff_s * 2 ** (tried - 1)
+                next_at = now + timedelta(seconds=wait)
+        params.append(
+            {
+                "row_id": o.row_id,
+                "worker": worker,
+                "b_state": state,
+                "b_reason": reason,
+                "tried": 0 if o.state in (PENDING, SKIPPED) else 1,
+                "pmid": o.provider_message_id,
+                "err": (o.error or "")[:2000] or None,
+                "b_sent_at": now if state == SENT else None,
+                "next_at": next_at,
+                "now": now,
+            }
+        )
+    if params:
+        session.execute(_SETTLE, params)
 
 
 def reap(

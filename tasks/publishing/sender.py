@@ -46,7 +46,6 @@ from aicmo.storage.publishing import (
     drop_push_endpoints,
     mark,
     mark_evented,
-    mark_handed,
     next_retry_at,
     push_endpoints,
     reap,
@@ -271,8 +270,8 @@ class CampaignSender:
 
         Two stages overlap: while one window is on the wire, the next one is rendered (yielding
         to the event loop between messages, so the channel's replies are read meanwhile). A
-        window is marked handed right before it goes out, so a kill still leaves at most one
-        window unknown.
+        window is marked handed right before it goes out, in the commit that settles the window
+        before it, so a kill still leaves at most one window unknown.
         """
         contacts, endpoints = self._load(rows)
         channels: dict[str, list[LedgerRow]] = {}
@@ -282,14 +281,14 @@ class CampaignSender:
         for channel_name, channel_rows in channels.items():
             todo = iter(channel_rows)
             skips: list[Outcome] = []
+            done: list[Outcome] = []  # the last window's outcomes: settled as the next one is handed
             current = await self._render(todo, contacts, endpoints, skips)
             while current:
                 if self._stopped or not self._still_sending():
                     self._stopped = True
                     break
-                held = mark_handed(
-                    self.engine, [e.row_id for e in current], self.worker, lease_s=self.settings.lease_s
-                )
+                held = self._settle_some(done + skips, unsettled, hand=[e.row_id for e in current])
+                done, skips = [], []
                 if held != len(current):
                     # Some rows were reaped under us (a stall past the lease): hand nothing over,
                     # give back what is still ours, and let the next claim sort it out.
@@ -298,15 +297,18 @@ class CampaignSender:
                 sending = asyncio.ensure_future(self._send_window(channel_name, current))
                 try:
                     upcoming = await self._render(todo, contacts, endpoints, skips, while_running=sending)
-                finally:  # the window's verdicts are recorded even if rendering the next one failed
-                    outcomes, halt = await sending
+                except BaseException:  # the window's verdicts are recorded even if rendering failed
+                    outcomes, _ = await sending
                     self._settle_some(outcomes + skips, unsettled)
-                    skips = []
+                    raise
+                done, halt = await sending
                 if halt is not None:
+                    self._settle_some(done + skips, unsettled)
+                    done, skips = [], []
                     self._halt(halt)
                     break
                 current = upcoming
-            self._settle_some(skips, unsettled)
+            self._settle_some(done + skips, unsettled)
             if self._stopped:
                 break
         # Whatever was not settled (a stop, a halt, reaped rows) goes back to the queue untouched.
@@ -352,11 +354,15 @@ class CampaignSender:
             return self._outcomes(channel_name, window, verdicts), str(halt)
         return self._outcomes(channel_name, window, verdicts), None
 
-    def _settle_some(self, outcomes: list[Outcome], unsettled: dict[int, None]) -> None:
-        """Settle (or release) ``outcomes`` and strike them off the batch's rows still to settle."""
-        self._settle(outcomes)
+    def _settle_some(
+        self, outcomes: list[Outcome], unsettled: dict[int, None], *, hand: list[int] | None = None
+    ) -> int:
+        """Settle (or release) ``outcomes``, strike them off the batch's rows still to settle, and
+        mark ``hand`` handed in the same transaction; returns how many of ``hand`` are still ours."""
+        held = self._settle(outcomes, hand=hand)
         for o in outcomes:
             unsettled.pop(o.row_id, None)
+        return held
 
     def _load(
         self, rows: list[LedgerRow]
@@ -420,9 +426,9 @@ class CampaignSender:
             for e, v in zip(window, verdicts, strict=True)
         ]
 
-    def _settle(self, outcomes: list[Outcome]) -> None:
-        if not outcomes:
-            return
+    def _settle(self, outcomes: list[Outcome], *, hand: list[int] | None = None) -> int:
+        if not outcomes and not hand:
+            return 0
         effects, self._effects = self._effects, []
 
         def side_effects(session: Session) -> None:
@@ -435,13 +441,15 @@ class CampaignSender:
                         session, "fcm" if channel == "push" else "webpush", [envelope.address]
                     )
 
-        mark(
+        held = mark(
             self.engine,
             outcomes,
             self.worker,
             max_attempts=self.settings.max_attempts,
             backoff_s=self.settings.retry_backoff_s,
             then=side_effects if effects else None,
+            hand=hand or (),
+            lease_s=self.settings.lease_s,
         )
         for o in outcomes:
             if o.state == PENDING:
@@ -449,8 +457,9 @@ class CampaignSender:
             self.report.outcomes[o.state] = self.report.outcomes.get(o.state, 0) + 1
             if o.state == SKIPPED and o.reason:
                 self.report.skipped[o.reason] = self.report.skipped.get(o.reason, 0) + 1
-        if self.on_progress is not None:
+        if self.on_progress is not None and outcomes:
             self.on_progress(sum(1 for o in outcomes if o.state != PENDING))
+        return held
 
     def _halt(self, message: str) -> None:
         self._stopped = True
