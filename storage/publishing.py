@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
@@ -147,23 +165,19 @@ class Recipient:
     tier: str | None
 
 
+_CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
+_RECIPIENTS = select(*(_CONTACTS.c[name] for name in Recipient.__dataclass_fields__)).where(
+    _CONTACTS.c.id.in_(bindparam("ids", expanding=True))
+)
+"""Core, not ORM: a claimed batch's contacts are read row by row without the ORM's loading."""
+
+
 def recipients(session: Session, contact_ids: Sequence[int]) -> dict[int, Recipient]:
     """``{contact_id: Recipient}`` of the contacts that still exist."""
     out: dict[int, Recipient] = {}
-    cols = (
-        Contact.id,
-        Contact.email,
-        Contact.first_name,
-        Contact.last_name,
-        Contact.phone,
-        Contact.company_name,
-        Contact.city,
-        Contact.country,
-        Contact.tier,
-    )
     ids = list(contact_ids)
     for start in range(0, len(ids), _CHUNK):
-        for row in session.execute(select(*cols).where(Contact.id.in_(ids[start : start + _CHUNK]))):
+        for row in session.execute(_RECIPIENTS, {"ids": ids[start : start + _CHUNK]}):
             out[row[0]] = Recipient(*row)
     return out
 
@@ -417,6 +431,48 @@ _SETTLE = (
     )
 )
 """Settles one row the worker still holds; executemany'd over a window (no ORM, one compiled statement)."""
+
+
+def _settle_many(dialect: str) -> Any:
+    """One UPDATE settling a window's rows from a JSON array ``[[id, state, reason, tried, pmid, error], ...]``.
+
+    ``UPDATE ... FROM json_each`` (SQLite) / ``jsonb_array_elements`` (PostgreSQL): one statement
+    and one parameter for the window, where an executemany costs the driver a parameter set (and
+    five timestamp conversions) per row. Rows with a retry time go through ``_SETTLE``.
+    """
+    if dialect == "postgresql":
+        rows = func.jsonb_array_elements(cast(bindparam("rows", type_=String), JSONB))
+    else:
+        rows = func.json_each(bindparam("rows", type_=String))
+    j = rows.table_valued("value").alias("j")
+
+    def item(i: int) -> Any:
+        return j.c.value.op("->>")(literal_column(str(i)))
+
+    return (
+        update(_LEDGER)
+        .where(
+            _LEDGER.c.id == cast(item(0), BigInteger),
+            _LEDGER.c.claimed_by == bindparam("worker"),
+        )
+        .values(
+            state=item(1),
+            reason=item(2),
+            attempts=_LEDGER.c.attempts + cast(item(3), Integer),
+            provider_message_id=item(4),
+            last_error=item(5),
+            sent_at=case((item(1) == SENT, _NOW), else_=None),
+            next_attempt_at=None,
+            claimed_by=None,
+            lease_expires_at=None,
+            handed_at=None,
+            updated_at=_NOW,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+_SETTLE_MANY = {name: _settle_many(name) for name in ("sqlite", "postgresql")}
 _ATTEMPTS = select(_LEDGER.c.id, _LEDGER.c.attempts).where(
     _LEDGER.c.id.in_(bindparam("ids", expanding=True)), _LEDGER.c.claimed_by == bindparam("worker")
 )
@@ -497,6 +553,7 @@ def _settle(
     if retried:
         attempts = {rid: n for rid, n in session.execute(_ATTEMPTS, {"ids": retried, "worker": worker})}
     params: list[dict[str, Any]] = []
+    many: list[list[Any]] = []
     for o in outcomes:
         state, reason, next_at = o.state, o.reason, None
         if state == FAILED_TRANSIENT:
@@ -508,6 +565,11 @@ def _settle(
             else:
                 wait = o.retry_after_s if o.retry_after_s is not None else backoff_s * 2 ** (tried - 1)
                 next_at = now + timedelta(seconds=wait)
+        if next_at is None:
+            error = (o.error or "")[:2000] or None
+            inc = 0 if o.state in (PENDING, SKIPPED) else 1
+            many.append([o.row_id, state, reason, inc, o.provider_message_id, error])
+            continue
         params.append(
             {
                 "row_id": o.row_id,
@@ -522,6 +584,9 @@ def _settle(
                 "now": now,
             }
         )
+    if many:
+        statement = _SETTLE_MANY[session.get_bind().dialect.name]
+        session.execute(statement, {"rows": json.dumps(many), "worker": worker, "now": now})
     if params:
         session.execute(_SETTLE, params)
 

@@ -70,6 +70,7 @@ ChannelFactory = Callable[[str, CampaignDefinition], Channel]
 _EVENT_TYPE = {SENT: "send", SKIPPED: "skip", FAILED_PERMANENT: "fail", UNKNOWN: "unknown"}
 _HOST = socket.gethostname()
 _LONG_WAIT_S = 300.0
+_UNSUBSCRIBE_LINKED = frozenset({"email"})  # channels whose message carries the unsubscribe link
 _NOBODY = Recipient(0, "", None, None, None, None, None, None, None)  # per-campaign messages (social)
 
 
@@ -121,11 +122,12 @@ def _envelope_address(
     definition: CampaignDefinition,
     contact: object | None,
     endpoints: Mapping[int, list[tuple[str, dict[str, str]]]],
+    webhook_url: str,
 ) -> tuple[str, dict[str, str]] | None:
     if channel == "social":
         return "", {}
     if channel == "webhook":
-        return str(definition.message("webhook").url), {}
+        return webhook_url, {}
     if contact is None:
         return None
     if channel == "email":
@@ -172,6 +174,7 @@ class CampaignSender:
         self._stopped = False
         self._effects: list[tuple[str, Envelope, Verdict]] = []
         self._eligible = eligibility_check(settings)
+        self._messages: dict[tuple[str, int | None], Any] = {}  # (channel, variant) -> typed message
         with transaction(engine) as session:
             campaign = campaign_by_id(session, campaign_id)
             self.name = campaign.name
@@ -183,6 +186,9 @@ class CampaignSender:
                 found = {a.id: a for a in approved_assets(session, list(set(wanted.values())))[0]}
                 self.variant_assets = {i: found[a] for i, a in wanted.items() if a in found}
         self.report = RunReport(campaign_id, self.name, self.worker)
+        self._webhook_url = (
+            str(self.definition.message("webhook").url) if "webhook" in self.definition.channels else ""
+        )
 
     # ---- the loop ---------------------------------------------------------------------------
     async def run(self, *, wait: bool = True) -> RunReport:
@@ -328,7 +334,9 @@ class CampaignSender:
         window: list[Envelope] = []
         for row in todo:
             contact = contacts.get(row.contact_id) if row.contact_id is not None else None
-            address = _envelope_address(row.channel, row, self.definition, contact, endpoints)
+            address = _envelope_address(
+                row.channel, row, self.definition, contact, endpoints, self._webhook_url
+            )
             if address is None:
                 skips.append(Outcome(row.id, SKIPPED, reason="no_address"))
             else:
@@ -388,7 +396,13 @@ class CampaignSender:
         if cid is not None and row.channel in ("email", "push", "webpush"):
             link = lambda url, _c=cid, _ch=row.channel: self.links.click_url(self.campaign_id, _c, _ch, url)  # noqa: E731
         recipient = contact if isinstance(contact, Recipient) else _NOBODY
-        rendered = render_message(self.definition, row.channel, recipient, link=link, variant=row.variant_id)
+        key = (row.channel, row.variant_id)
+        message = self._messages.get(key)
+        if message is None:
+            message = self._messages[key] = self.definition.message(row.channel, row.variant_id)
+        rendered = render_message(
+            self.definition, row.channel, recipient, link=link, variant=row.variant_id, message=message
+        )
         return Envelope(
             row_id=row.id,
             campaign_id=self.campaign_id,
@@ -397,7 +411,7 @@ class CampaignSender:
             address=address,
             message=rendered,
             unsubscribe_url=self.links.unsubscribe_url(self.campaign_id, cid, row.channel)
-            if cid is not None
+            if (cid is not None and row.channel in _UNSUBSCRIBE_LINKED)
             else "",
             open_url=self.links.open_url(self.campaign_id, cid, row.channel)
             if (cid is not None and row.channel == "email")
