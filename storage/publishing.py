@@ -811,12 +811,14 @@ def mark_evented(engine: Engine, row_ids: Sequence[int]) -> None:
     ids = list(row_ids)
     with transaction(engine) as session:
         for start in range(0, len(ids), _CHUNK):
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids[start : start + _CHUNK]))
-                .values(evented_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(_EVENTED, {"ids": ids[start : start + _CHUNK], "now": now})
+
+
+_EVENTED = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id.in_(bindparam("ids", expanding=True)))
+    .values(evented_at=bindparam("now", type_=_LEDGER.c.evented_at.type))
+)
 
 
 _EVENTS_LOCK = threading.Lock()
