@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from aicmo.errors import InputError
@@ -147,23 +165,19 @@ class Recipient:
     tier: str | None
 
 
+_CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
+_RECIPIENTS = select(*(_CONTACTS.c[name] for name in Recipient.__dataclass_fields__)).where(
+    _CONTACTS.c.id.in_(bindparam("ids", expanding=True))
+)
+"""Core, not ORM: a claimed batch's contacts are read row by row without the ORM's loading."""
+
+
 def recipients(session: Session, contact_ids: Sequence[int]) -> dict[int, Recipient]:
     """``{contact_id: Recipient}`` of the contacts that still exist."""
     out: dict[int, Recipient] = {}
-    cols = (
-        Contact.id,
-        Contact.email,
-        Contact.first_name,
-        Contact.last_name,
-        Contact.phone,
-        Contact.company_name,
-        Contact.city,
-        Contact.country,
-        Contact.tier,
-    )
     ids = list(contact_ids)
     for start in range(0, len(ids), _CHUNK):
-        for row in session.execute(select(*cols).where(Contact.id.in_(ids[start : start + _CHUNK]))):
+        for row in session.execute(_RECIPIENTS, {"ids": ids[start : start + _CHUNK]}):
             out[row[0]] = Recipient(*row)
     return out
 
@@ -389,27 +403,88 @@ def claim(
         return [r for r in rows if r.id not in skipped]
 
 
+_NOW = bindparam("now", type_=_LEDGER.c.updated_at.type)
+_HAND = (
+    update(_LEDGER)
+    .where(
+        _LEDGER.c.id.in_(bindparam("ids", expanding=True)),
+        _LEDGER.c.claimed_by == bindparam("worker"),
+        _LEDGER.c.state == CLAIMED,
+    )
+    .values(handed_at=_NOW, lease_expires_at=bindparam("lease", type_=_NOW.type), updated_at=_NOW)
+)
+_SETTLE = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id == bindparam("row_id"), _LEDGER.c.claimed_by == bindparam("worker"))
+    .values(
+        state=bindparam("b_state"),
+        reason=bindparam("b_reason"),
+        attempts=_LEDGER.c.attempts + bindparam("tried"),
+        provider_message_id=bindparam("pmid"),
+        last_error=bindparam("err"),
+        sent_at=bindparam("b_sent_at", type_=_NOW.type),
+        next_attempt_at=bindparam("next_at", type_=_NOW.type),
+        claimed_by=None,
+        lease_expires_at=None,
+        handed_at=None,
+        updated_at=_NOW,
+    )
+)
+"""Settles one row the worker still holds; executemany'd over a window (no ORM, one compiled statement)."""
+
+
+def _settle_many(dialect: str) -> Any:
+    """One UPDATE settling a window's rows from a JSON array ``[[id, state, reason, tried, pmid, error], ...]``.
+
+    ``UPDATE ... FROM json_each`` (SQLite) / ``jsonb_array_elements`` (PostgreSQL): one statement
+    and one parameter for the window, where an executemany costs the driver a parameter set (and
+    five timestamp conversions) per row. Rows with a retry time go through ``_SETTLE``.
+    """
+    if dialect == "postgresql":
+        rows = func.jsonb_array_elements(cast(bindparam("rows", type_=String), JSONB))
+    else:
+        rows = func.json_each(bindparam("rows", type_=String))
+    j = rows.table_valued("value").alias("j")
+
+    def item(i: int) -> Any:
+        return j.c.value.op("->>")(literal_column(str(i)))
+
+    return (
+        update(_LEDGER)
+        .where(
+            _LEDGER.c.id == cast(item(0), BigInteger),
+            _LEDGER.c.claimed_by == bindparam("worker"),
+        )
+        .values(
+            state=item(1),
+            reason=item(2),
+            attempts=_LEDGER.c.attempts + cast(item(3), Integer),
+            provider_message_id=item(4),
+            last_error=item(5),
+            sent_at=case((item(1) == SENT, _NOW), else_=None),
+            next_attempt_at=None,
+            claimed_by=None,
+            lease_expires_at=None,
+            handed_at=None,
+            updated_at=_NOW,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+_SETTLE_MANY = {name: _settle_many(name) for name in ("sqlite", "postgresql")}
+_ATTEMPTS = select(_LEDGER.c.id, _LEDGER.c.attempts).where(
+    _LEDGER.c.id.in_(bindparam("ids", expanding=True)), _LEDGER.c.claimed_by == bindparam("worker")
+)
+
+
 def mark_handed(engine: Engine, row_ids: Sequence[int], worker: str, *, lease_s: float) -> int:
     """Record that these rows are about to go to the channel (and renew the lease); returns rows held.
 
     Committed before the hand-over: a sender killed after this leaves the rows ``unknown``.
     Rows the worker no longer holds (reaped) are left alone and not counted.
     """
-    if not row_ids:
-        return 0
-    now = utcnow()
-    with transaction(engine) as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id.in_(list(row_ids)),
-                OutboxMessage.claimed_by == worker,
-                OutboxMessage.state == CLAIMED,
-            )
-            .values(handed_at=now, lease_expires_at=now + timedelta(seconds=lease_s), updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+    return mark(engine, [], worker, max_attempts=1, hand=row_ids, lease_s=lease_s)
 
 
 @dataclass(frozen=True)
@@ -432,70 +507,88 @@ def mark(
     max_attempts: int,
     backoff_s: float = 5.0,
     then: Callable[[Session], None] | None = None,
-) -> None:
-    """Settle (or release) rows this worker holds, in one transaction, then run ``then`` in it.
+    hand: Sequence[int] = (),
+    lease_s: float = 0.0,
+) -> int:
+    """Settle (or release) rows this worker holds, run ``then``, and mark ``hand`` handed: one transaction.
 
     A transient failure goes back to the queue after a backoff (``retry_after_s`` if the channel
     gave one) until ``max_attempts`` is reached, then fails permanently. ``pending`` releases a
-    row that was never handed over (pause, halt), without counting an attempt.
+    row that was never handed over (pause, halt), without counting an attempt. Rows no longer
+    held (reaped meanwhile: another run owns their fate now) are left alone.
+
+    ``hand`` are the rows about to go to the channel next (see ``mark_handed``, with a lease of
+    ``lease_s``); returns how many of them the worker still holds. Settling one window and
+    handing the next over in the same commit keeps at most one window handed and unsettled.
     """
-    if not outcomes:
-        return
+    if not outcomes and not hand:
+        return 0
     now = utcnow()
     with transaction(engine) as session:
-        attempts: dict[int, int] = {
-            rid: n
-            for rid, n in session.execute(
-                select(OutboxMessage.id, OutboxMessage.attempts).where(
-                    OutboxMessage.id.in_([o.row_id for o in outcomes]), OutboxMessage.claimed_by == worker
-                )
-            )
-        }
-        params: list[dict[str, Any]] = []
-        for o in outcomes:
-            if o.row_id not in attempts:
-                continue  # reaped meanwhile: another run owns its fate now
-            tried = attempts[o.row_id] + (0 if o.state in (PENDING, SKIPPED) else 1)
-            state, reason, next_at = o.state, o.reason, None
-            if state == FAILED_TRANSIENT:
-                if tried >= max_attempts:
-                    state, reason = FAILED_PERMANENT, "retries_exhausted"
-                else:
-                    wait = o.retry_after_s if o.retry_after_s is not None else backoff_s * 2 ** (tried - 1)
-                    next_at = now + timedelta(seconds=wait)
-            params.append(
-                {
-                    "row_id": o.row_id,
-                    "b_state": state,
-                    "b_reason": reason,
-                    "b_attempts": tried,
-                    "pmid": o.provider_message_id,
-                    "err": (o.error or "")[:2000] or None,
-                    "b_sent_at": now if state == SENT else None,
-                    "next_at": next_at,
-                }
-            )
-        if params:
-            session.execute(
-                update(_LEDGER)
-                .where(_LEDGER.c.id == bindparam("row_id"))
-                .values(
-                    state=bindparam("b_state"),
-                    reason=bindparam("b_reason"),
-                    attempts=bindparam("b_attempts"),
-                    provider_message_id=bindparam("pmid"),
-                    last_error=bindparam("err"),
-                    sent_at=bindparam("b_sent_at"),
-                    next_attempt_at=bindparam("next_at"),
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    handed_at=None,
-                    updated_at=now,
-                ),
-                params,
-            )
+        if outcomes:
+            _settle(session, outcomes, worker, now, max_attempts, backoff_s)
         if then is not None:
             then(session)
+        if not hand:
+            return 0
+        result = session.execute(
+            _HAND,
+            {"ids": list(hand), "worker": worker, "now": now, "lease": now + timedelta(seconds=lease_s)},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _settle(
+    session: Session,
+    outcomes: Sequence[Outcome],
+    worker: str,
+    now: datetime,
+    max_attempts: int,
+    backoff_s: float,
+) -> None:
+    # Attempts so far are read only for transient failures (their backoff and the retry limit
+    # depend on them); every other row's count is bumped in SQL.
+    retried = [o.row_id for o in outcomes if o.state == FAILED_TRANSIENT]
+    attempts: dict[int, int] = {}
+    if retried:
+        attempts = {rid: n for rid, n in session.execute(_ATTEMPTS, {"ids": retried, "worker": worker})}
+    params: list[dict[str, Any]] = []
+    many: list[list[Any]] = []
+    for o in outcomes:
+        state, reason, next_at = o.state, o.reason, None
+        if state == FAILED_TRANSIENT:
+            if o.row_id not in attempts:
+                continue  # reaped meanwhile
+            tried = attempts[o.row_id] + 1
+            if tried >= max_attempts:
+                state, reason = FAILED_PERMANENT, "retries_exhausted"
+            else:
+                wait = o.retry_after_s if o.retry_after_s is not None else backoff_s * 2 ** (tried - 1)
+                next_at = now + timedelta(seconds=wait)
+        if next_at is None:
+            error = (o.error or "")[:2000] or None
+            inc = 0 if o.state in (PENDING, SKIPPED) else 1
+            many.append([o.row_id, state, reason, inc, o.provider_message_id, error])
+            continue
+        params.append(
+            {
+                "row_id": o.row_id,
+                "worker": worker,
+                "b_state": state,
+                "b_reason": reason,
+                "tried": 0 if o.state in (PENDING, SKIPPED) else 1,
+                "pmid": o.provider_message_id,
+                "err": (o.error or "")[:2000] or None,
+                "b_sent_at": now if state == SENT else None,
+                "next_at": next_at,
+                "now": now,
+            }
+        )
+    if many:
+        statement = _SETTLE_MANY[session.get_bind().dialect.name]
+        session.execute(statement, {"rows": json.dumps(many), "worker": worker, "now": now})
+    if params:
+        session.execute(_SETTLE, params)
 
 
 def reap(
@@ -718,12 +811,14 @@ def mark_evented(engine: Engine, row_ids: Sequence[int]) -> None:
     ids = list(row_ids)
     with transaction(engine) as session:
         for start in range(0, len(ids), _CHUNK):
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids[start : start + _CHUNK]))
-                .values(evented_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(_EVENTED, {"ids": ids[start : start + _CHUNK], "now": now})
+
+
+_EVENTED = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id.in_(bindparam("ids", expanding=True)))
+    .values(evented_at=bindparam("now", type_=_LEDGER.c.evented_at.type))
+)
 
 
 _EVENTS_LOCK = threading.Lock()

@@ -16,7 +16,7 @@ from aicmo.errors import InputError
 from aicmo.models.crm import SuppressionChannel, SuppressionReason
 from aicmo.settings import get_settings
 from aicmo.storage import crm as store
-from aicmo.tasks.crm.emails import address_hmac, normalize_email, normalize_phone
+from aicmo.tasks.crm.emails import address_hmac, address_hmacs, normalize_email, normalize_phone
 
 REASONS: tuple[SuppressionReason, ...] = get_args(SuppressionReason)
 SUPPRESSION_CHANNELS: tuple[SuppressionChannel, ...] = get_args(SuppressionChannel)
@@ -87,13 +87,17 @@ def suppressed_contact_ids(
     """The contacts of a batch whose address is suppressed on ``channel`` or on all channels."""
     key = key or hmac_key()
     blocked: set[int] = set()
-    by_digest: dict[str, list[int]] = {}
+    owners: list[int] = []
+    addresses: list[str] = []
     for cid, email, phone in store.contact_addresses(session, contact_ids):
-        addresses = [email]
+        owners.append(cid)
+        addresses.append(email)
         if channel == "sms" and phone:
+            owners.append(cid)
             addresses.append(phone)
-        for address in addresses:
-            by_digest.setdefault(address_hmac(address, key), []).append(cid)
+    by_digest: dict[str, list[int]] = {}
+    for digest, cid in zip(address_hmacs(addresses, key), owners, strict=True):
+        by_digest.setdefault(digest, []).append(cid)
     for digest in lookup(session, by_digest, (channel, "all")):
         blocked.update(by_digest[digest])
     return blocked

@@ -46,7 +46,6 @@ from aicmo.storage.publishing import (
     drop_push_endpoints,
     mark,
     mark_evented,
-    mark_handed,
     next_retry_at,
     push_endpoints,
     reap,
@@ -71,6 +70,7 @@ ChannelFactory = Callable[[str, CampaignDefinition], Channel]
 _EVENT_TYPE = {SENT: "send", SKIPPED: "skip", FAILED_PERMANENT: "fail", UNKNOWN: "unknown"}
 _HOST = socket.gethostname()
 _LONG_WAIT_S = 300.0
+_UNSUBSCRIBE_LINKED = frozenset({"email"})  # channels whose message carries the unsubscribe link
 _NOBODY = Recipient(0, "", None, None, None, None, None, None, None)  # per-campaign messages (social)
 
 
@@ -122,11 +122,12 @@ def _envelope_address(
     definition: CampaignDefinition,
     contact: object | None,
     endpoints: Mapping[int, list[tuple[str, dict[str, str]]]],
+    webhook_url: str,
 ) -> tuple[str, dict[str, str]] | None:
     if channel == "social":
         return "", {}
     if channel == "webhook":
-        return str(definition.message("webhook").url), {}
+        return webhook_url, {}
     if contact is None:
         return None
     if channel == "email":
@@ -173,6 +174,7 @@ class CampaignSender:
         self._stopped = False
         self._effects: list[tuple[str, Envelope, Verdict]] = []
         self._eligible = eligibility_check(settings)
+        self._messages: dict[tuple[str, int | None], Any] = {}  # (channel, variant) -> typed message
         with transaction(engine) as session:
             campaign = campaign_by_id(session, campaign_id)
             self.name = campaign.name
@@ -184,6 +186,9 @@ class CampaignSender:
                 found = {a.id: a for a in approved_assets(session, list(set(wanted.values())))[0]}
                 self.variant_assets = {i: found[a] for i, a in wanted.items() if a in found}
         self.report = RunReport(campaign_id, self.name, self.worker)
+        self._webhook_url = (
+            str(self.definition.message("webhook").url) if "webhook" in self.definition.channels else ""
+        )
 
     # ---- the loop ---------------------------------------------------------------------------
     async def run(self, *, wait: bool = True) -> RunReport:
@@ -271,8 +276,8 @@ class CampaignSender:
 
         Two stages overlap: while one window is on the wire, the next one is rendered (yielding
         to the event loop between messages, so the channel's replies are read meanwhile). A
-        window is marked handed right before it goes out, so a kill still leaves at most one
-        window unknown.
+        window is marked handed right before it goes out, in the commit that settles the window
+        before it, so a kill still leaves at most one window unknown.
         """
         contacts, endpoints = self._load(rows)
         channels: dict[str, list[LedgerRow]] = {}
@@ -282,14 +287,14 @@ class CampaignSender:
         for channel_name, channel_rows in channels.items():
             todo = iter(channel_rows)
             skips: list[Outcome] = []
+            done: list[Outcome] = []  # the last window's outcomes: settled as the next one is handed
             current = await self._render(todo, contacts, endpoints, skips)
             while current:
                 if self._stopped or not self._still_sending():
                     self._stopped = True
                     break
-                held = mark_handed(
-                    self.engine, [e.row_id for e in current], self.worker, lease_s=self.settings.lease_s
-                )
+                held = self._settle_some(done + skips, unsettled, hand=[e.row_id for e in current])
+                done, skips = [], []
                 if held != len(current):
                     # Some rows were reaped under us (a stall past the lease): hand nothing over,
                     # give back what is still ours, and let the next claim sort it out.
@@ -298,15 +303,18 @@ class CampaignSender:
                 sending = asyncio.ensure_future(self._send_window(channel_name, current))
                 try:
                     upcoming = await self._render(todo, contacts, endpoints, skips, while_running=sending)
-                finally:  # the window's verdicts are recorded even if rendering the next one failed
-                    outcomes, halt = await sending
+                except BaseException:  # the window's verdicts are recorded even if rendering failed
+                    outcomes, _ = await sending
                     self._settle_some(outcomes + skips, unsettled)
-                    skips = []
+                    raise
+                done, halt = await sending
                 if halt is not None:
+                    self._settle_some(done + skips, unsettled)
+                    done, skips = [], []
                     self._halt(halt)
                     break
                 current = upcoming
-            self._settle_some(skips, unsettled)
+            self._settle_some(done + skips, unsettled)
             if self._stopped:
                 break
         # Whatever was not settled (a stop, a halt, reaped rows) goes back to the queue untouched.
@@ -326,7 +334,9 @@ class CampaignSender:
         window: list[Envelope] = []
         for row in todo:
             contact = contacts.get(row.contact_id) if row.contact_id is not None else None
-            address = _envelope_address(row.channel, row, self.definition, contact, endpoints)
+            address = _envelope_address(
+                row.channel, row, self.definition, contact, endpoints, self._webhook_url
+            )
             if address is None:
                 skips.append(Outcome(row.id, SKIPPED, reason="no_address"))
             else:
@@ -352,11 +362,15 @@ class CampaignSender:
             return self._outcomes(channel_name, window, verdicts), str(halt)
         return self._outcomes(channel_name, window, verdicts), None
 
-    def _settle_some(self, outcomes: list[Outcome], unsettled: dict[int, None]) -> None:
-        """Settle (or release) ``outcomes`` and strike them off the batch's rows still to settle."""
-        self._settle(outcomes)
+    def _settle_some(
+        self, outcomes: list[Outcome], unsettled: dict[int, None], *, hand: list[int] | None = None
+    ) -> int:
+        """Settle (or release) ``outcomes``, strike them off the batch's rows still to settle, and
+        mark ``hand`` handed in the same transaction; returns how many of ``hand`` are still ours."""
+        held = self._settle(outcomes, hand=hand)
         for o in outcomes:
             unsettled.pop(o.row_id, None)
+        return held
 
     def _load(
         self, rows: list[LedgerRow]
@@ -382,7 +396,13 @@ class CampaignSender:
         if cid is not None and row.channel in ("email", "push", "webpush"):
             link = lambda url, _c=cid, _ch=row.channel: self.links.click_url(self.campaign_id, _c, _ch, url)  # noqa: E731
         recipient = contact if isinstance(contact, Recipient) else _NOBODY
-        rendered = render_message(self.definition, row.channel, recipient, link=link, variant=row.variant_id)
+        key = (row.channel, row.variant_id)
+        message = self._messages.get(key)
+        if message is None:
+            message = self._messages[key] = self.definition.message(row.channel, row.variant_id)
+        rendered = render_message(
+            self.definition, row.channel, recipient, link=link, variant=row.variant_id, message=message
+        )
         return Envelope(
             row_id=row.id,
             campaign_id=self.campaign_id,
@@ -391,7 +411,7 @@ class CampaignSender:
             address=address,
             message=rendered,
             unsubscribe_url=self.links.unsubscribe_url(self.campaign_id, cid, row.channel)
-            if cid is not None
+            if (cid is not None and row.channel in _UNSUBSCRIBE_LINKED)
             else "",
             open_url=self.links.open_url(self.campaign_id, cid, row.channel)
             if (cid is not None and row.channel == "email")
@@ -420,9 +440,9 @@ class CampaignSender:
             for e, v in zip(window, verdicts, strict=True)
         ]
 
-    def _settle(self, outcomes: list[Outcome]) -> None:
-        if not outcomes:
-            return
+    def _settle(self, outcomes: list[Outcome], *, hand: list[int] | None = None) -> int:
+        if not outcomes and not hand:
+            return 0
         effects, self._effects = self._effects, []
 
         def side_effects(session: Session) -> None:
@@ -435,13 +455,15 @@ class CampaignSender:
                         session, "fcm" if channel == "push" else "webpush", [envelope.address]
                     )
 
-        mark(
+        held = mark(
             self.engine,
             outcomes,
             self.worker,
             max_attempts=self.settings.max_attempts,
             backoff_s=self.settings.retry_backoff_s,
             then=side_effects if effects else None,
+            hand=hand or (),
+            lease_s=self.settings.lease_s,
         )
         for o in outcomes:
             if o.state == PENDING:
@@ -449,8 +471,9 @@ class CampaignSender:
             self.report.outcomes[o.state] = self.report.outcomes.get(o.state, 0) + 1
             if o.state == SKIPPED and o.reason:
                 self.report.skipped[o.reason] = self.report.skipped.get(o.reason, 0) + 1
-        if self.on_progress is not None:
+        if self.on_progress is not None and outcomes:
             self.on_progress(sum(1 for o in outcomes if o.state != PENDING))
+        return held
 
     def _halt(self, message: str) -> None:
         self._stopped = True

@@ -157,14 +157,18 @@ def render_message(
     *,
     link: Callable[[str], str] | None = None,
     variant: int | None = None,
+    message: Any = None,
 ) -> Rendered:
     """Render ``channel``'s message (variant ``variant``'s, in an experiment) for one contact.
 
-    Links are tagged with UTM parameters and tracked by ``link``.
+    Links are tagged with UTM parameters and tracked by ``link``. ``message`` is
+    ``definition.message(channel, variant)`` when the caller holds it already (a sender
+    rendering thousands of contacts validates it once).
     """
     ctx = context(contact, definition.name)
     utm = utm_params(definition.utm, channel, definition.name)
-    message = definition.message(channel, variant)
+    if message is None:
+        message = definition.message(channel, variant)
 
     def tag(url: str) -> str:
         tagged = with_utm(url, utm)

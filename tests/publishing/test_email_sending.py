@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from aiosmtplib.email import quote_address
 from sqlalchemy import Engine
 
 from aicmo.fakes.smtp_server import LocalSmtpServer, self_signed_context
@@ -15,6 +16,7 @@ from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
 from aicmo.tasks.crm.suppression import is_suppressed
 from aicmo.tasks.publishing.campaigns import status
+from aicmo.tasks.publishing.channels.email import _command_address
 from tests.publishing.helpers import add_contacts, email_definition, link_fields, run, started
 
 
@@ -120,3 +122,18 @@ async def test_starttls_and_auth_when_configured(engine: Engine, tmp_path: Path)
         assert report.halted is not None and "AICMO_SMTP_STARTTLS" in report.halted
         assert status(engine, "plain").ledger == {("pending", "email"): 2}
         assert smtp.count == 3
+
+
+def test_mail_and_rcpt_addresses_go_out_as_aiosmtplib_would_quote_them() -> None:
+    addresses = ["a.b@example.com", "x+y@ex-a.mple.com", "o'brien@x.com", "A@B.COM", "..a@b", "a.@x.com"]
+    for address in addresses:
+        assert _command_address(address) == quote_address(address).encode()
+    # Anything that needs parsing (display names, quoting, non-ASCII, odd shapes) takes aiosmtplib's own path.
+    for address in [
+        '"Ann" <ann@example.com>',
+        "ann@example.com (Ann)",
+        "ä@example.com",
+        "a@b@c",
+        "a b@x.com",
+    ]:
+        assert _command_address(address) is None

@@ -37,7 +37,7 @@ def test_killed_sender_rerun_never_duplicates_and_skips_only_unknown_rows(
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = make_engine(url)
     upgrade(engine)
-    n = 240
+    n = 600  # enough that each run is still sending when it is killed (a run sends ~1,000 a second)
     ids = add_contacts(engine, n)
     campaign_id = started(engine, email_definition("kill", ids))
     kills, final_output = kill_mid_send_then_finish(url, campaign_id, smtp, 400, kills=6, seed=12)

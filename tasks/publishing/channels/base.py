@@ -29,7 +29,7 @@ class Envelope:
     idempotency_key: str
     address: str  # email, E.164 number, device token, push endpoint, webhook URL; "" for social
     message: Rendered
-    unsubscribe_url: str = ""
+    unsubscribe_url: str = ""  # the one-click unsubscribe link, on the channels that carry one (email)
     open_url: str = ""
     extra: dict[str, str] = field(default_factory=dict)  # web push keys (p256dh, auth)
     assets: tuple[AssetFile, ...] = ()

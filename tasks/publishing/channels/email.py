@@ -21,9 +21,11 @@ from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
 from pathlib import Path
 
 import aiosmtplib
+from aiosmtplib.typing import SMTPStatus
 
 from aicmo.settings import PublishingSettings
 from aicmo.tasks.gateway import TokenBucket
@@ -33,8 +35,22 @@ TRANSIENT_CODES = frozenset({421, 450, 451, 452})
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
 
 
+@lru_cache(maxsize=16)
 def _domain(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2] or "localhost"
+
+
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+def _command_address(address: str) -> bytes | None:
+    """``<address>`` for MAIL/RCPT when ``address`` is a plain ASCII addr-spec, else None.
+
+    Such an address is what aiosmtplib's ``quote_address`` would send after parsing it (no
+    display name, comment or quoting to strip, nothing that could end the command line), so
+    the parse is skipped; anything else goes through ``SMTP.mail``/``SMTP.rcpt``.
+    """
+    return f"<{address}>".encode("ascii") if _PLAIN_ADDRESS.fullmatch(address) else None
 
 
 def footer_text(postal_address: str, unsubscribe_url: str) -> str:
@@ -174,6 +190,7 @@ class EmailChannel:
         self._smtp: list[aiosmtplib.SMTP | None] = [None] * self.lanes
         self.pacer: Pacer = TokenBucket(rate_per_s or settings.rate_limit_per_s)
         self._envelope_from = _sender_address(settings)
+        self._mail_from = _command_address(self._envelope_from)
         self.connections_opened = 0
 
     async def open(self) -> None:
@@ -262,8 +279,7 @@ class EmailChannel:
             return Verdict.transient(f"connect: {type(exc).__name__}: {exc}")
         # MAIL and RCPT: nothing has been handed over yet, so any failure is safe to retry.
         try:
-            await smtp.mail(self._envelope_from)
-            await smtp.rcpt(envelope.address)
+            await self._mail_rcpt(smtp, envelope.address)
         except aiosmtplib.SMTPResponseException as exc:
             return await self._refused(smtp, exc, lane)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
@@ -277,6 +293,20 @@ class EmailChannel:
             self._drop(lane)
             return Verdict.unknown(f"during DATA: {type(exc).__name__}: {exc}")
         return Verdict.sent(_queue_id(response.message) or f"<{envelope.idempotency_key[:40]}>")
+
+    async def _mail_rcpt(self, smtp: aiosmtplib.SMTP, address: str) -> None:
+        """MAIL FROM and RCPT TO, raising aiosmtplib's refusals as ``SMTP.mail``/``rcpt`` do."""
+        rcpt = _command_address(address)
+        if self._mail_from is None or rcpt is None or smtp.is_ehlo_or_helo_needed:
+            await smtp.mail(self._envelope_from)
+            await smtp.rcpt(address)
+            return
+        reply = await smtp.execute_command(b"MAIL", b"FROM:" + self._mail_from)
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, self._envelope_from)
+        reply = await smtp.execute_command(b"RCPT", b"TO:" + rcpt)
+        if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+            raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, address)
 
     async def _refused(
         self, smtp: aiosmtplib.SMTP, exc: aiosmtplib.SMTPResponseException, lane: int
@@ -300,14 +330,17 @@ class EmailChannel:
         return Verdict.permanent(detail, "rejected")
 
     async def close(self) -> None:
-        """Say QUIT on every connection (best effort)."""
-        for lane, smtp in enumerate(self._smtp):
-            if smtp is not None and smtp.is_connected:
-                try:
-                    await smtp.quit()
-                except (TimeoutError, aiosmtplib.SMTPException, OSError):
-                    smtp.close()
-            self._smtp[lane] = None
+        """Say QUIT on every connection at once (best effort)."""
+
+        async def quit(smtp: aiosmtplib.SMTP) -> None:
+            try:
+                await smtp.quit()
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                smtp.close()
+
+        open_ = [smtp for smtp in self._smtp if smtp is not None and smtp.is_connected]
+        self._smtp = [None] * self.lanes
+        await asyncio.gather(*(quit(smtp) for smtp in open_))
 
 
 _QUEUED = re.compile(r"(?:queued as|id[=:])\s*<?([\w.@-]+)>?", re.IGNORECASE)
