@@ -438,7 +438,8 @@ def _settle_many(dialect: str) -> Any:
 
     ``UPDATE ... FROM json_each`` (SQLite) / ``jsonb_array_elements`` (PostgreSQL): one statement
     and one parameter for the window, where an executemany costs the driver a parameter set (and
-    five timestamp conversions) per row. Rows with a retry time go through ``_SETTLE``.
+    five timestamp conversions) per row. Rows with a retry time go through ``_SETTLE``. SQLite
+    needs 3.33 or later (``UPDATE ... FROM``) with its JSON functions.
     """
     if dialect == "postgresql":
         rows = func.jsonb_array_elements(cast(bindparam("rows", type_=String), JSONB))
@@ -447,7 +448,9 @@ def _settle_many(dialect: str) -> Any:
     j = rows.table_valued("value").alias("j")
 
     def item(i: int) -> Any:
-        return j.c.value.op("->>")(literal_column(str(i)))
+        if dialect == "postgresql":
+            return j.c.value.op("->>")(literal_column(str(i)))
+        return func.json_extract(j.c.value, f"$[{i}]")  # not ->>, which needs SQLite 3.38
 
     return (
         update(_LEDGER)
