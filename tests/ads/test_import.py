@@ -287,56 +287,54 @@ def test_streamed_file_failing_in_a_later_chunk_writes_nothing(lake: Lake, tmp_p
     assert not [p for p in Path(lake.table_path("ad_spend")).glob(".staging-*")]  # staging cleaned up
 
 
-def _streamed_as_whole(path: Path, lake: Lake, tmp_path: Path, *, rejected_line: int) -> dict[date, tuple]:
-    """Import ``path`` in 100-byte chunks and whole: the same lake rows, the same one reject (a
-    spend on ``rejected_line``); returns (clicks, spend) by day."""
+DECORATED_LATER = {
+    # Later chunks reuse the first chunk's plain-number columns; a chunk where one of them holds
+    # thousands separators, a placeholder or a bad value still reads each row as a whole read does.
+    "plain first": (
+        [f"2026-11-{d:02d},bing,1,Brand,A,x,{d},{d}.50,USD" for d in range(1, 15)],
+        [
+            '2026-11-15,bing,1,Brand,A,x,"1,200","1,234.50",USD',
+            "2026-11-16,bing,1,Brand,A,x, --,2.00,USD",
+            "2026-11-17,bing,1,Brand,A,x,7,lots,USD",
+        ],
+        {date(2026, 11, 15): (1200, 1234.5), date(2026, 11, 16): (0, 2.0)},
+    ),
+    # Later chunks reuse how the first chunk's text numbers were decorated (thousands separators);
+    # a chunk with currency signs or bounds is read again with its own, not rejected.
+    "thousands first": (
+        [f'2026-11-{d:02d},bing,1,Brand,A,x,"1,{d:03d}","1,{d:03d}.50",USD' for d in range(1, 15)],
+        [
+            '2026-11-15,bing,1,Brand,A,x,"< 10","$1,234.50",USD',
+            "2026-11-16,bing,1,Brand,A,x,3,€2.00,USD",
+            '2026-11-17,bing,1,Brand,A,x,"2,000",n/a?,USD',
+        ],
+        {
+            date(2026, 11, 14): (1014, 1014.5),
+            date(2026, 11, 15): (10, 1234.5),
+            date(2026, 11, 16): (3, 2.0),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DECORATED_LATER))
+def test_streamed_file_whose_later_rows_decorate_numbers_unlike_its_first_rows(
+    case: str, lake: Lake, tmp_path: Path
+) -> None:
+    """Read in 100-byte chunks and whole, the file gives the same lake rows and the same one
+    reject (line 18's spend); the later rows' decorated numbers are read, not rejected."""
+    first, later, expected = DECORATED_LATER[case]
+    path = tmp_path / "decorated_later.csv"
+    path.write_text(
+        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n" + "\n".join(first + later) + "\n"
+    )
     whole = import_reports([path], Lake(str(tmp_path / "whole")))
     report = import_reports([path], lake, chunk_bytes=100)
     rows = _lake_rows(lake)
     assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
     assert (
         report.rejected_rows == whole.rejected_rows == 1
-        and f"line {rejected_line}: spend is not a number" in report.rejected[0]
+        and "line 18: spend is not a number" in report.rejected[0]
     )
-    return dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
-
-
-def test_streamed_file_whose_later_rows_decorate_numbers_the_first_rows_left_plain(
-    lake: Lake, tmp_path: Path
-) -> None:
-    """Later chunks reuse the first chunk's plain-number columns; a chunk where one of them holds
-    thousands separators, a placeholder or a bad value still reads each row as a whole read does."""
-    path = tmp_path / "decorated_later.csv"
-    plain = [f"2026-11-{d:02d},bing,1,Brand,A,x,{d},{d}.50,USD" for d in range(1, 15)]
-    decorated = [
-        '2026-11-15,bing,1,Brand,A,x,"1,200","1,234.50",USD',
-        "2026-11-16,bing,1,Brand,A,x, --,2.00,USD",
-        "2026-11-17,bing,1,Brand,A,x,7,lots,USD",
-    ]
-    path.write_text(
-        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n"
-        + "\n".join(plain + decorated)
-        + "\n"
-    )
-    by_day = _streamed_as_whole(path, lake, tmp_path, rejected_line=18)
-    assert by_day[date(2026, 11, 15)] == (1200, 1234.5) and by_day[date(2026, 11, 16)] == (0, 2.0)
-
-
-def test_streamed_file_whose_later_rows_decorate_numbers_more_than_the_first_rows(
-    lake: Lake, tmp_path: Path
-) -> None:
-    """Later chunks reuse how the first chunk's text numbers were decorated (thousands separators
-    here); a chunk with currency signs or bounds is read again with its own, not rejected."""
-    path = tmp_path / "more_decorated_later.csv"
-    first = [f'2026-11-{d:02d},bing,1,Brand,A,x,"1,{d:03d}","1,{d:03d}.50",USD' for d in range(1, 15)]
-    later = [
-        '2026-11-15,bing,1,Brand,A,x,"< 10","$1,234.50",USD',
-        "2026-11-16,bing,1,Brand,A,x,3,€2.00,USD",
-        '2026-11-17,bing,1,Brand,A,x,"2,000",n/a?,USD',
-    ]
-    path.write_text(
-        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n" + "\n".join(first + later) + "\n"
-    )
-    by_day = _streamed_as_whole(path, lake, tmp_path, rejected_line=18)
-    assert by_day[date(2026, 11, 15)] == (10, 1234.5) and by_day[date(2026, 11, 16)] == (3, 2.0)
-    assert by_day[date(2026, 11, 14)] == (1014, 1014.5)
+    by_day = dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
+    assert {day: by_day[day] for day in expected} == expected
