@@ -250,6 +250,10 @@ class AdSpendStaging:
         self._pending.append((self._writer.submit(_write_staged, rows, path, level), rows.height))
         self._pending_rows += rows.height
 
+    def file_rows(self, file_no: int) -> int:
+        """Rows file ``file_no`` staged, its repeated keys summed (known once ``commit`` has run)."""
+        return sum(sum(days.values()) for (n, _), days in self.day_rows.items() if n == file_no)
+
     def commit(self, cover: Sequence[Coverage]) -> ReplaceResult:
         """Put every staged month in the lake, replacing the covered platforms' and accounts' rows."""
         for key in list(self.buffers):

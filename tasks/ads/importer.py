@@ -313,12 +313,14 @@ def import_reports(
                     "end": end,
                 }
             )
-            report.rows_written += state.rows
             cover += state.coverage()
         result = staging.commit(_merged(cover))
+        for file_no, entry in enumerate(report.files):  # rows as staged: a file's repeated keys summed
+            entry["rows"] = staging.file_rows(file_no)
     if engine is not None and result.days:
         with transaction(engine) as session:
             record_partitions(session, "ad_spend", result.days)
+    report.rows_written = result.rows_written  # after a file's repeated keys are summed
     report.rows_replaced = result.rows_replaced
     report.days_written = len(result.days)
     report.currencies = sorted(currencies)

@@ -258,6 +258,21 @@ def test_streamed_in_small_chunks_the_import_equals_reading_each_file_whole(
     assert again.rows_replaced == again.rows_written and _lake_rows(small).equals(_lake_rows(whole))
 
 
+def test_repeated_keys_are_summed_and_counted_once_however_the_file_is_read(tmp_path: Path) -> None:
+    """Three ads a day in a report without an ad column: one row per day in the lake, and the
+    import reports those rows, not the file's lines, whether it is read whole or in chunks."""
+    lines = [f"2026-11-{day:02d},bing,1,Brand,A,{ad},{ad}.25,USD" for day in range(1, 11) for ad in (1, 2, 3)]
+    path = tmp_path / "three_ads_a_day.csv"
+    path.write_text("date,platform,account,campaign,ad_set,clicks,spend,currency\n" + "\n".join(lines) + "\n")
+    whole, small = Lake(str(tmp_path / "whole")), Lake(str(tmp_path / "small"))
+    one = import_reports([path], whole)
+    many = import_reports([path], small, chunk_bytes=64)
+    assert _lake_rows(small).equals(_lake_rows(whole))
+    assert _lake_rows(whole)["clicks"].to_list() == [6] * 10
+    assert (one.rows_written, many.rows_written) == (10, 10)
+    assert (one.files[0]["rows"], many.files[0]["rows"]) == (10, 10)
+
+
 def test_streamed_file_out_of_day_order_with_quoted_line_breaks_adds_up(lake: Lake, tmp_path: Path) -> None:
     path = tmp_path / "unsorted.csv"
     path.write_text(
