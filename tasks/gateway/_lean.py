@@ -441,8 +441,7 @@ class LeanClient:
         """A usable idle connection to ``origin`` (newest first), or a new one."""
         idle = self._idle.get(origin)
         if idle:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
+            now = idle[-1].loop.time()
             while idle:
                 conn = idle.pop()
                 transport = conn.transport
