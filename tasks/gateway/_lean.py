@@ -256,12 +256,9 @@ class _Connection(asyncio.Protocol):
                     raise NoAnswer("connection", "malformed answer: negative chunk size")
                 if size == 0:  # last chunk: trailers (ignored) up to an empty line
                     trailer_end = buf.find(b"\r\n\r\n", end)
-                    if trailer_end == end or buf[end : end + 4] == b"\r\n\r\n":
-                        del buf[: end + 4]
-                    elif trailer_end < 0:
+                    if trailer_end < 0:
                         return None
-                    else:
-                        del buf[: trailer_end + 4]
+                    del buf[: trailer_end + 4]
                     body = b"".join(self._chunks)
                     self._chunks = []
                     return _Reply(status, headers, self._decoded(body), keep_alive)
