@@ -20,8 +20,9 @@ On the same ``--emails`` contacts:
   ledger, no rendering.
 
 Webhooks: a local receiver (``aicmo.fakes.webhook_receiver``, verifying every signature) in a
-separate process; ours (sender + ledger + Standard Webhooks signing + gateway POST) against raw
-aiohttp posting the same signed bodies with the same concurrency (``--concurrency``).
+separate process; ours (sender + ledger + Standard Webhooks signing + gateway POST over the
+gateway's lean keep-alive client, ``aicmo.tasks.gateway._lean``) against raw aiohttp posting the
+same signed bodies with the same concurrency (``--concurrency``).
 
 A link with latency: ``--latency-ms 0 10`` runs the email and the webhook contenders once per
 value, each a stage. 0 is the direct loopback connection; N > 0 puts ``benchmarks/latency_proxy.py`` (its own

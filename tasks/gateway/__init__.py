@@ -18,9 +18,10 @@ from aicmo.tasks.gateway._cache import purge_expired
 from aicmo.tasks.gateway._chain import ProviderChain, normalize_key
 from aicmo.tasks.gateway._errors import ProviderError
 from aicmo.tasks.gateway._guard import reset_guards
+from aicmo.tasks.gateway._lean import LeanClient, NoAnswer, NotSent
 from aicmo.tasks.gateway._metrics import MetricsBook, ProviderMetrics
 from aicmo.tasks.gateway._outcome import Answer, Outcome
-from aicmo.tasks.gateway._post import PostFailed, PostReply, make_session, post
+from aicmo.tasks.gateway._post import PostFailed, PostReply, make_lean_client, make_session, post
 from aicmo.tasks.gateway._provider import Provider
 from aicmo.tasks.gateway._rate_limiter import TokenBucket
 from aicmo.tasks.gateway._redact import redact
@@ -33,7 +34,10 @@ __all__ = [
     "CircuitBreaker",
     "GatewayClient",
     "HttpReply",
+    "LeanClient",
     "MetricsBook",
+    "NoAnswer",
+    "NotSent",
     "Outcome",
     "PostFailed",
     "PostReply",
@@ -45,6 +49,7 @@ __all__ = [
     "TransportName",
     "enrich_many",
     "make_client",
+    "make_lean_client",
     "make_session",
     "normalize_key",
     "parse_retry_after",

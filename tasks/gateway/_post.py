@@ -29,6 +29,7 @@ from multidict import CIMultiDictProxy
 from aicmo.settings import GatewaySettings
 from aicmo.tasks.gateway._breaker import CircuitBreaker
 from aicmo.tasks.gateway._errors import ProviderError
+from aicmo.tasks.gateway._lean import LeanClient, NoAnswer, NotSent
 from aicmo.tasks.gateway._retry import backoff_s, parse_retry_after
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -80,13 +81,32 @@ def make_session(settings: GatewaySettings, *, connections: int = 32) -> aiohttp
     )
 
 
-async def _once(session: aiohttp.ClientSession, url: str, body: Any, headers: Mapping[str, str]) -> PostReply:
+def make_lean_client(settings: GatewaySettings, *, connections: int = 32) -> LeanClient:
+    """The lean keep-alive client for POSTs of bytes (signed webhooks): the gateway's timeouts,
+    aiohttp (``make_session``) for whatever it does not handle itself."""
+    return LeanClient(
+        connections=connections,
+        connect_timeout_s=settings.timeout_s,
+        read_timeout_s=settings.timeout_s,
+        keepalive_s=30.0,
+        fallback=lambda: make_session(settings, connections=connections),
+    )
+
+
+async def _once(
+    session: aiohttp.ClientSession | LeanClient, url: str, body: Any, headers: Mapping[str, str]
+) -> PostReply:
+    if isinstance(session, LeanClient) and isinstance(body, bytes | None):
+        status, reply_headers, content = await session.post(url, body or b"", headers)
+        return PostReply(status, reply_headers, content)
+    if isinstance(session, LeanClient):  # a form body: aiohttp encodes it
+        session = session.fallback_session()
     async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
         return PostReply(response.status, response.headers, await response.read())
 
 
 async def post(
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | LeanClient,
     url: str,
     *,
     provider: str,
@@ -126,9 +146,12 @@ async def post(
             )
         try:
             response = await _once(session, url, body, sent_headers)
-        except aiohttp.ClientConnectorError as exc:  # refused, DNS: the request never left
+        except (aiohttp.ClientConnectorError, NotSent) as exc:  # refused, DNS: the request never left
             failure = PostFailed(
-                provider, "connection", f"not sent: {exc}", may_have_arrived=may_have_arrived
+                provider,
+                exc.kind if isinstance(exc, NotSent) else "connection",
+                f"not sent: {exc}",
+                may_have_arrived=may_have_arrived,
             )
             if breaker is not None:
                 breaker.record_failure()
@@ -136,9 +159,12 @@ async def post(
                 raise failure from None
             await asyncio.sleep(backoff_s(failure, attempt, settings))
             continue
-        except (TimeoutError, aiohttp.ClientError) as exc:  # timeout / reset after sending: may have arrived
+        except (TimeoutError, aiohttp.ClientError, NoAnswer) as exc:  # timeout / reset after sending
             may_have_arrived = True
-            kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+            if isinstance(exc, NoAnswer):
+                kind = exc.kind
+            else:
+                kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
             failure = PostFailed(
                 provider, kind, f"no answer: {type(exc).__name__}: {exc}", may_have_arrived=True
             )

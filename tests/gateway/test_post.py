@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from aicmo.fakes.webhook_receiver import WebhookReceiver
 from aicmo.settings import GatewaySettings
-from aicmo.tasks.gateway import CircuitBreaker, PostFailed, make_session, post
+from aicmo.tasks.gateway import CircuitBreaker, PostFailed, make_lean_client, make_session, post
 
 FAST = GatewaySettings(backoff_base_s=0.01, backoff_max_s=0.05, max_attempts=3, timeout_s=1.0)
+
+# Every case runs with both clients the channels use: the same gateway semantics over each.
+pytestmark = pytest.mark.parametrize("make", [make_session, make_lean_client], ids=["aiohttp", "lean"])
+Make = Callable[[GatewaySettings], Any]
 
 
 def _closed_port() -> int:
@@ -19,8 +25,8 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_connection_refused_is_retried_and_reported_as_never_sent() -> None:
-    async with make_session(FAST) as client:
+async def test_connection_refused_is_retried_and_reported_as_never_sent(make: Make) -> None:
+    async with make(FAST) as client:
         with pytest.raises(PostFailed) as info:
             await post(
                 client, f"http://127.0.0.1:{_closed_port()}/x", provider="t", settings=FAST, content=b"{}"
@@ -30,11 +36,11 @@ async def test_connection_refused_is_retried_and_reported_as_never_sent() -> Non
 
 @pytest.mark.parametrize(("honoured", "expected_attempts"), [(False, 1), (True, 2)])
 async def test_lost_answer_is_retried_only_when_the_key_is_honoured(
-    honoured: bool, expected_attempts: int
+    honoured: bool, expected_attempts: int, make: Make
 ) -> None:
     with WebhookReceiver(verify=False) as receiver:
         receiver.faults.add("hooks", kind="drop")
-        async with make_session(FAST) as client:
+        async with make(FAST) as client:
             if honoured:
                 response = await post(
                     client,
@@ -55,12 +61,12 @@ async def test_lost_answer_is_retried_only_when_the_key_is_honoured(
         assert receiver.attempts == expected_attempts
 
 
-async def test_429_waits_retry_after_and_5xx_without_key_is_returned() -> None:
+async def test_429_waits_retry_after_and_5xx_without_key_is_returned(make: Make) -> None:
     with WebhookReceiver(verify=False) as receiver:
         receiver.faults.add("hooks", status=429, retry_after="0")
         receiver.faults.add("hooks", status=503)
         breaker = CircuitBreaker(5, 30)
-        async with make_session(FAST) as client:
+        async with make(FAST) as client:
             response = await post(
                 client, receiver.url, provider="t", settings=FAST, content=b"{}", breaker=breaker
             )

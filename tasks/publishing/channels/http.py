@@ -17,9 +17,11 @@ import aiohttp
 from aicmo.settings import GatewaySettings, PublishingSettings
 from aicmo.tasks.gateway import (
     CircuitBreaker,
+    LeanClient,
     PostFailed,
     PostReply,
     TokenBucket,
+    make_lean_client,
     make_session,
     parse_retry_after,
 )
@@ -31,6 +33,9 @@ class HttpChannel:
 
     name = "http"
     credential_hint = ""
+    # Whether the default client is the gateway's lean keep-alive client (bytes bodies only)
+    # rather than an aiohttp session (which the adapters that post forms or use its API need).
+    lean_client = False
 
     def __init__(
         self,
@@ -39,20 +44,21 @@ class HttpChannel:
         rate_per_s: float | None = None,
         concurrency: int = 32,
         gateway: GatewaySettings | None = None,
-        client_factory: Callable[[], aiohttp.ClientSession] | None = None,
+        client_factory: Callable[[], aiohttp.ClientSession | LeanClient] | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway or GatewaySettings(backoff_base_s=0.05, backoff_max_s=2.0, max_attempts=4)
         self.pacer: Pacer = TokenBucket(rate_per_s or settings.rate_limit_per_s)
         self.concurrency = concurrency
         self._limit = asyncio.Semaphore(concurrency)
-        self._client_factory = client_factory or (lambda: make_session(self.gateway, connections=concurrency))
-        self.client: aiohttp.ClientSession | None = None
+        make = make_lean_client if self.lean_client else make_session
+        self._client_factory = client_factory or (lambda: make(self.gateway, connections=concurrency))
+        self.client: aiohttp.ClientSession | LeanClient | None = None
         self.breaker = CircuitBreaker(self.gateway.breaker_failure_threshold, self.gateway.breaker_reset_s)
         self._halt: str | None = None
 
     async def open(self) -> None:
-        """Create the pooled session."""
+        """Create the pooled client."""
         self.client = self._client_factory()
 
     async def close(self) -> None:

@@ -40,7 +40,7 @@ class SocialChannel(HttpChannel):
         Nothing is posted yet, so a failed upload is safe to retry: at worst the server keeps an
         unattached media item from the earlier try, which Mastodon discards on its own.
         """
-        assert self.client is not None
+        assert isinstance(self.client, aiohttp.ClientSession)
         ids: list[str] = []
         for name, mime, data in files:
             form = aiohttp.FormData()

@@ -26,6 +26,7 @@ class WebhookChannel(HttpChannel):
 
     name = "webhook"
     credential_hint = "the receiver's configuration (and AICMO_WEBHOOK_SECRET)"
+    lean_client = True  # bodies are bytes: the gateway's lean keep-alive client posts them
 
     def __init__(self, settings: PublishingSettings, *, event: str = "campaign.message", **kw: Any) -> None:
         super().__init__(settings, **kw)
