@@ -198,6 +198,7 @@ class EmailChannel:
         self._envelope_from = _sender_address(settings)
         self._mail_from = _command_address(self._envelope_from)
         self.connections_opened = 0
+        self.messages_pipelined = 0  # messages whose MAIL, RCPT and DATA went out in one write
 
     async def open(self) -> None:
         """Nothing up front: connections open with the first messages (and again after a 421)."""
@@ -219,6 +220,11 @@ class EmailChannel:
             if s.smtp_user:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 await smtp.login(s.smtp_user, password)
+            if smtp.is_ehlo_or_helo_needed:  # plain connections greet lazily; the extensions are wanted now
+                try:
+                    await smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await smtp.helo()
         except aiosmtplib.SMTPAuthenticationError as exc:
             smtp.close()
             raise ChannelHalt(
@@ -227,7 +233,9 @@ class EmailChannel:
             ) from None
         except aiosmtplib.SMTPException as exc:
             smtp.close()
-            if isinstance(exc, OSError):  # refused, dropped: the server may be back soon
+            if isinstance(exc, OSError) or (
+                isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code in TRANSIENT_CODES
+            ):  # refused, dropped, 421 to EHLO: the server may be back soon
                 raise
             # STARTTLS or AUTH not offered, TLS refused: retrying cannot help, the settings must change
             raise ChannelHalt(
@@ -323,6 +331,7 @@ class EmailChannel:
         """
         assert self._mail_from is not None
         timeout = self.settings.smtp_timeout_s
+        self.messages_pipelined += 1
         try:
             mail, to, data = await pipeline.pipeline(
                 b"MAIL FROM:" + self._mail_from + b"\r\nRCPT TO:" + rcpt + b"\r\nDATA\r\n", 3, timeout
