@@ -86,7 +86,11 @@ async def test_refused_recipient_in_a_pipelined_batch_sends_no_content_and_other
     assert [v.state for v in verdicts] == [SENT, FAILED_PERMANENT, SENT, FAILED_TRANSIENT, SENT]
     assert verdicts[1].reason == "hard_bounce" and verdicts[1].suppress
     assert verdicts[3].error is not None and verdicts[3].error.startswith("452")
-    assert sorted(rcpts[0] for _, rcpts, _ in received) == ["p0@example.com", "p2@example.com", "p4@example.com"]
+    assert sorted(rcpts[0] for _, rcpts, _ in received) == [
+        "p0@example.com",
+        "p2@example.com",
+        "p4@example.com",
+    ]
     assert channel.messages_pipelined == 5 and channel.connections_opened == 1  # RSET, same connection
 
 
@@ -200,3 +204,23 @@ async def test_connection_lost_before_the_replies_raises_disconnected() -> None:
         with pytest.raises(aiosmtplib.SMTPServerDisconnected):
             await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, 5)
         smtp.close()
+
+
+async def test_a_silent_server_times_the_group_out() -> None:
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"250 Ok\r\n250 Ok\r\n")  # and never the third
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    server = await _scripted_server(answer)
+    port = server.sockets[0].getsockname()[1]
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=5)
+    async with server:
+        await smtp.connect()
+        await smtp.ehlo()
+        pipeline = enable_pipelining(smtp)
+        assert pipeline is not None
+        with pytest.raises(aiosmtplib.SMTPReadTimeoutError):
+            await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, 0.3)
+        smtp.close()
+        server.close()

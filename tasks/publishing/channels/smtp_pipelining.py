@@ -70,15 +70,17 @@ class PipeliningProtocol(SMTPProtocol):
             waiter.set_exception(error)
 
     async def pipeline(self, data: bytes, replies: int, timeout: float | None) -> list[SMTPResponse]:
-        """Write ``data`` at once, then read ``replies`` replies (``timeout`` for each wait).
+        """Write ``data`` at once, then read ``replies`` replies, all within ``timeout`` seconds.
 
         Raises ``SMTPServerDisconnected`` when the connection ends first, ``SMTPReadTimeoutError``
-        when the server falls silent (the connection is then out of step: close it).
+        when the server falls silent (the connection is then out of step: close it). One timer
+        covers the whole group (``asyncio.wait_for`` around every wait costs more than a reply).
         """
         if self._command_lock is None:
             raise SMTPServerDisconnected("Server not connected")
         async with self._command_lock:
             self._replies_wanted = replies
+            timer: asyncio.TimerHandle | None = None
             try:
                 self.write(data)
                 got: list[SMTPResponse] = []
@@ -91,16 +93,23 @@ class PipeliningProtocol(SMTPProtocol):
                         raise SMTPResponseException(SMTPStatus.invalid_response.value, "Response too long")
                     if self.transport is None:
                         raise SMTPServerDisconnected("Connection lost")
+                    if timer is None and timeout is not None:
+                        timer = self._loop.call_later(timeout, self._time_out)
                     self._arrived = self._loop.create_future()
                     try:
-                        await asyncio.wait_for(self._arrived, timeout)
-                    except TimeoutError as exc:
-                        raise SMTPReadTimeoutError("Timed out waiting for server response") from exc
+                        await self._arrived
                     finally:
                         self._arrived = None
                 return got
             finally:
                 self._replies_wanted = 0
+                if timer is not None:
+                    timer.cancel()
+
+    def _time_out(self) -> None:
+        waiter = self._arrived
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(SMTPReadTimeoutError("Timed out waiting for server response"))
 
 
 def enable_pipelining(smtp: aiosmtplib.SMTP) -> PipeliningProtocol | None:
