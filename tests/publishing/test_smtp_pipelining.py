@@ -15,7 +15,11 @@ from aicmo.models.publishing import FAILED_PERMANENT, FAILED_TRANSIENT, SENT
 from aicmo.settings import PublishingSettings
 from aicmo.tasks.publishing.channels.base import Envelope, Verdict
 from aicmo.tasks.publishing.channels.email import EmailChannel
-from aicmo.tasks.publishing.channels.smtp_pipelining import PipeliningProtocol, enable_pipelining
+from aicmo.tasks.publishing.channels.smtp_pipelining import (
+    PipeliningProtocol,
+    data_content,
+    enable_pipelining,
+)
 from aicmo.tasks.publishing.templates import Rendered
 
 _DATE = re.compile(rb"^Date: [^\r\n]*\r\n", re.MULTILINE)
@@ -224,3 +228,23 @@ async def test_a_silent_server_times_the_group_out() -> None:
             await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, 0.3)
         smtp.close()
         server.close()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"Subject: x\r\n\r\nplain\r\n",
+        b"Subject: x\r\n\r\nno final line end",
+        b"Subject: x\n\nbare LF\n.dot\n",
+        b"Subject: x\r\rbare CR\r\n",
+        b".first line\r\n..two\r\n.\r\nlast\r\n",
+        b"mixed\r\n.a\nb\r.c\r\n",
+        b"",
+    ],
+)
+def test_data_content_is_what_aiosmtplib_sends_after_354(message: bytes) -> None:
+    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+    assert (
+        data_content(message) == PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
+    )
