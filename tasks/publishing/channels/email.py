@@ -9,6 +9,11 @@ the footer, and the approved assets attached. Replies map to verdicts:
 * 550 with 5.1.1 (unknown user) -> permanent, the address is suppressed; other 5xx -> permanent;
 * a connection lost after the message body went out -> unknown (it may have been delivered);
 * 535 (authentication refused) -> ``ChannelHalt``: the campaign stops with a message naming the settings.
+
+When the server advertises PIPELINING (RFC 2920; real relays do), MAIL, RCPT and DATA go out in
+one write and their three replies are read together, then, on 354, the content: two exchanges a
+message instead of four (``smtp_pipelining``). The verdicts are the same: the first refusal
+decides and the content is not sent; a connection lost before the content went out is transient.
 """
 
 from __future__ import annotations
