@@ -12,7 +12,7 @@ the footer, and the approved assets attached. Replies map to verdicts:
 
 When the server advertises PIPELINING (RFC 2920; real relays do), MAIL, RCPT and DATA go out in
 one write and their three replies are read together, then, on 354, the content: two exchanges a
-message instead of four (``smtp_pipelining``). The verdicts are the same: the first refusal
+message instead of four (``smtp_pipelining.py``). The verdicts are the same: the first refusal
 decides and the content is not sent; a connection lost before the content went out is transient.
 """
 
