@@ -5,6 +5,7 @@ Used by the demo and the tests as the real thing a campaign's email goes to::
     with LocalSmtpServer() as smtp:           # ephemeral port, own thread and event loop
         settings = smtp.settings()            # PublishingSettings pointing at it
         smtp.reject("gone@example.com")       # 550 5.1.1 for this recipient
+        LocalSmtpServer(pipelining=False)     # EHLO without PIPELINING (offered by default)
         smtp.stop_after(3)                    # after 3 accepted messages: 421 to everything
         smtp.restart()                        # stop the listener and start it again, same port
         smtp.received                         # [(mail_from, rcpt_tos, data bytes), ...]
@@ -83,8 +84,9 @@ def self_signed_context(folder: Path) -> ssl.SSLContext:
 class RecordingHandler:
     """aiosmtpd handler: records accepted messages and applies the scripted faults."""
 
-    def __init__(self, *, keep_bodies: bool = True) -> None:
+    def __init__(self, *, keep_bodies: bool = True, pipelining: bool = True) -> None:
         self.keep_bodies = keep_bodies
+        self.pipelining = pipelining
         self.lock = threading.Lock()
         self.received: list[tuple[str, list[str], bytes]] = []
         self.count = 0
@@ -96,6 +98,19 @@ class RecordingHandler:
         self.data_faults: list[str] = []  # replies for the next DATA commands ("451 ...", "drop")
         self.mail_faults: list[str] = []  # replies for the next MAIL commands
         self.open_sessions: set[int] = set()  # sessions between an accepted MAIL and DATA's reply or RSET
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply, plus ``PIPELINING`` (RFC 2920) as real relays advertise it.
+
+        aiosmtpd reads commands one line at a time from a buffered stream and answers each in
+        turn, so commands sent together are answered in order (tests/publishing checks it).
+        """
+        session.host_name = hostname  # what aiosmtpd's own EHLO sets when no hook takes over
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -168,13 +183,14 @@ class LocalSmtpServer:
         tls_context: Any = None,
         keep_bodies: bool = True,
         require_starttls: bool = True,
+        pipelining: bool = True,
     ) -> None:
         self.require_starttls = require_starttls
         self.host = host
         self.port = port
         self.credentials = credentials
         self.tls_context = tls_context
-        self.handler = RecordingHandler(keep_bodies=keep_bodies)
+        self.handler = RecordingHandler(keep_bodies=keep_bodies, pipelining=pipelining)
         self._background: BackgroundLoop | None = None
         self._server: asyncio.base_events.Server | None = None
 
@@ -339,6 +355,9 @@ def main(argv: list[str] | None = None) -> None:
         metavar="USER:PASSWORD",
         help="Require AUTH with these credentials (after STARTTLS with --tls).",
     )
+    parser.add_argument(
+        "--no-pipelining", action="store_true", help="Do not advertise PIPELINING (RFC 2920) in EHLO."
+    )
     args = parser.parse_args(argv)
     context = self_signed_context(Path(tempfile.mkdtemp(prefix="aicmo-smtp-"))) if args.tls else None
     user, _, password = (args.auth or "").partition(":")
@@ -347,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
         keep_bodies=args.keep_bodies,
         tls_context=context,
         credentials=(user, password) if args.auth else None,
+        pipelining=not args.no_pipelining,
     ).start()
     print(f"port {server.port}", flush=True)
     done = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 
@@ -18,6 +19,13 @@ from aicmo.tasks.crm.suppression import is_suppressed
 from aicmo.tasks.publishing.campaigns import status
 from aicmo.tasks.publishing.channels.email import _command_address
 from tests.publishing.helpers import add_contacts, email_definition, link_fields, run, started
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def smtp(request: pytest.FixtureRequest) -> Iterator[LocalSmtpServer]:
+    """The recording server, with and without PIPELINING in its EHLO (both client paths)."""
+    with LocalSmtpServer(pipelining=request.param) as server:
+        yield server
 
 
 async def test_campaign_reaches_every_contact_once_with_compliant_headers(

@@ -9,6 +9,11 @@ the footer, and the approved assets attached. Replies map to verdicts:
 * 550 with 5.1.1 (unknown user) -> permanent, the address is suppressed; other 5xx -> permanent;
 * a connection lost after the message body went out -> unknown (it may have been delivered);
 * 535 (authentication refused) -> ``ChannelHalt``: the campaign stops with a message naming the settings.
+
+When the server advertises PIPELINING (RFC 2920; real relays do), MAIL, RCPT and DATA go out in
+one write and their three replies are read together, then, on 354, the content: two exchanges a
+message instead of four (``smtp_pipelining.py``). The verdicts are the same: the first refusal
+decides and the content is not sent; a connection lost before the content went out is transient.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ from aiosmtplib.typing import SMTPStatus
 from aicmo.settings import PublishingSettings
 from aicmo.tasks.gateway import TokenBucket
 from aicmo.tasks.publishing.channels.base import ChannelHalt, Envelope, Pacer, Verdict
+from aicmo.tasks.publishing.channels.smtp_pipelining import (
+    PipeliningProtocol,
+    data_content,
+    enable_pipelining,
+)
 
 TRANSIENT_CODES = frozenset({421, 450, 451, 452})
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
@@ -188,10 +198,12 @@ class EmailChannel:
         self.settings = settings
         self.lanes = settings.smtp_connections
         self._smtp: list[aiosmtplib.SMTP | None] = [None] * self.lanes
+        self._pipelines: list[PipeliningProtocol | None] = [None] * self.lanes
         self.pacer: Pacer = TokenBucket(rate_per_s or settings.rate_limit_per_s)
         self._envelope_from = _sender_address(settings)
         self._mail_from = _command_address(self._envelope_from)
         self.connections_opened = 0
+        self.messages_pipelined = 0  # messages whose MAIL, RCPT and DATA went out in one write
 
     async def open(self) -> None:
         """Nothing up front: connections open with the first messages (and again after a 421)."""
@@ -213,6 +225,11 @@ class EmailChannel:
             if s.smtp_user:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 await smtp.login(s.smtp_user, password)
+            if smtp.is_ehlo_or_helo_needed:  # plain connections greet lazily; the extensions are wanted now
+                try:
+                    await smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await smtp.helo()
         except aiosmtplib.SMTPAuthenticationError as exc:
             smtp.close()
             raise ChannelHalt(
@@ -221,7 +238,9 @@ class EmailChannel:
             ) from None
         except aiosmtplib.SMTPException as exc:
             smtp.close()
-            if isinstance(exc, OSError):  # refused, dropped: the server may be back soon
+            if isinstance(exc, OSError) or (
+                isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code in TRANSIENT_CODES
+            ):  # refused, dropped, 421 to EHLO: the server may be back soon
                 raise
             # STARTTLS or AUTH not offered, TLS refused: retrying cannot help, the settings must change
             raise ChannelHalt(
@@ -229,6 +248,7 @@ class EmailChannel:
                 "AICMO_SMTP_USER and the server's TLS/AUTH configuration; the campaign is paused"
             ) from None
         self._smtp[lane] = smtp
+        self._pipelines[lane] = enable_pipelining(smtp)
         self.connections_opened += 1
         return smtp
 
@@ -237,6 +257,7 @@ class EmailChannel:
         if current is not None:
             current.close()
         self._smtp[lane] = None
+        self._pipelines[lane] = None
 
     async def send(self, envelopes: list[Envelope]) -> list[Verdict]:
         """Send the window over ``smtp_connections`` reused connections, each message in turn on its lane.
@@ -277,6 +298,10 @@ class EmailChannel:
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             self._drop(lane)
             return Verdict.transient(f"connect: {type(exc).__name__}: {exc}")
+        pipeline = self._pipelines[lane]
+        rcpt = _command_address(envelope.address)
+        if pipeline is not None and self._mail_from is not None and rcpt is not None:
+            return await self._send_pipelined(smtp, pipeline, envelope, rcpt, body, lane)
         # MAIL and RCPT: nothing has been handed over yet, so any failure is safe to retry.
         try:
             await self._mail_rcpt(smtp, envelope.address)
@@ -293,6 +318,56 @@ class EmailChannel:
             self._drop(lane)
             return Verdict.unknown(f"during DATA: {type(exc).__name__}: {exc}")
         return Verdict.sent(_queue_id(response.message) or f"<{envelope.idempotency_key[:40]}>")
+
+    async def _send_pipelined(
+        self,
+        smtp: aiosmtplib.SMTP,
+        pipeline: PipeliningProtocol,
+        envelope: Envelope,
+        rcpt: bytes,
+        body: bytes,
+        lane: int,
+    ) -> Verdict:
+        """MAIL, RCPT and DATA in one write (RFC 2920), then, on 354, the content in a second.
+
+        The first refusal decides, as on the unpipelined path: the replies that follow it (a
+        503 to DATA after a refused RCPT) are its consequences. Until the content is written
+        nothing has been handed over, so a lost connection is safe to retry.
+        """
+        assert self._mail_from is not None
+        timeout = self.settings.smtp_timeout_s
+        self.messages_pipelined += 1
+        try:
+            mail, to, data = await pipeline.pipeline(
+                b"MAIL FROM:" + self._mail_from + b"\r\nRCPT TO:" + rcpt + b"\r\nDATA\r\n", 3, timeout
+            )
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            self._drop(lane)
+            return Verdict.transient(f"before DATA: {type(exc).__name__}: {exc}")
+        refusal: aiosmtplib.SMTPResponseException | None = None
+        if mail.code != SMTPStatus.completed:
+            refusal = aiosmtplib.SMTPSenderRefused(mail.code, mail.message, self._envelope_from)
+        elif to.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+            refusal = aiosmtplib.SMTPRecipientRefused(to.code, to.message, envelope.address)
+        elif data.code != SMTPStatus.start_input:
+            refusal = aiosmtplib.SMTPDataError(data.code, data.message)
+        if refusal is not None:
+            if data.code == SMTPStatus.start_input:
+                # The server wants content for a transaction it refused part of: end the
+                # connection rather than send any (it aborts the transaction).
+                self._drop(lane)
+            return await self._refused(smtp, refusal, lane)
+        if not smtp.is_connected:
+            self._drop(lane)
+            return Verdict.transient("before DATA: connection lost after 354")
+        try:
+            (reply,) = await pipeline.pipeline(data_content(body), 1, timeout)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            self._drop(lane)
+            return Verdict.unknown(f"during DATA: {type(exc).__name__}: {exc}")
+        if reply.code != SMTPStatus.completed:
+            return await self._refused(smtp, aiosmtplib.SMTPDataError(reply.code, reply.message), lane)
+        return Verdict.sent(_queue_id(reply.message) or f"<{envelope.idempotency_key[:40]}>")
 
     async def _mail_rcpt(self, smtp: aiosmtplib.SMTP, address: str) -> None:
         """MAIL FROM and RCPT TO, raising aiosmtplib's refusals as ``SMTP.mail``/``rcpt`` do."""
