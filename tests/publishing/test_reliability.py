@@ -113,7 +113,9 @@ async def test_unsubscribe_mid_campaign_stops_messages_to_that_contact(
     ids = add_contacts(engine, n)
     campaign_id = started(engine, email_definition("unsub", ids))
     leaver = ids[-1]
-    settings = smtp.settings(rate_limit_per_s=200, claim_batch=10, handover_window=5)
+    # 20 a second (a burst of 20, then one every 0.05 s): the leaver's batch is claimed about 1.5 s
+    # in, well after the withdrawal; at a rate whose burst covers all 60, it could be claimed first.
+    settings = smtp.settings(rate_limit_per_s=20, claim_batch=10, handover_window=5)
     task = asyncio.create_task(run(engine, campaign_id, settings))
     while smtp.count < 5:
         await asyncio.sleep(0.01)
@@ -135,7 +137,8 @@ async def test_pause_stops_claims_within_seconds_and_resume_finishes(
     n = 80
     ids = add_contacts(engine, n)
     campaign_id = started(engine, email_definition("pause", ids))
-    settings = smtp.settings(rate_limit_per_s=100, claim_batch=20, handover_window=4)
+    # 20 a second: after the first burst of 20 the rest take seconds, so the pause lands mid-campaign.
+    settings = smtp.settings(rate_limit_per_s=20, claim_batch=20, handover_window=4)
     s: CampaignSender = sender(engine, campaign_id, settings, poll_s=0.2)
     task = asyncio.create_task(s.run())
     while smtp.count < 3:
