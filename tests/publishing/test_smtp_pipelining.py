@@ -191,12 +191,29 @@ async def test_replies_are_read_whether_they_come_together_or_in_pieces(chunks: 
     assert [(r.code, r.message) for r in got] == [(250, "2.1.0 Ok"), (250, "2.1.5 Ok\nmore"), (354, "go on")]
 
 
-async def test_connection_lost_before_the_replies_raises_disconnected() -> None:
-    async def answer(writer: asyncio.StreamWriter) -> None:
-        writer.write(b"250 Ok\r\n")
-        await writer.drain()
-        writer.close()
+async def _close_after_one_reply(writer: asyncio.StreamWriter) -> None:
+    writer.write(b"250 Ok\r\n")
+    await writer.drain()
+    writer.close()
 
+
+async def _go_silent_after_two_replies(writer: asyncio.StreamWriter) -> None:
+    writer.write(b"250 Ok\r\n250 Ok\r\n")  # and never the third
+    await writer.drain()
+    await asyncio.sleep(5)
+
+
+@pytest.mark.parametrize(
+    ("answer", "timeout_s", "error"),
+    [
+        (_close_after_one_reply, 5.0, aiosmtplib.SMTPServerDisconnected),
+        (_go_silent_after_two_replies, 0.3, aiosmtplib.SMTPReadTimeoutError),
+    ],
+    ids=["connection lost before the replies", "silent server times the group out"],
+)
+async def test_a_group_without_all_its_replies_raises(
+    answer: Callable[[asyncio.StreamWriter], Awaitable[None]], timeout_s: float, error: type[Exception]
+) -> None:
     server = await _scripted_server(answer)
     port = server.sockets[0].getsockname()[1]
     smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=5)
@@ -205,27 +222,8 @@ async def test_connection_lost_before_the_replies_raises_disconnected() -> None:
         await smtp.ehlo()
         pipeline = enable_pipelining(smtp)
         assert pipeline is not None
-        with pytest.raises(aiosmtplib.SMTPServerDisconnected):
-            await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, 5)
-        smtp.close()
-
-
-async def test_a_silent_server_times_the_group_out() -> None:
-    async def answer(writer: asyncio.StreamWriter) -> None:
-        writer.write(b"250 Ok\r\n250 Ok\r\n")  # and never the third
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    server = await _scripted_server(answer)
-    port = server.sockets[0].getsockname()[1]
-    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=5)
-    async with server:
-        await smtp.connect()
-        await smtp.ehlo()
-        pipeline = enable_pipelining(smtp)
-        assert pipeline is not None
-        with pytest.raises(aiosmtplib.SMTPReadTimeoutError):
-            await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, 0.3)
+        with pytest.raises(error):
+            await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, timeout_s)
         smtp.close()
         server.close()
 
