@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 import pytest
+from aiosmtplib.response import SMTPResponse
 
 from aicmo.fakes.smtp_server import LocalSmtpServer
 from aicmo.models.publishing import FAILED_PERMANENT, FAILED_TRANSIENT, SENT
@@ -163,6 +164,25 @@ async def _scripted_server(answer: Callable[[asyncio.StreamWriter], Awaitable[No
     return await asyncio.start_server(client, "127.0.0.1", 0)
 
 
+async def _pipeline_against(
+    answer: Callable[[asyncio.StreamWriter], Awaitable[None]], timeout_s: float = 5.0
+) -> list[SMTPResponse]:
+    """The replies ``pipeline`` collects for MAIL, RCPT and DATA from a server answering with ``answer``."""
+    server = await _scripted_server(answer)
+    port = server.sockets[0].getsockname()[1]
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=5)
+    async with server:
+        await smtp.connect()
+        await smtp.ehlo()
+        pipeline = enable_pipelining(smtp)
+        assert isinstance(pipeline, PipeliningProtocol)
+        try:
+            return await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, timeout_s)
+        finally:
+            smtp.close()
+            server.close()
+
+
 @pytest.mark.parametrize("chunks", ["one write", "byte by byte"])
 async def test_replies_are_read_whether_they_come_together_or_in_pieces(chunks: str) -> None:
     replies = b"250 2.1.0 Ok\r\n250-2.1.5 Ok\r\n250 more\r\n354 go on\r\n"
@@ -178,16 +198,7 @@ async def test_replies_are_read_whether_they_come_together_or_in_pieces(chunks: 
         await writer.drain()
         writer.close()
 
-    server = await _scripted_server(answer)
-    port = server.sockets[0].getsockname()[1]
-    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=5)
-    async with server:
-        await smtp.connect()
-        await smtp.ehlo()
-        pipeline = enable_pipelining(smtp)
-        assert isinstance(pipeline, PipeliningProtocol)
-        got = await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, 5)
-        smtp.close()
+    got = await _pipeline_against(answer)
     assert [(r.code, r.message) for r in got] == [(250, "2.1.0 Ok"), (250, "2.1.5 Ok\nmore"), (354, "go on")]
 
 
@@ -214,18 +225,8 @@ async def _go_silent_after_two_replies(writer: asyncio.StreamWriter) -> None:
 async def test_a_group_without_all_its_replies_raises(
     answer: Callable[[asyncio.StreamWriter], Awaitable[None]], timeout_s: float, error: type[Exception]
 ) -> None:
-    server = await _scripted_server(answer)
-    port = server.sockets[0].getsockname()[1]
-    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=5)
-    async with server:
-        await smtp.connect()
-        await smtp.ehlo()
-        pipeline = enable_pipelining(smtp)
-        assert pipeline is not None
-        with pytest.raises(error):
-            await pipeline.pipeline(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 3, timeout_s)
-        smtp.close()
-        server.close()
+    with pytest.raises(error):
+        await _pipeline_against(answer, timeout_s)
 
 
 @pytest.mark.parametrize(
