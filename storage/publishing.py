@@ -559,19 +559,19 @@ def _settle(
     many: list[list[Any]] = []
     for o in outcomes:
         state, reason, next_at = o.state, o.reason, None
+        error = (o.error or "")[:2000] or None
+        tried = 0 if o.state in (PENDING, SKIPPED) else 1  # this settle's attempt, if it was one
         if state == FAILED_TRANSIENT:
             if o.row_id not in attempts:
                 continue  # reaped meanwhile
-            tried = attempts[o.row_id] + 1
-            if tried >= max_attempts:
+            so_far = attempts[o.row_id] + 1
+            if so_far >= max_attempts:
                 state, reason = FAILED_PERMANENT, "retries_exhausted"
             else:
-                wait = o.retry_after_s if o.retry_after_s is not None else backoff_s * 2 ** (tried - 1)
+                wait = o.retry_after_s if o.retry_after_s is not None else backoff_s * 2 ** (so_far - 1)
                 next_at = now + timedelta(seconds=wait)
         if next_at is None:
-            error = (o.error or "")[:2000] or None
-            inc = 0 if o.state in (PENDING, SKIPPED) else 1
-            many.append([o.row_id, state, reason, inc, o.provider_message_id, error])
+            many.append([o.row_id, state, reason, tried, o.provider_message_id, error])
             continue
         params.append(
             {
@@ -579,9 +579,9 @@ def _settle(
                 "worker": worker,
                 "b_state": state,
                 "b_reason": reason,
-                "tried": 0 if o.state in (PENDING, SKIPPED) else 1,
+                "tried": tried,
                 "pmid": o.provider_message_id,
-                "err": (o.error or "")[:2000] or None,
+                "err": error,
                 "b_sent_at": now if state == SENT else None,
                 "next_at": next_at,
                 "now": now,

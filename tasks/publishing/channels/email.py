@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import aiosmtplib
+from aiosmtplib.response import SMTPResponse
 from aiosmtplib.typing import SMTPStatus
 
 from aicmo.settings import PublishingSettings
@@ -61,6 +62,13 @@ def _command_address(address: str) -> bytes | None:
     the parse is skipped; anything else goes through ``SMTP.mail``/``SMTP.rcpt``.
     """
     return f"<{address}>".encode("ascii") if _PLAIN_ADDRESS.fullmatch(address) else None
+
+
+def _recipient_refused(reply: SMTPResponse, address: str) -> aiosmtplib.SMTPRecipientRefused | None:
+    """RCPT TO's refusal, as ``SMTP.rcpt`` raises it; None when accepted (250 or 251)."""
+    if reply.code in (SMTPStatus.completed, SMTPStatus.will_forward):
+        return None
+    return aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, address)
 
 
 def footer_text(postal_address: str, unsubscribe_url: str) -> str:
@@ -344,12 +352,10 @@ class EmailChannel:
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             self._drop(lane)
             return Verdict.transient(f"before DATA: {type(exc).__name__}: {exc}")
-        refusal: aiosmtplib.SMTPResponseException | None = None
-        if mail.code != SMTPStatus.completed:
-            refusal = aiosmtplib.SMTPSenderRefused(mail.code, mail.message, self._envelope_from)
-        elif to.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
-            refusal = aiosmtplib.SMTPRecipientRefused(to.code, to.message, envelope.address)
-        elif data.code != SMTPStatus.start_input:
+        refusal: aiosmtplib.SMTPResponseException | None = self._sender_refused(mail) or _recipient_refused(
+            to, envelope.address
+        )
+        if refusal is None and data.code != SMTPStatus.start_input:
             refusal = aiosmtplib.SMTPDataError(data.code, data.message)
         if refusal is not None:
             if data.code == SMTPStatus.start_input:
@@ -376,12 +382,19 @@ class EmailChannel:
             await smtp.mail(self._envelope_from)
             await smtp.rcpt(address)
             return
-        reply = await smtp.execute_command(b"MAIL", b"FROM:" + self._mail_from)
-        if reply.code != SMTPStatus.completed:
-            raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, self._envelope_from)
-        reply = await smtp.execute_command(b"RCPT", b"TO:" + rcpt)
-        if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
-            raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, address)
+        refusal: aiosmtplib.SMTPResponseException | None = self._sender_refused(
+            await smtp.execute_command(b"MAIL", b"FROM:" + self._mail_from)
+        )
+        if refusal is None:
+            refusal = _recipient_refused(await smtp.execute_command(b"RCPT", b"TO:" + rcpt), address)
+        if refusal is not None:
+            raise refusal
+
+    def _sender_refused(self, reply: SMTPResponse) -> aiosmtplib.SMTPSenderRefused | None:
+        """MAIL FROM's refusal, as ``SMTP.mail`` raises it; None when accepted."""
+        if reply.code == SMTPStatus.completed:
+            return None
+        return aiosmtplib.SMTPSenderRefused(reply.code, reply.message, self._envelope_from)
 
     async def _refused(
         self, smtp: aiosmtplib.SMTP, exc: aiosmtplib.SMTPResponseException, lane: int
