@@ -12,8 +12,8 @@ handshake, connect timeout: nothing left, always safe to retry) and ``NoAnswer``
 written but no whole answer came back: a reset, a close mid-answer, a malformed answer, or no
 bytes for ``read_timeout_s``: it may have arrived). https URLs use an ``ssl.SSLContext`` that
 verifies by default. Anything this client does not handle (a URL with credentials, a non-ASCII or
-non-HTTP URL, a form body) goes through an aiohttp session made on first use, so the caller
-sees aiohttp's behaviour there.
+non-HTTP URL, a form body) goes through its ``fallback_session``, an aiohttp session made on first
+use (``gateway.post`` routes it there), so the caller sees aiohttp's behaviour.
 """
 
 from __future__ import annotations
@@ -368,6 +368,10 @@ class LeanClient:
                 self._ssl = context
         return self._ssl
 
+    def handles(self, url: str) -> bool:
+        """Whether ``post`` takes ``url`` (else ``fallback_session`` must)."""
+        return self._target(url) is not None
+
     def _target(self, url: str) -> _Target | None:
         """The URL's origin and request-line bytes, or None if the fallback must take it."""
         try:
@@ -395,13 +399,13 @@ class LeanClient:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, Any, bytes]:
         """POST ``body`` to ``url``; (status, case-insensitive headers, body) of the whole answer.
 
-        Raises ``NotSent`` or ``NoAnswer`` (or, for a URL the fallback takes, aiohttp's errors).
+        Raises ``NotSent`` or ``NoAnswer``; ``ValueError`` for a URL it does not take (``handles``).
         """
         if self.closed:
             raise RuntimeError("LeanClient is closed")
         target = self._target(url)
         if target is None:
-            return await self._post_fallback(url, body, headers)
+            raise ValueError(f"{url!r} is not a URL this client posts to: use fallback_session()")
         lines = []
         replaced = False
         for key, value in headers.items():
@@ -486,13 +490,6 @@ class LeanClient:
             )
             self._fallback = factory()
         return self._fallback
-
-    async def _post_fallback(
-        self, url: str, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[int, Any, bytes]:
-        session = self.fallback_session()
-        async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-            return response.status, response.headers, await response.read()
 
 
 def _checked(headers: Mapping[str, str]) -> Mapping[str, str]:

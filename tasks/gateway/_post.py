@@ -96,11 +96,11 @@ def make_lean_client(settings: GatewaySettings, *, connections: int = 32) -> Lea
 async def _once(
     session: aiohttp.ClientSession | LeanClient, url: str, body: Any, headers: Mapping[str, str]
 ) -> PostReply:
-    if isinstance(session, LeanClient) and isinstance(body, bytes | None):
-        status, reply_headers, content = await session.post(url, body or b"", headers)
-        return PostReply(status, reply_headers, content)
-    if isinstance(session, LeanClient):  # a form body: aiohttp encodes it
-        session = session.fallback_session()
+    if isinstance(session, LeanClient):
+        if isinstance(body, bytes | None) and session.handles(url):
+            status, reply_headers, content = await session.post(url, body or b"", headers)
+            return PostReply(status, reply_headers, content)
+        session = session.fallback_session()  # a form body, a URL with credentials: aiohttp's
     async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
         return PostReply(response.status, response.headers, await response.read())
 
