@@ -406,19 +406,15 @@ class LeanClient:
         target = self._target(url)
         if target is None:
             raise ValueError(f"{url!r} is not a URL this client posts to: use fallback_session()")
-        lines = []
-        replaced = False
-        for key, value in headers.items():
-            replaced = replaced or key.lower() in self._default_lower
-            lines.append(f"{key}: {value}\r\n")
-        if replaced:
-            given = {k.lower() for k in headers}
-            lines += [f"{k}: {v}\r\n" for k, v in self._defaults.items() if k.lower() not in given]
+        given = {k.lower() for k in headers}
+        if given & self._default_lower:  # the caller overrides a default header
+            defaults: Mapping[str, str] = {k: v for k, v in self._defaults.items() if k.lower() not in given}
+            tail = "".join(f"{k}: {v}\r\n" for k, v in defaults.items())
         else:
-            lines.append(self._default_head)
-        text = "".join(lines)
-        breaks = len(headers) + (len(self._defaults) if not replaced else len(lines) - len(headers))
-        if text.count("\n") != breaks or text.count("\r") != breaks:
+            defaults, tail = self._defaults, self._default_head
+        text = "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + tail
+        lines = len(headers) + len(defaults)  # one CR LF each: any other is inside a name or value
+        if text.count("\n") != lines or text.count("\r") != lines:
             raise ValueError("a header name or value holds a line break")
         request = b"".join(
             (target.prefix, text.encode("latin-1"), b"Content-Length: %d\r\n\r\n" % len(body), body)
