@@ -219,6 +219,8 @@ def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedRepo
             first_line=line,
             float_columns=parsed.float_columns,
             decorations=parsed.decorations,
+            date_columns=parsed.date_columns,
+            null_values=parsed.null_values,
             utf8=True,
             **options,
         )

@@ -41,8 +41,9 @@ SNIFF_BYTES = 64 * 1024
 TRANSCODE_CHUNK = 4 * 1024 * 1024  # bytes of UTF-16 decoded at a time (an even number)
 MAX_REJECTS_SHOWN = 5
 # Dates people's accounts export, unambiguous ones first; month-first/day-first are decided below.
+ISO_DATE = "%Y-%m-%d"  # the one format the CSV reader parses itself
 UNAMBIGUOUS_DATE_FORMATS = (
-    "%Y-%m-%d",
+    ISO_DATE,
     "%b %d, %Y",
     "%B %d, %Y",
     "%a, %b %d, %Y",
@@ -75,6 +76,8 @@ class ParsedReport:
     header_index: int = 0  # lines above the header (title, date range)
     float_columns: list[str] = field(default_factory=list)  # raw headers first tried as plain numbers
     decorations: dict[str, str] = field(default_factory=dict)  # how its text number columns read
+    date_columns: list[str] = field(default_factory=list)  # raw headers later chunks try as ISO dates
+    null_values: list[str] = field(default_factory=list)  # placeholders seen in its plain-number columns
 
 
 def _utf16_to_utf8(raw: bytes, encoding: str) -> bytes:
@@ -240,12 +243,15 @@ def _read_frame(
     columns: list[int] | None = None,
     floats: list[str] | None = None,
     skip_lines: int = 0,
+    dates: list[str] | None = None,
+    nulls: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Every column as text, except ``floats`` (raw header names) parsed by the CSV reader itself.
+    """Every column as text, except ``floats`` and ``dates`` (raw header names: plain numbers and
+    ISO dates) parsed by the CSV reader itself, ``nulls`` read as missing.
 
-    Parsing plain numbers in the reader saves a text column and a cast per column; if any value
-    of those columns turns out not to be a plain number, the whole file is read as text instead
-    (and the value is reported by line).
+    Parsing in the reader saves a text column and a conversion per column; if any value of those
+    columns turns out not to read, the whole piece is read as text instead (and the value is
+    reported by line).
     """
     options: dict[str, Any] = {
         "columns": columns,
@@ -254,13 +260,16 @@ def _read_frame(
         "quote_char": '"',
         "skip_lines": skip_lines,  # the preamble, skipped by the reader rather than by copying the body
     }
-    if floats:
+    if floats or dates:
         try:
             return pl.read_csv(
                 data,
                 infer_schema=False,
-                schema_overrides=dict.fromkeys(floats, pl.Float64),
-                null_values=[p for p in PLACEHOLDERS if p] + [" --"],
+                schema_overrides={
+                    **dict.fromkeys(floats or (), pl.Float64),
+                    **dict.fromkeys(dates or (), pl.Date),
+                },
+                null_values=nulls or None,  # each placeholder checked costs every field a comparison
                 **options,
             )
         except pl.exceptions.PolarsError:
@@ -271,8 +280,9 @@ def _read_frame(
         raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
 
 
-def _plain_float_columns(sample: pl.DataFrame, names: list[str]) -> list[str]:
-    """Columns of a text sample whose every value is a plain number or a placeholder."""
+def _plain_float_columns(sample: pl.DataFrame, names: list[str]) -> tuple[list[str], list[str]]:
+    """Columns of a text sample whose every value is a plain number or a placeholder, and the
+    placeholders they hold (the CSV reader reads those as missing)."""
     plain = []
     for name in names:
         text = _clean_text(name)
@@ -282,7 +292,12 @@ def _plain_float_columns(sample: pl.DataFrame, names: list[str]) -> list[str]:
         )
         if check.item():
             plain.append(name)
-    return plain
+    held = (
+        sample.select(pl.concat_list(plain).explode().unique().alias("v")).to_series().drop_nulls().to_list()
+        if plain
+        else []
+    )
+    return plain, sorted(v for v in held if v and v.strip() in PLACEHOLDERS)
 
 
 def read_report(
@@ -296,6 +311,8 @@ def read_report(
     first_line: int | None = None,
     float_columns: list[str] | None = None,
     decorations: dict[str, str] | None = None,
+    date_columns: list[str] | None = None,
+    null_values: list[str] | None = None,
     utf8: bool = False,
 ) -> ParsedReport:
     """Normalized rows of one report file (``data`` instead of reading ``path`` when given).
@@ -309,7 +326,9 @@ def read_report(
     is read once instead of sampled first (a chunk where one of them is not a plain number is
     read as text, as any file is), and how its text number columns are decorated
     (``decorations``), so a chunk is not scanned for it first (a chunk with a value that the
-    decoration does not read is read again with its own). ``utf8`` says ``data`` is UTF-8 already
+    decoration does not read is read again with its own); the first chunk's ISO date columns
+    (``date_columns``) are parsed by the CSV reader too, and only the placeholders it saw in its
+    plain-number columns (``null_values``) are looked for. ``utf8`` says ``data`` is UTF-8 already
     (a piece of ``utf8_chunks``), so it is not checked again.
     """
     try:
@@ -348,18 +367,21 @@ def read_report(
         sample = _read_frame(raw[offset:sample_end], sep, path, wanted)
         raw_names = dict(zip((c.strip() for c in sample.columns), sample.columns, strict=True))
         sample = sample.rename({c: c.strip() for c in sample.columns})
-        floats = [raw_names[c] for c in _plain_float_columns(sample, number_columns)]
+        plain, nulls = _plain_float_columns(sample, number_columns)
+        floats = [raw_names[c] for c in plain]
         del sample
     else:
-        floats = float_columns
-    frame = _read_frame(raw, sep, path, wanted, floats, skip_lines=index)
+        floats, nulls = float_columns, list(null_values or ())
+    frame = _read_frame(raw, sep, path, wanted, floats, skip_lines=index, dates=date_columns, nulls=nulls)
     del raw  # the file's bytes are not needed once they are parsed
     frame = frame.rename({c: c.strip() for c in frame.columns})
 
     # Totals: Google's "Total: ..." rows (in any of the first columns), Meta's account-total row
     # (no campaign, ad set or ad name).
     first = frame.columns[0]
-    is_total = pl.col(first).str.contains(r"^\s*Total: ")
+    is_total = (
+        pl.col(first).str.contains(r"^\s*Total: ") if frame.schema[first] == pl.String else pl.lit(False)
+    )
     if used.get("campaign") is not None:
         is_total = is_total | pl.col(str(used["campaign"])).str.contains(r"^\s*Total: ")
         if fmt.name == "meta":
@@ -398,7 +420,10 @@ def read_report(
         )
     start, end = _declared_range(preamble, day_first)
     declared = start is not None
-    parsed_date = date_text.str.to_date(date_fmt, strict=False) if date_fmt else pl.lit(None, pl.Date)
+    if frame.schema[date_col] == pl.Date:  # read by the CSV reader
+        parsed_date = pl.col(date_col)
+    else:
+        parsed_date = date_text.str.to_date(date_fmt, strict=False) if date_fmt else pl.lit(None, pl.Date)
     columns = [
         pl.col("__line"),
         parsed_date.alias("date"),
@@ -430,11 +455,13 @@ def read_report(
             columns.append(counted(f, pl.lit(0.0)))
             columns.append(pl.lit(False).alias(f"__bad_{f}"))
     if fmt.name == "meta" and used.get("reporting_ends") and used["date"] != "Day":
-        ends = (
-            _clean_text(str(used["reporting_ends"])).str.to_date(date_fmt, strict=False)
-            if date_fmt
-            else pl.lit(None, pl.Date)
-        )
+        ends_col = str(used["reporting_ends"])
+        if frame.schema[ends_col] == pl.Date:
+            ends = pl.col(ends_col)
+        elif date_fmt:
+            ends = _clean_text(ends_col).str.to_date(date_fmt, strict=False)
+        else:
+            ends = pl.lit(None, pl.Date)
         columns.append(ends.alias("__ends"))
     checks = [
         (pl.col("date").is_null(), f"date ({date_col}) not a date"),
@@ -478,6 +505,8 @@ def read_report(
             date_format=date_format,
             first_line=first_line,
             float_columns=float_columns,
+            date_columns=date_columns,
+            null_values=null_values,
             utf8=utf8,
         )
     bad = rows.filter(pl.col("__bad")) if any_bad else None
@@ -519,6 +548,10 @@ def read_report(
         header_index=index,
         float_columns=floats,
         decorations=decorated,
+        date_columns=(
+            [str(used[f]) for f in ("date", "reporting_ends") if used.get(f)] if date_fmt == ISO_DATE else []
+        ),
+        null_values=nulls,
     )
 
 

@@ -353,3 +353,35 @@ def test_streamed_file_whose_later_rows_decorate_numbers_unlike_its_first_rows(
     )
     by_day = dict(zip(rows["date"].to_list(), rows.select("clicks", "spend").rows(), strict=True))
     assert {day: by_day[day] for day in expected} == expected
+
+
+def test_streamed_iso_dates_read_typed_still_reject_a_bad_later_date_by_line(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """Later chunks of an ISO-dated file have their dates and plain numbers parsed by the CSV
+    reader (with the placeholders the first chunk held); a later padded date still reads, an
+    impossible one and an empty one are rejected by line, as a whole read does."""
+    first = [f"2026-11-{d:02d},bing,1,Brand,A,x,{d if d % 3 else '--'},{d}.50,USD" for d in range(1, 15)]
+    later = [
+        "2026-11-15,bing,1,Brand,A,x,--,1.00,USD",
+        " 2026-11-16 ,bing,1,Brand,A,x,4,2.00,USD",
+        "2026-11-31,bing,1,Brand,A,x,5,3.00,USD",
+        ",bing,1,Brand,A,x,6,4.00,USD",
+        "2026-11-19,bing,1,Brand,A,x,7,5.00,USD",
+    ]
+    path = tmp_path / "iso_later.csv"
+    path.write_text(
+        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n" + "\n".join(first + later) + "\n"
+    )
+    whole = import_reports([path], Lake(str(tmp_path / "whole")))
+    report = import_reports([path], lake, chunk_bytes=100)
+    rows = _lake_rows(lake)
+    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
+    assert report.rejected_rows == whole.rejected_rows == 2
+    assert [r.split(": ", 1)[1] for r in report.rejected] == [
+        "line 18: date (date) not a date",
+        "line 19: date (date) not a date",
+    ]
+    by_day = dict(zip(rows["date"].to_list(), rows["clicks"].to_list(), strict=True))
+    assert (by_day[date(2026, 11, 15)], by_day[date(2026, 11, 16)], by_day[date(2026, 11, 19)]) == (0, 4, 7)
+    assert by_day[date(2026, 11, 3)] == 0 and rows.height == 17
