@@ -10,7 +10,7 @@ import pytest
 
 from aicmo.errors import InputError
 from aicmo.storage.lake import Lake
-from aicmo.tasks.ads.importer import import_reports
+from aicmo.tasks.ads.importer import ImportReport, import_reports
 from aicmo.tasks.ads.report_reader import read_report
 from aicmo.tasks.analytics.currency import load_rates_csv
 
@@ -332,6 +332,22 @@ DECORATED_LATER = {
 }
 
 
+def _whole_and_streamed(
+    lines: list[str], lake: Lake, tmp_path: Path
+) -> tuple[ImportReport, ImportReport, pl.DataFrame]:
+    """A generic file of ``lines`` imported whole into a lake of its own and in 100-byte chunks
+    into ``lake``: both reports and ``lake``'s rows, checked equal to the whole read's."""
+    path = tmp_path / "later_rows.csv"
+    path.write_text(
+        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n" + "\n".join(lines) + "\n"
+    )
+    whole = import_reports([path], Lake(str(tmp_path / "whole")))
+    report = import_reports([path], lake, chunk_bytes=100)
+    rows = _lake_rows(lake)
+    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
+    return whole, report, rows
+
+
 @pytest.mark.parametrize("case", list(DECORATED_LATER))
 def test_streamed_file_whose_later_rows_decorate_numbers_unlike_its_first_rows(
     case: str, lake: Lake, tmp_path: Path
@@ -339,14 +355,7 @@ def test_streamed_file_whose_later_rows_decorate_numbers_unlike_its_first_rows(
     """Read in 100-byte chunks and whole, the file gives the same lake rows and the same one
     reject (line 18's spend); the later rows' decorated numbers are read, not rejected."""
     first, later, expected = DECORATED_LATER[case]
-    path = tmp_path / "decorated_later.csv"
-    path.write_text(
-        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n" + "\n".join(first + later) + "\n"
-    )
-    whole = import_reports([path], Lake(str(tmp_path / "whole")))
-    report = import_reports([path], lake, chunk_bytes=100)
-    rows = _lake_rows(lake)
-    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
+    whole, report, rows = _whole_and_streamed(first + later, lake, tmp_path)
     assert (
         report.rejected_rows == whole.rejected_rows == 1
         and "line 18: spend is not a number" in report.rejected[0]
@@ -369,14 +378,7 @@ def test_streamed_iso_dates_read_typed_still_reject_a_bad_later_date_by_line(
         ",bing,1,Brand,A,x,6,4.00,USD",
         "2026-11-19,bing,1,Brand,A,x,7,5.00,USD",
     ]
-    path = tmp_path / "iso_later.csv"
-    path.write_text(
-        "date,platform,account,campaign,ad_set,ad,clicks,spend,currency\n" + "\n".join(first + later) + "\n"
-    )
-    whole = import_reports([path], Lake(str(tmp_path / "whole")))
-    report = import_reports([path], lake, chunk_bytes=100)
-    rows = _lake_rows(lake)
-    assert rows.equals(_lake_rows(Lake(str(tmp_path / "whole"))))
+    whole, report, rows = _whole_and_streamed(first + later, lake, tmp_path)
     assert report.rejected_rows == whole.rejected_rows == 2
     assert [r.split(": ", 1)[1] for r in report.rejected] == [
         "line 18: date (date) not a date",
