@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import click
 from rich.console import Console
 
 from aicmo.progress import Advance
@@ -16,10 +17,12 @@ err_console = Console(stderr=True)
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Advance]:
-    """A rich progress bar on stderr; yields a function that advances it."""
+def progress_bar(description: str, total: int | None, *, in_bytes: bool = False) -> Iterator[Advance]:
+    """A rich progress bar on stderr; yields a function that advances it (``in_bytes``: the units
+    are bytes, shown as "12.3/68.6 MB")."""
     from rich.progress import (
         BarColumn,
+        DownloadColumn,
         MofNCompleteColumn,
         Progress,
         SpinnerColumn,
@@ -32,7 +35,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Advance]:
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err_console,
@@ -44,4 +47,9 @@ def progress_bar(description: str, total: int | None) -> Iterator[Advance]:
         def advance(n: int = 1) -> None:
             progress.advance(task, n)
 
-        yield advance
+        try:
+            yield advance
+        except Exception as exc:
+            if not isinstance(exc, click.exceptions.Exit):  # an error, not a chosen exit code
+                progress.live.transient = True  # the error is the last word: no half-drawn bar above it
+            raise

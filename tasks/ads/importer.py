@@ -11,6 +11,7 @@ both stay, and a failure anywhere writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from sqlalchemy import Engine
 
 from aicmo.errors import InputError
 from aicmo.models.lake import AD_SPEND
+from aicmo.progress import Advance, no_progress
 from aicmo.storage.ads import AdSpendStaging, Coverage
 from aicmo.storage.db import transaction
 from aicmo.storage.lake import Lake
@@ -185,12 +187,14 @@ class _FileState:
         return [Coverage(p, a, start, end) for p, a in sorted(self.pairs)]
 
 
-def _chunks(path: Path, chunk_bytes: int, **options: Any) -> Iterator[ParsedReport]:
+def _chunks(
+    path: Path, chunk_bytes: int, on_read: Advance = no_progress, **options: Any
+) -> Iterator[ParsedReport]:
     """A report read chunk by chunk: the first chunk (at least up to the header and a dated
     record) decides the format and the date style, and a file whose first chunk reads
     month-first and day-first alike is read whole, so every date decides; later chunks are the
     header line plus a run of records."""
-    pieces = utf8_chunks(path, chunk_bytes)
+    pieces = utf8_chunks(path, chunk_bytes, on_read)
     first = b""
     for piece in pieces:  # the first chunk reaches at least past the header
         first += piece
@@ -251,6 +255,7 @@ def import_reports(
     day_first: bool = False,
     rates_hint: str = ADS_RATES_HINT,
     chunk_bytes: int | None = None,
+    progress: Advance = no_progress,
 ) -> ImportReport:
     """Import report files into ``ad_spend``; with ``engine``, note the days written for the KPIs.
 
@@ -261,7 +266,8 @@ def import_reports(
     platform and account, the days the files cover are replaced. Raises ``InputError`` (nothing
     written) when a file is unreadable, not a known format, lacks a required column, or has
     amounts in a currency without a rate; rows with a bad value are left out and listed in
-    ``rejected``.
+    ``rejected``. ``progress`` is advanced by the bytes of the files as they are read (a bar
+    whose total is ``total_bytes(paths)``).
     """
     if not paths:
         raise InputError("no report files given")
@@ -284,7 +290,7 @@ def import_reports(
             state = _FileState(file_no)
             rejected: list[str] = []
             size = chunk_bytes if chunk_bytes is not None else chunk_size(path)
-            for chunk in _chunks(path, size, **options):
+            for chunk in _chunks(path, size, progress, **options):
                 if state.parsed is None:
                     state.parsed = chunk
                     report.warnings += chunk.warnings
@@ -327,6 +333,16 @@ def import_reports(
     report.days_written = len(result.days)
     report.currencies = sorted(currencies)
     return report
+
+
+def total_bytes(paths: list[Path]) -> int:
+    """The bytes an import of ``paths`` reads, for a progress display (files it cannot see count 0:
+    reading them says why)."""
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+    return total
 
 
 def _merged(cover: list[Coverage]) -> list[Coverage]:

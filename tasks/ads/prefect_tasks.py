@@ -5,17 +5,22 @@ Kept apart from the plain modules so that the ``aicmo ads`` commands do not impo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from aicmo.progress import Advance
 from aicmo.settings import AdsSettings, CurrencySettings
 from aicmo.storage.db import get_engine
 from aicmo.storage.lake import Lake
 from aicmo.tasks.ads.allocation import plans_for_pacing
-from aicmo.tasks.ads.importer import ImportReport, import_reports
+from aicmo.tasks.ads.importer import ImportReport, import_reports, total_bytes
 from aicmo.tasks.ads.pacing import Flight, pace_flights
 from aicmo.tasks.ads.roi import RoiReport, roi_report, write_daily_roi
 from aicmo.tasks.analytics.rates import configured_rates, rates_hint
@@ -29,20 +34,48 @@ def import_ad_reports_task(
     currency: CurrencySettings,
     day_first: bool = False,
 ) -> ImportReport:
-    """Import a batch of report files into ``ad_spend`` (each platform/account's days replaced).
+    """Import a batch of report files into ``ad_spend`` (each platform/account's days replaced),
+    with an ``ads-import-progress`` artifact of the bytes read.
 
     Rates come from the configured CSV file, else from the configured Frankfurter server through
     the gateway.
     """
-    return import_reports(
-        [Path(p) for p in paths],
-        Lake(lake_root),
-        engine=get_engine(database_url),
-        rates=configured_rates(currency),
-        reporting_currency=currency.reporting_currency,
-        day_first=day_first,
-        rates_hint=rates_hint(currency),
-    )
+    files = [Path(p) for p in paths]
+    with progress_artifact("ads-import-progress", "ad report bytes read (%)", total_bytes(files)) as advance:
+        return import_reports(
+            files,
+            Lake(lake_root),
+            engine=get_engine(database_url),
+            rates=configured_rates(currency),
+            reporting_currency=currency.reporting_currency,
+            day_first=day_first,
+            rates_hint=rates_hint(currency),
+            progress=advance,
+        )
+
+
+PROGRESS_STEP = 5.0  # percent between two updates of a progress artifact (each is an API call)
+
+
+@contextmanager
+def progress_artifact(key: str, description: str, total: int) -> Iterator[Advance]:
+    """A Prefect progress artifact advanced in units of ``total``, updated every ``PROGRESS_STEP``
+    percent and set to 100 when the block ends without an error."""
+    artifact = create_progress_artifact(0.0, key=key, description=description)
+    assert isinstance(artifact, UUID)  # a sync task gets the id, not a coroutine
+    done = 0
+    shown = 0.0
+
+    def advance(n: int = 1) -> None:
+        nonlocal done, shown
+        done += n
+        percent = min(100.0, 100.0 * done / max(1, total))
+        if percent - shown >= PROGRESS_STEP:
+            shown = percent
+            update_progress_artifact(artifact, percent)
+
+    yield advance
+    update_progress_artifact(artifact, 100.0)
 
 
 @task(name="ads-roi", persist_result=False)

@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from aicmo.errors import InputError
+from aicmo.progress import Advance, no_progress
 from aicmo.tasks.ads.report_formats import (
     COUNT_FIELDS,
     FORMATS,
@@ -555,10 +556,11 @@ def read_report(
     )
 
 
-def utf8_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+def utf8_chunks(path: Path, chunk_bytes: int, on_read: Advance = no_progress) -> Iterator[bytes]:
     """The file as UTF-8 (UTF-16 transcoded, a byte-order mark dropped, an Excel cp1252 re-save
     decoded) in pieces of about ``chunk_bytes`` that end at a line break outside quotes, so each
     piece holds whole records. The first piece starts with the file's preamble and header.
+    ``on_read`` is told how many of the file's bytes each read took (a progress display).
     """
     try:
         handle = path.open("rb")
@@ -566,6 +568,7 @@ def utf8_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
         head = handle.read(4)
+        on_read(len(head))
         decoder: codecs.IncrementalDecoder | None = None
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             decoder = codecs.getincrementaldecoder("utf-16")()
@@ -577,6 +580,7 @@ def utf8_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
         block = head  # bytes read but not yet converted (a UTF-8 block ends at a line break)
         while True:
             more = handle.read(chunk_bytes if decoder is None else 2 * chunk_bytes)
+            on_read(len(more))
             block += more
             last = not more
             if decoder is not None:

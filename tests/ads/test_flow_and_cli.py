@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -48,6 +49,8 @@ def test_import_report_and_escaped_names(home: Path, report_file: Path) -> None:
     result = runner.invoke(ads_app, ["import", str(report_file)])
     assert result.exit_code == 0, result.output
     assert "4 row(s) written over 2 day(s)" in result.output
+    size = report_file.stat().st_size  # the bar ends at the file's whole size
+    assert "importing ad reports" in result.stderr and f"{size}/{size} bytes" in result.stderr
     report = runner.invoke(ads_app, ["report", "--by", "ad_set"])
     assert report.exit_code == 0, report.output
     assert "Lookalike 1%" in report.output and "Broad" in report.output
@@ -138,6 +141,14 @@ def test_ads_flow_imports_and_writes_roi(home: Path, report_file: Path, prefect_
     assert stats["import"]["rows_written"] == 4
     assert stats["roi_days_written"] == 2
     assert stats["totals"]["spend"] == pytest.approx(400.0)
+
+    async def import_progress() -> list[float]:
+        from prefect.client.orchestration import get_client
+
+        async with get_client() as client:
+            return [a.data for a in await client.read_artifacts() if a.key == "ads-import-progress"]
+
+    assert asyncio.run(import_progress())[-1:] == [100.0]  # the run's bar, at its end
 
 
 def test_pace_and_bids_commands(home: Path, report_file: Path) -> None:

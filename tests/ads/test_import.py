@@ -10,7 +10,7 @@ import pytest
 
 from aicmo.errors import InputError
 from aicmo.storage.lake import Lake
-from aicmo.tasks.ads.importer import ImportReport, import_reports
+from aicmo.tasks.ads.importer import ImportReport, import_reports, total_bytes
 from aicmo.tasks.ads.report_reader import read_report
 from aicmo.tasks.analytics.currency import load_rates_csv
 
@@ -387,3 +387,23 @@ def test_streamed_iso_dates_read_typed_still_reject_a_bad_later_date_by_line(
     by_day = dict(zip(rows["date"].to_list(), rows["clicks"].to_list(), strict=True))
     assert (by_day[date(2026, 11, 15)], by_day[date(2026, 11, 16)], by_day[date(2026, 11, 19)]) == (0, 4, 7)
     assert by_day[date(2026, 11, 3)] == 0 and rows.height == 17
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 300])
+def test_progress_counts_every_byte_of_every_file_once_as_it_is_read(
+    tmp_path: Path, chunk_bytes: int | None
+) -> None:
+    """The progress display reaches its total (UTF-16, byte-order marks and a file whose dates
+    make it be read whole included), in steps as the files are read."""
+    files = [GOOGLE_UTF16, GOOGLE_DAY_FIRST, META, GENERIC]
+    steps: list[int] = []
+    import_reports(
+        files,
+        Lake(str(tmp_path)),
+        rates=load_rates_csv(RATES),
+        chunk_bytes=chunk_bytes,
+        progress=steps.append,
+    )
+    assert sum(steps) == total_bytes(files) == sum(p.stat().st_size for p in files)
+    assert len([n for n in steps if n]) >= len(files) + (len(files) if chunk_bytes else 0)
+    assert total_bytes([*files, tmp_path / "missing.csv"]) == total_bytes(files)

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aicmo.cli.commands.options import day_option
-from aicmo.cli.console import console, err_console
+from aicmo.cli.console import console, err_console, progress_bar
 from aicmo.errors import InputError
 from aicmo.wiring import engine, lake
 
@@ -63,7 +63,7 @@ def import_cmd(
     import polars as pl
 
     from aicmo.settings import get_settings
-    from aicmo.tasks.ads.importer import ADS_RATES_HINT, import_reports
+    from aicmo.tasks.ads.importer import ADS_RATES_HINT, import_reports, total_bytes
     from aicmo.tasks.analytics.rates import configured_rates, rates_hint
 
     everything = get_settings()
@@ -71,19 +71,21 @@ def import_cmd(
     money = everything.currency
     if currency is not None and not (len(currency) == 3 and currency.isalpha()):
         raise InputError(f"--currency: not an ISO currency code: {currency!r}")
-    report = import_reports(
-        files,
-        lake(),
-        engine=engine(),
-        rates=configured_rates(money, everything.gateway, rates),
-        reporting_currency=money.reporting_currency,
-        currency=currency.upper() if currency else None,
-        account=account,
-        day_first=settings.day_first if day_first is None else day_first,
-        rates_hint=rates_hint(money, rates)
-        if rates or money.rates_file or money.rates_url
-        else ADS_RATES_HINT,
-    )
+    with progress_bar("importing ad reports", total_bytes(files), in_bytes=True) as advance:
+        report = import_reports(
+            files,
+            lake(),
+            engine=engine(),
+            rates=configured_rates(money, everything.gateway, rates),
+            reporting_currency=money.reporting_currency,
+            currency=currency.upper() if currency else None,
+            account=account,
+            day_first=settings.day_first if day_first is None else day_first,
+            rates_hint=rates_hint(money, rates)
+            if rates or money.rates_file or money.rates_url
+            else ADS_RATES_HINT,
+            progress=advance,
+        )
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     print_frame(
