@@ -464,6 +464,7 @@ def read_report(
         else:
             ends = pl.lit(None, pl.Date)
         columns.append(ends.alias("__ends"))
+        columns.append((ends.is_not_null() & (ends != parsed_date)).alias("__span"))
     checks = [
         (pl.col("date").is_null(), f"date ({date_col}) not a date"),
         (pl.col("campaign").is_null(), "campaign is empty"),
@@ -482,15 +483,12 @@ def read_report(
         .collect()
     )
     del frame
-    if "__ends" in rows.columns:
-        spans = rows.filter(pl.col("__ends").is_not_null() & (pl.col("__ends") != pl.col("date")))
-        if spans.height:
-            row = spans.row(0, named=True)
-            raise InputError(
-                f"{path}: line {row['__line']} covers {row['date']} to {row['__ends']}, not one day; "
-                "export with the breakdown By time > Day"
-            )
-        rows = rows.drop("__ends")
+    if "__span" in rows.columns and rows["__span"].any():
+        row = rows.filter(pl.col("__span")).row(0, named=True)
+        raise InputError(
+            f"{path}: line {row['__line']} covers {row['date']} to {row['__ends']}, not one day; "
+            "export with the breakdown By time > Day"
+        )
 
     any_bad = bool(rows["__bad"].any())
     misread = [f for f in numeric if used.get(f) in known and decorated[str(used[f])] != "other"]

@@ -73,17 +73,26 @@ def test_rejected_rows_and_warnings_exit_1(home: Path) -> None:
     assert "ignored unknown column(s): Labels" in result.output
 
 
-def test_not_a_report_is_one_line_without_traceback(tmp_path: Path) -> None:
+MONTHLY_META = (
+    "Reporting starts,Reporting ends,Campaign name,Ad set name,Impressions,Amount spent (USD)\n"
+    "2026-11-01,2026-11-30,Brand,A,100,1.00\n"
+)
+BAD_FILES = {
+    "another kind of file": (None, "not a Google Ads, Meta Ads Manager or generic ad report"),
+    "a row over a month": (MONTHLY_META, "line 2 covers 2026-11-01 to 2026-11-30, not one day; export with"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_file_that_cannot_be_imported_is_one_line_without_traceback(case: str, tmp_path: Path) -> None:
+    text, expected = BAD_FILES[case]
+    path = DATA / "contacts_not_a_report.csv"
+    if text is not None:
+        path = tmp_path / "report.csv"
+        path.write_text(text)
     env = {**os.environ, "AICMO_HOME": str(tmp_path / "h")}
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from aicmo.cli import main; main()",
-            "ads",
-            "import",
-            str(DATA / "contacts_not_a_report.csv"),
-        ],
+        [sys.executable, "-c", "from aicmo.cli import main; main()", "ads", "import", str(path)],
         env=env,
         capture_output=True,
         text=True,
@@ -91,7 +100,7 @@ def test_not_a_report_is_one_line_without_traceback(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 1
-    assert "not a Google Ads, Meta Ads Manager or generic ad report" in one_error_line(result.stderr)
+    assert expected in one_error_line(result.stderr)
 
 
 def test_allocate_dry_run_then_apply_on_the_fake_platform(

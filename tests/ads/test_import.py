@@ -407,3 +407,22 @@ def test_progress_counts_every_byte_of_every_file_once_as_it_is_read(
     assert sum(steps) == total_bytes(files) == sum(p.stat().st_size for p in files)
     assert len([n for n in steps if n]) >= len(files) + (len(files) if chunk_bytes else 0)
     assert total_bytes([*files, tmp_path / "missing.csv"]) == total_bytes(files)
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 64])
+def test_a_meta_row_spanning_several_days_stops_the_import_naming_its_line(
+    lake: Lake, tmp_path: Path, chunk_bytes: int | None
+) -> None:
+    """An export without the daily breakdown (a row from the 1st to the 30th) cannot be split into
+    days: the import says which line and how to export, and writes nothing, whether the row is in
+    the first chunk or a later one."""
+    path = tmp_path / "meta_monthly.csv"
+    daily = [f"2026-11-{d:02d},2026-11-{d:02d},Brand,A,100,1.00" for d in range(1, 6)]
+    path.write_text(
+        "Reporting starts,Reporting ends,Campaign name,Ad set name,Impressions,Amount spent (USD)\n"
+        + "\n".join([*daily, "2026-11-01,2026-11-30,Brand,B,200,2.00"])
+        + "\n"
+    )
+    with pytest.raises(InputError, match=r"line 7 covers 2026-11-01 to 2026-11-30, not one day; export with"):
+        import_reports([path], lake, chunk_bytes=chunk_bytes)
+    assert lake.partitions("ad_spend") == []
