@@ -18,6 +18,7 @@ from aicmo.cli.console import console, err_console
 from aicmo.fakes.ads_platforms import META_ACCOUNT, FakeAdPlatforms
 from aicmo.settings import reset_settings
 from aicmo.storage.migrate import upgrade
+from tests.crm.helpers import run_cli
 from tests.one_line import one_error_line
 
 DATA = Path(__file__).parent / "data"
@@ -201,3 +202,41 @@ def test_import_with_rates_through_the_gateway(home: Path, monkeypatch: pytest.M
     assert rows["spend_local"].sum() == pytest.approx(627.44)
     ratio = rows["spend"].sum() / rows["spend_local"].sum()
     assert 1.08 <= ratio <= 1.09  # the fake's EUR rate with its small daily drift
+
+
+ARGUMENT_ERRORS = {
+    "a missing file": (
+        ["import", "{home}/missing.csv"],
+        "missing.csv: cannot read (No such file or directory)",
+    ),
+    "an unknown report level": (
+        ["report", "--by", "week"],
+        "--by: expected one of platform, campaign, ad_set, day, channels, got 'week'",
+    ),
+    "a report with no spend": (["report"], "no ad spend in that window: import reports with"),
+    "an unknown objective": (
+        ["allocate", "--campaign", "Prospecting", "--budget", "100", "--objective", "clicks"],
+        "--objective: expected conversions or value, got 'clicks'",
+    ),
+    "an account without its platform": (
+        ["allocate", "--campaign", "Prospecting", "--budget", "100", "--account", "act_1001"],
+        "--account needs --platform (meta or google_ads)",
+    ),
+    "bids without a target": (["bids", "--campaign", "Prospecting"], "give --target-cpa or --target-roas"),
+    "an unknown platform": (
+        ["budget", "5", "--platform", "tiktok", "--account", "a1", "--ad-set", "x"],
+        "unknown platform 'tiktok'; expected one of meta, google_ads",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ARGUMENT_ERRORS))
+def test_each_mistake_on_the_command_line_is_one_line_and_exit_1(
+    case: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``aicmo ads ...`` as the console script runs it: one line naming what to fix, nothing on stdout
+    (the allocation is not printed when its plan could not be applied)."""
+    args, expected = ARGUMENT_ERRORS[case]
+    code, out, err = run_cli(capsys, "ads", *(a.format(home=home) for a in args))
+    assert code == 1 and out == ""
+    assert expected in one_error_line(err)

@@ -216,6 +216,8 @@ def allocate_cmd(
 
     if objective not in ("conversions", "value"):
         raise InputError(f"--objective: expected conversions or value, got {objective!r}")
+    if account is not None and platform is None:  # before any work: the plan could not be applied
+        raise InputError("--account needs --platform (meta or google_ads)")
     settings = get_settings().ads
     stats = ad_set_totals(lake().scan("ad_spend"), campaign, platform)
     plan = allocate(
@@ -228,10 +230,8 @@ def allocate_cmd(
         prior_clicks=settings.prior_strength,
     )
     print_frame(plan, f"allocation of {budget:,.2f} across {campaign}")
-    if account is None:
+    if account is None or platform is None:
         return
-    if platform is None:
-        raise InputError("--account needs --platform (meta or google_ads)")
     _apply_budgets(platform, account, campaign, list(zip(plan["ad_set"], plan["budget"], strict=True)), apply)
 
 
