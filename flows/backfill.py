@@ -26,7 +26,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
@@ -54,6 +54,7 @@ from aicmo.flows.run_log import logged_run
 from aicmo.flows.score import score
 from aicmo.flows.steps import in_parent_process
 from aicmo.processes import pid_alive
+from aicmo.progress import progress_artifact
 from aicmo.storage.backfill import crash_dead_steps, day_rows, finish_step, mark_crashed, start_steps
 from aicmo.storage.db import transaction
 
@@ -238,10 +239,6 @@ def backfill(
         "max_parallel": max_parallel,
     }
     with logged_run(FLOW_NAME, params) as stats:
-        progress = cast(
-            UUID,
-            create_progress_artifact(0.0, key="backfill-progress", description=f"backfill {start}..{end}"),
-        )
         remote = _deployment_available()
         logger.info(
             "%d days to run (%s), %d at a time",
@@ -269,13 +266,15 @@ def backfill(
             why = "" if ok else (state.message if state is not None else "no state") or "failed"
             with lock:
                 outcomes[p.day] = "completed" if ok else f"failed: {why}"
-                update_progress_artifact(progress, 100.0 * len(outcomes) / max(1, len(todo)))
+                advance()
 
-        with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="backfill") as pool:
+        with (
+            progress_artifact("backfill-progress", f"backfill {start}..{end}", len(todo)) as advance,
+            ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="backfill") as pool,
+        ):
             futures = [pool.submit(contextvars.copy_context().run, run_one, p) for p in todo]
             for future in futures:
                 future.result()
-        update_progress_artifact(progress, 100.0)
         failed = [
             f"{d} ({outcomes[d].removeprefix('failed: ')})"
             for d in sorted(outcomes)

@@ -8,14 +8,13 @@ metrics). A rerun skips fresh contacts; a contact a provider failed on stays due
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from aicmo.flows.monitoring import report_enrichment
 from aicmo.flows.params import BatchSize, StaleAfterDays
 from aicmo.flows.run_log import logged_run
+from aicmo.progress import progress_artifact
 from aicmo.settings import get_settings
 from aicmo.tasks.crm.enrichment import EnrichmentReport
 from aicmo.tasks.crm.prefect_tasks import enrich_batch_task, pick_contacts_task
@@ -45,16 +44,11 @@ def enrich_contacts(
     with logged_run(FLOW_NAME, {"batch_size": batch_size, "stale_after_days": stale_after_days}) as stats:
         ids = pick_contacts_task(url, stale_after_days)
         batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
-        progress = create_progress_artifact(0.0, key="enrich-progress", description="contacts enriched (%)")
-        assert isinstance(progress, UUID)  # a sync flow gets the id, not a coroutine
         total = EnrichmentReport()
-        done = 0
-        for batch in batches:
-            total.merge(enrich_batch_task(url, batch))
-            done += len(batch)
-            update_progress_artifact(progress, 100.0 * done / max(1, len(ids)))
-        if not batches:
-            update_progress_artifact(progress, 100.0)
+        with progress_artifact("enrich-progress", "contacts enriched (%)", len(ids)) as advance:
+            for batch in batches:
+                total.merge(enrich_batch_task(url, batch))
+                advance(len(batch))
         result: dict[str, Any] = {
             "selected": len(ids),
             "batches": len(batches),

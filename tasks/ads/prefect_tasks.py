@@ -5,17 +5,13 @@ Kept apart from the plain modules so that the ``aicmo ads`` commands do not impo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from prefect import task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from aicmo.progress import Advance
+from aicmo.progress import progress_artifact
 from aicmo.settings import AdsSettings, CurrencySettings
 from aicmo.storage.db import get_engine
 from aicmo.storage.lake import Lake
@@ -52,30 +48,6 @@ def import_ad_reports_task(
             rates_hint=rates_hint(currency),
             progress=advance,
         )
-
-
-PROGRESS_STEP = 5.0  # percent between two updates of a progress artifact (each is an API call)
-
-
-@contextmanager
-def progress_artifact(key: str, description: str, total: int) -> Iterator[Advance]:
-    """A Prefect progress artifact advanced in units of ``total``, updated every ``PROGRESS_STEP``
-    percent and set to 100 when the block ends without an error."""
-    artifact = create_progress_artifact(0.0, key=key, description=description)
-    assert isinstance(artifact, UUID)  # a sync task gets the id, not a coroutine
-    done = 0
-    shown = 0.0
-
-    def advance(n: int = 1) -> None:
-        nonlocal done, shown
-        done += n
-        percent = min(100.0, 100.0 * done / max(1, total))
-        if percent - shown >= PROGRESS_STEP:
-            shown = percent
-            update_progress_artifact(artifact, percent)
-
-    yield advance
-    update_progress_artifact(artifact, 100.0)
 
 
 @task(name="ads-roi", persist_result=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from aicmo.cli.console import console, err_console
 from aicmo.fakes.ads_platforms import META_ACCOUNT, FakeAdPlatforms
 from aicmo.settings import reset_settings
 from aicmo.storage.migrate import upgrade
+from tests.artifacts import progress_values
 from tests.crm.helpers import run_cli
 from tests.one_line import one_error_line
 
@@ -152,13 +152,7 @@ def test_ads_flow_imports_and_writes_roi(home: Path, report_file: Path, prefect_
     assert stats["roi_days_written"] == 2
     assert stats["totals"]["spend"] == pytest.approx(400.0)
 
-    async def import_progress() -> list[float]:
-        from prefect.client.orchestration import get_client
-
-        async with get_client() as client:
-            return [a.data for a in await client.read_artifacts() if a.key == "ads-import-progress"]
-
-    assert asyncio.run(import_progress())[-1:] == [100.0]  # the run's bar, at its end
+    assert progress_values("ads-import-progress")[-1:] == [100.0]  # the run's bar, at its end
 
 
 def test_pace_and_bids_commands(home: Path, report_file: Path) -> None:

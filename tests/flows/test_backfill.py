@@ -14,6 +14,7 @@ from aicmo import wiring
 from aicmo.models.backfill import BackfillDay
 from aicmo.storage.db import transaction
 from aicmo.tasks.sample import generate_dataset
+from tests.artifacts import progress_values
 
 END = date(2026, 6, 10)
 START = END - timedelta(days=2)
@@ -44,6 +45,7 @@ def test_backfill_runs_each_day_once_resumes_a_crash_and_names_failed_days(
     first = backfill(start=START, end=END, steps=["aggregate"], max_parallel=2, reverse=True)
     assert [d["day"] for d in first["days"]] == [str(END - timedelta(days=i)) for i in range(3)]
     assert {d["outcome"] for d in first["days"]} == {"completed"}
+    assert progress_values("backfill-progress") == [100.0]  # the run's bar, at its end
     days = {START + timedelta(days=i) for i in range(3)}
     assert days <= set(lake.partitions("kpis_daily"))
     numbers = lake.read_partition("kpis_daily", END).sort(pl.all())
