@@ -142,7 +142,11 @@ def ours_totals(lake_root: Path) -> dict[str, float]:
     """Totals of what ours wrote (read back from the lake; not timed)."""
     from aicmo.storage.lake import Lake
 
-    frame = Lake(str(lake_root)).scan("ad_spend").collect()
+    return _totals(Lake(str(lake_root)).scan("ad_spend").collect())
+
+
+def _totals(frame: Any) -> dict[str, float]:
+    """Rows, spend, impressions and clicks of a Polars frame in the lake's column names."""
     return {
         "rows": float(frame.height),
         "spend": round(float(frame["spend"].sum()), 2),
@@ -220,15 +224,10 @@ def floor(path: Path, out: Path, chunk_bytes: int | None = None) -> None:
 
 
 def floor_totals(out: Path) -> dict[str, float]:
+    """Totals of what the floor wrote (read back; not timed)."""
     import polars as pl
 
-    frame = pl.read_parquet(out / "*.parquet")
-    return {
-        "rows": float(frame.height),
-        "spend": round(float(frame["spend"].sum()), 2),
-        "impressions": float(frame["impressions"].sum()),
-        "clicks": float(frame["clicks"].sum()),
-    }
+    return _totals(pl.read_parquet(out / "*.parquet"))
 
 
 def pandas_read(fmt: str, path: Path) -> Any:
